@@ -1,0 +1,214 @@
+//! Settings from the environment. Values are read through a lookup function so tests configure an
+//! app without touching the process environment. A value that is set but wrong stops start-up with
+//! a message naming it; so does a credential set without its partner.
+
+use std::time::Duration;
+
+use crate::db::PoolSettings;
+use crate::domain::office_hours::OfficeHours;
+use crate::domain::phone::{Did, PhoneNumber};
+
+pub const DEFAULT_VOIPMS_API_URL: &str = "https://voip.ms/api/v1/rest.php";
+pub const DEFAULT_TWILIO_API_URL: &str = "https://api.twilio.com";
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+#[derive(Debug, Clone)]
+pub struct VoipMsSettings {
+    pub username: String,
+    pub password: String,
+    pub api_url: String,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct TwilioSettings {
+    pub account_sid: String,
+    pub auth_token: String,
+    pub from: PhoneNumber,
+    pub api_url: String,
+    pub timeout: Duration,
+}
+
+/// What a practice created from configuration starts with.
+#[derive(Debug, Clone)]
+pub struct PracticeDefaults {
+    pub name: String,
+    pub phone: Option<PhoneNumber>,
+    pub address: Option<String>,
+    pub timezone: chrono_tz::Tz,
+    pub office_hours: OfficeHours,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: Option<String>,
+    pub pool: PoolSettings,
+    /// `VOIPMS_DID`: the practice number the API acts for and the default practice is created for.
+    pub default_did: Option<Did>,
+    pub voipms: Option<VoipMsSettings>,
+    pub twilio: Option<TwilioSettings>,
+    pub webhook_secret: Option<String>,
+    pub practice: PracticeDefaults,
+    /// check-sms answers automatically only texts younger than this; older ones go to a person.
+    pub auto_reply_max_age: Duration,
+    /// check-sms re-reads this much before the end of its last successful window.
+    pub check_sms_overlap: Duration,
+    /// How far back the very first check-sms run looks.
+    pub check_sms_initial_lookback: Duration,
+}
+
+type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+fn get(lookup: Lookup, name: &str) -> Option<String> {
+    lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+fn parse<T: std::str::FromStr>(lookup: Lookup, name: &str, default: T) -> Result<T, ConfigError> {
+    match get(lookup, name) {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|_| ConfigError(format!("{name}={v:?} is not a valid value"))),
+    }
+}
+
+fn pair(lookup: Lookup, a: &str, b: &str) -> Result<Option<(String, String)>, ConfigError> {
+    match (get(lookup, a), get(lookup, b)) {
+        (Some(x), Some(y)) => Ok(Some((x, y))),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(ConfigError(format!("{a} is set but {b} is missing"))),
+        (None, Some(_)) => Err(ConfigError(format!("{b} is set but {a} is missing"))),
+    }
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: Lookup) -> Result<Self, ConfigError> {
+        let default_did = get(lookup, "VOIPMS_DID")
+            .map(|v| Did::parse(&v).map_err(|e| ConfigError(format!("VOIPMS_DID={v:?}: {e}"))))
+            .transpose()?;
+        let voipms = pair(lookup, "VOIPMS_USERNAME", "VOIPMS_PASSWORD")?
+            .map(|(username, password)| -> Result<_, ConfigError> {
+                Ok(VoipMsSettings {
+                    username,
+                    password,
+                    api_url: get(lookup, "VOIPMS_API_URL").unwrap_or_else(|| DEFAULT_VOIPMS_API_URL.into()),
+                    timeout: Duration::from_millis(parse(lookup, "VOIPMS_TIMEOUT_MS", 10_000)?),
+                })
+            })
+            .transpose()?;
+        if voipms.is_some() && default_did.is_none() {
+            return Err(ConfigError("VOIPMS_USERNAME is set but VOIPMS_DID is missing".into()));
+        }
+        let twilio = match pair(lookup, "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN")? {
+            None => None,
+            Some((account_sid, auth_token)) => {
+                let from = get(lookup, "TWILIO_FROM_NUMBER")
+                    .ok_or_else(|| ConfigError("TWILIO_ACCOUNT_SID is set but TWILIO_FROM_NUMBER is missing".into()))?;
+                let from = PhoneNumber::parse(&from)
+                    .map_err(|e| ConfigError(format!("TWILIO_FROM_NUMBER={from:?}: {e}")))?;
+                Some(TwilioSettings {
+                    account_sid,
+                    auth_token,
+                    from,
+                    api_url: get(lookup, "TWILIO_API_URL").unwrap_or_else(|| DEFAULT_TWILIO_API_URL.into()),
+                    timeout: Duration::from_millis(parse(lookup, "TWILIO_TIMEOUT_MS", 10_000)?),
+                })
+            }
+        };
+        let timezone: chrono_tz::Tz = parse(lookup, "PRACTICE_TIMEZONE", chrono_tz::America::Toronto)?;
+        let hours_spec = get(lookup, "PRACTICE_OFFICE_HOURS").unwrap_or_else(|| "Mon-Fri 08:00-17:00".into());
+        let office_hours =
+            OfficeHours::parse(&hours_spec).map_err(|e| ConfigError(format!("PRACTICE_OFFICE_HOURS: {e}")))?;
+        let phone = get(lookup, "PRACTICE_PHONE")
+            .map(|v| PhoneNumber::parse(&v).map_err(|e| ConfigError(format!("PRACTICE_PHONE={v:?}: {e}"))))
+            .transpose()?
+            .or_else(|| default_did.as_ref().map(|d| d.number().clone()));
+        Ok(Self {
+            database_url: get(lookup, "DATABASE_URL"),
+            pool: PoolSettings {
+                max_size: parse(lookup, "DATABASE_POOL_SIZE", 4)?,
+                timeout: Duration::from_millis(parse(lookup, "DATABASE_TIMEOUT_MS", 5_000)?),
+            },
+            default_did,
+            voipms,
+            twilio,
+            webhook_secret: get(lookup, "WEBHOOK_SECRET"),
+            practice: PracticeDefaults {
+                name: get(lookup, "PRACTICE_NAME").unwrap_or_else(|| "Our office".into()),
+                phone,
+                address: get(lookup, "PRACTICE_ADDRESS"),
+                timezone,
+                office_hours,
+            },
+            auto_reply_max_age: Duration::from_secs(60 * parse(lookup, "AUTO_REPLY_MAX_AGE_MINUTES", 60)?),
+            check_sms_overlap: Duration::from_secs(60 * parse(lookup, "CHECK_SMS_OVERLAP_MINUTES", 60)?),
+            check_sms_initial_lookback: Duration::from_secs(3600 * parse(lookup, "CHECK_SMS_INITIAL_LOOKBACK_HOURS", 24)?),
+        })
+    }
+
+    /// For processes that cannot run without a database (every Lambda).
+    pub fn require_database_url(&self) -> Result<&str, ConfigError> {
+        self.database_url.as_deref().ok_or_else(|| ConfigError("DATABASE_URL is required".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_lookup(&move |name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn nothing_set_means_sandbox_defaults() {
+        let s = settings(&[]).unwrap();
+        assert!(s.voipms.is_none() && s.twilio.is_none() && s.database_url.is_none());
+        assert_eq!(s.practice.office_hours.describe(), "Mon–Fri 8:00 AM–5:00 PM");
+        assert_eq!(s.auto_reply_max_age, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn half_a_credential_is_named() {
+        let err = settings(&[("VOIPMS_USERNAME", "a@b.c")]).unwrap_err().to_string();
+        assert!(err.contains("VOIPMS_PASSWORD"), "{err}");
+        let err = settings(&[("TWILIO_ACCOUNT_SID", "AC1"), ("TWILIO_AUTH_TOKEN", "t")]).unwrap_err().to_string();
+        assert!(err.contains("TWILIO_FROM_NUMBER"), "{err}");
+        let err = settings(&[("VOIPMS_USERNAME", "a"), ("VOIPMS_PASSWORD", "b")]).unwrap_err().to_string();
+        assert!(err.contains("VOIPMS_DID"), "{err}");
+    }
+
+    #[test]
+    fn wrong_values_are_named() {
+        for (name, value) in [
+            ("VOIPMS_DID", "12"),
+            ("PRACTICE_TIMEZONE", "Mars/Olympus"),
+            ("PRACTICE_OFFICE_HOURS", "whenever"),
+            ("DATABASE_POOL_SIZE", "many"),
+        ] {
+            let err = settings(&[(name, value)]).unwrap_err().to_string();
+            assert!(err.contains(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn base_urls_are_configurable() {
+        let s = settings(&[
+            ("VOIPMS_USERNAME", "u"),
+            ("VOIPMS_PASSWORD", "p"),
+            ("VOIPMS_DID", "5145550123"),
+            ("VOIPMS_API_URL", "http://127.0.0.1:9/api"),
+        ])
+        .unwrap();
+        assert_eq!(s.voipms.unwrap().api_url, "http://127.0.0.1:9/api");
+        assert_eq!(s.practice.phone.unwrap().as_e164(), "+15145550123", "practice phone defaults to the DID");
+    }
+}

@@ -1,0 +1,148 @@
+//! Postgres access through tokio-postgres.
+//!
+//! Every statement goes through `query_typed`/`execute_typed`, which use unnamed statements, so the
+//! same code works on a direct connection and behind Supabase's transaction pooler (port 6543) or
+//! RDS Proxy, where named prepared statements break. Parameters carry their Postgres type through
+//! [`SqlParam`], so call sites stay as short as with `query`.
+
+pub mod migrate;
+pub mod params;
+
+use std::future::Future;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{NoTls, Row};
+
+pub use params::SqlParam;
+
+/// A database failure. Callers answer 503 for [`DbError::is_unavailable`] (worth retrying) and 500
+/// otherwise.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database error: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("database unavailable: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error("query returned no row: {0}")]
+    NoRow(String),
+}
+
+impl DbError {
+    /// The database could not be reached, or the connection broke: the same request may work later.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Pool(_) => true,
+            Self::Postgres(e) => e.is_closed() || e.code().is_none(),
+            Self::NoRow(_) => false,
+        }
+    }
+}
+
+/// A connection or a transaction: both offer typed (unnamed) statements.
+pub trait Conn: Sync {
+    fn query_typed_raw<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [(&'a (dyn ToSql + Sync), Type)],
+    ) -> impl Future<Output = Result<Vec<Row>, tokio_postgres::Error>> + Send + 'a;
+
+    fn execute_typed_raw<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [(&'a (dyn ToSql + Sync), Type)],
+    ) -> impl Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a;
+}
+
+impl Conn for tokio_postgres::Client {
+    fn query_typed_raw<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [(&'a (dyn ToSql + Sync), Type)],
+    ) -> impl Future<Output = Result<Vec<Row>, tokio_postgres::Error>> + Send + 'a {
+        self.query_typed(sql, params)
+    }
+
+    fn execute_typed_raw<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [(&'a (dyn ToSql + Sync), Type)],
+    ) -> impl Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a {
+        self.execute_typed(sql, params)
+    }
+}
+
+impl Conn for tokio_postgres::Transaction<'_> {
+    fn query_typed_raw<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [(&'a (dyn ToSql + Sync), Type)],
+    ) -> impl Future<Output = Result<Vec<Row>, tokio_postgres::Error>> + Send + 'a {
+        self.query_typed(sql, params)
+    }
+
+    fn execute_typed_raw<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [(&'a (dyn ToSql + Sync), Type)],
+    ) -> impl Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a {
+        self.execute_typed(sql, params)
+    }
+}
+
+fn typed<'a>(params: &'a [&'a dyn SqlParam]) -> Vec<(&'a (dyn ToSql + Sync), Type)> {
+    params.iter().map(|p| (*p as &(dyn ToSql + Sync), p.sql_type())).collect()
+}
+
+pub async fn query(conn: &impl Conn, sql: &str, params: &[&dyn SqlParam]) -> Result<Vec<Row>, DbError> {
+    Ok(conn.query_typed_raw(sql, &typed(params)).await?)
+}
+
+pub async fn query_opt(conn: &impl Conn, sql: &str, params: &[&dyn SqlParam]) -> Result<Option<Row>, DbError> {
+    Ok(query(conn, sql, params).await?.into_iter().next())
+}
+
+/// For statements that always return exactly one row (`INSERT ... RETURNING`, aggregates).
+pub async fn query_one(conn: &impl Conn, sql: &str, params: &[&dyn SqlParam]) -> Result<Row, DbError> {
+    query_opt(conn, sql, params).await?.ok_or_else(|| {
+        DbError::NoRow(sql.split_whitespace().take(8).collect::<Vec<_>>().join(" "))
+    })
+}
+
+pub async fn execute(conn: &impl Conn, sql: &str, params: &[&dyn SqlParam]) -> Result<u64, DbError> {
+    Ok(conn.execute_typed_raw(sql, &typed(params)).await?)
+}
+
+/// Pool settings: small per Lambda instance, built once per cold start.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub max_size: usize,
+    /// How long a request waits for a connection before failing (and answering 503).
+    pub timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self { max_size: 4, timeout: Duration::from_secs(5) }
+    }
+}
+
+/// Builds a lazy pool: nothing connects until the first request, so a database outage at start-up
+/// does not stop the process, and connections that broke are replaced on their next checkout.
+pub fn pool(database_url: &str, settings: &PoolSettings) -> anyhow::Result<Pool> {
+    let mut config: tokio_postgres::Config = database_url
+        .parse()
+        .map_err(|e| anyhow::anyhow!("DATABASE_URL is not a valid Postgres URL: {e}"))?;
+    config.connect_timeout(settings.timeout);
+    if config.get_application_name().is_none() {
+        config.application_name("pedro-voip");
+    }
+    let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    Pool::builder(manager)
+        .max_size(settings.max_size)
+        .runtime(Runtime::Tokio1)
+        .timeouts(Timeouts { wait: Some(settings.timeout), create: Some(settings.timeout), recycle: Some(settings.timeout) })
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot build the database pool: {e}"))
+}

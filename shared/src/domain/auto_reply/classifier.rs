@@ -1,0 +1,353 @@
+//! Keyword classifier for inbound patient SMS.
+//!
+//! Decides which automatic reply (if any) to send. Pure functions, no I/O.
+//!
+//! Algorithm:
+//! 1. The text and every keyword are normalised the same way: lower-cased,
+//!    apostrophes dropped ("what's" -> "whats"), every other non-alphanumeric
+//!    character is a word boundary, and each token is reduced to a simple
+//!    singular ("hours" -> "hour", "addresses" -> "address").
+//! 2. Negation phrases of every rule are masked out of the token stream; a
+//!    masked token can never be part of a later match (phrases cannot span it).
+//! 3. A rule matches if one of its `keywords` occurs as consecutive tokens, or
+//!    one of its `weak_keywords` occurs together with one of its
+//!    `context_keywords` at a non-overlapping position.
+//! 4. Of the matching rules the one with the highest priority wins (ties: first
+//!    in the slice); no match means no automatic reply.
+
+
+/// Category of automatic reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Category {
+    Appointment,
+    Emergency,
+    OfficeHours,
+    Location,
+    Insurance,
+}
+
+impl Category {
+    pub const ALL: [Category; 5] = [
+        Category::Appointment,
+        Category::Emergency,
+        Category::OfficeHours,
+        Category::Location,
+        Category::Insurance,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Category::Appointment => "appointment",
+            Category::Emergency => "emergency",
+            Category::OfficeHours => "office_hours",
+            Category::Location => "location",
+            Category::Insurance => "insurance",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim();
+        Category::ALL
+            .into_iter()
+            .find(|c| c.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+/// One category's rule; plain data so it can be stored in Postgres as
+/// `text[]` columns and edited without a deploy.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub category: Category,
+    /// Higher wins when several categories match; emergency must be highest.
+    pub priority: i32,
+    /// Words or multi-word phrases that trigger on their own.
+    pub keywords: Vec<String>,
+    /// Trigger only when one of `context_keywords` also occurs in the message.
+    pub weak_keywords: Vec<String>,
+    pub context_keywords: Vec<String>,
+    /// Phrases masked out of the text before matching.
+    pub negations: Vec<String>,
+}
+
+/// Reduce a lower-cased token to a simple singular form. Applied identically
+/// to message tokens and keyword tokens, so it only needs to be consistent.
+fn singular(tok: &str) -> String {
+    let n = tok.chars().count();
+    if n <= 3 || !tok.ends_with('s') {
+        return tok.to_string();
+    }
+    if tok.ends_with("sses") {
+        // addresses -> address, glasses -> glass
+        return tok[..tok.len() - 2].to_string();
+    }
+    if tok.ends_with("ss") || tok.ends_with("us") || tok.ends_with("is") {
+        // address, status, this
+        return tok.to_string();
+    }
+    if n > 4 && tok.ends_with("ies") {
+        // emergencies -> emergency
+        return format!("{}y", &tok[..tok.len() - 3]);
+    }
+    tok[..tok.len() - 1].to_string()
+}
+
+fn is_apostrophe(c: char) -> bool {
+    matches!(c, '\'' | '\u{2019}' | '\u{2018}' | '`' | '\u{02BC}')
+}
+
+/// Split text into normalised tokens (see module docs).
+pub fn tokenize(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for c in text.chars() {
+        if is_apostrophe(c) {
+            continue;
+        }
+        if c.is_alphanumeric() {
+            cur.extend(c.to_lowercase());
+        } else if !cur.is_empty() {
+            out.push(singular(&cur));
+            cur.clear();
+        }
+    }
+    if !cur.is_empty() {
+        out.push(singular(&cur));
+    }
+    out
+}
+
+/// Positions `(start, end)` (end exclusive) where `phrase` occurs in `tokens`
+/// as consecutive, unmasked tokens.
+fn find_phrase(tokens: &[Option<String>], phrase: &[String]) -> Vec<(usize, usize)> {
+    let mut hits = Vec::new();
+    if phrase.is_empty() || phrase.len() > tokens.len() {
+        return hits;
+    }
+    for start in 0..=tokens.len() - phrase.len() {
+        let ok = phrase
+            .iter()
+            .enumerate()
+            .all(|(i, p)| tokens[start + i].as_deref() == Some(p.as_str()));
+        if ok {
+            hits.push((start, start + phrase.len()));
+        }
+    }
+    hits
+}
+
+fn spans(tokens: &[Option<String>], phrases: &[String]) -> Vec<(usize, usize)> {
+    phrases
+        .iter()
+        .flat_map(|p| find_phrase(tokens, &tokenize(p)))
+        .collect()
+}
+
+fn rule_matches(rule: &Rule, tokens: &[Option<String>]) -> bool {
+    if !spans(tokens, &rule.keywords).is_empty() {
+        return true;
+    }
+    let weak = spans(tokens, &rule.weak_keywords);
+    if weak.is_empty() {
+        return false;
+    }
+    let ctx = spans(tokens, &rule.context_keywords);
+    weak.iter()
+        .any(|&(ws, we)| ctx.iter().any(|&(cs, ce)| ce <= ws || cs >= we))
+}
+
+/// Mask every occurrence of every rule's negation phrases.
+fn masked_tokens(rules: &[Rule], text: &str) -> Vec<Option<String>> {
+    let mut tokens: Vec<Option<String>> = tokenize(text).into_iter().map(Some).collect();
+    let mut negs: Vec<Vec<String>> = rules
+        .iter()
+        .flat_map(|r| r.negations.iter().map(|n| tokenize(n)))
+        .filter(|n| !n.is_empty())
+        .collect();
+    // Longer phrases first so "pain is gone" wins over a shorter overlap.
+    negs.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    for neg in &negs {
+        for (s, e) in find_phrase(&tokens, neg) {
+            for t in &mut tokens[s..e] {
+                *t = None;
+            }
+        }
+    }
+    tokens
+}
+
+/// Classify an inbound text. Returns the category of the highest-priority
+/// matching rule, or `None` when no rule matches.
+pub fn classify(rules: &[Rule], text: &str) -> Option<Category> {
+    let tokens = masked_tokens(rules, text);
+    let mut best: Option<&Rule> = None;
+    for rule in rules {
+        if best.is_some_and(|b| b.priority >= rule.priority) {
+            continue;
+        }
+        if rule_matches(rule, &tokens) {
+            best = Some(rule);
+        }
+    }
+    best.map(|r| r.category)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(cat: Category, prio: i32, kw: &[&str]) -> Rule {
+        Rule {
+            category: cat,
+            priority: prio,
+            keywords: kw.iter().map(|s| s.to_string()).collect(),
+            weak_keywords: vec![],
+            context_keywords: vec![],
+            negations: vec![],
+        }
+    }
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn category_roundtrip() {
+        for c in Category::ALL {
+            assert_eq!(Category::parse(c.as_str()), Some(c));
+        }
+        assert_eq!(Category::parse("OFFICE_HOURS"), Some(Category::OfficeHours));
+        assert_eq!(Category::parse("nope"), None);
+    }
+
+    #[test]
+    fn empty_rules_or_text_give_none() {
+        assert_eq!(classify(&[], "I am in pain"), None);
+        assert_eq!(classify(&[rule(Category::Emergency, 100, &["pain"])], ""), None);
+        assert_eq!(classify(&[rule(Category::Emergency, 100, &["pain"])], "  ?!  "), None);
+    }
+
+    #[test]
+    fn whole_words_only() {
+        let r = [
+            rule(Category::Emergency, 100, &["pain"]),
+            rule(Category::OfficeHours, 10, &["open"]),
+        ];
+        assert_eq!(classify(&r, "nice painting"), None);
+        assert_eq!(classify(&r, "can you reopen my file"), None);
+        assert_eq!(classify(&r, "Spain trip"), None);
+        assert_eq!(classify(&r, "in PAIN!!"), Some(Category::Emergency));
+        assert_eq!(classify(&r, "open?"), Some(Category::OfficeHours));
+    }
+
+    #[test]
+    fn case_punctuation_and_apostrophes() {
+        // apostrophe dropped, then the same plural rule as everywhere ("whats" -> "what")
+        assert_eq!(
+            tokenize("What's your ADDRESS?!"),
+            tokenize("whats your address")
+        );
+        assert_eq!(
+            tokenize("What's your ADDRESS?!"),
+            s(&["what", "your", "address"])
+        );
+        assert_eq!(tokenize("can’t"), s(&["cant"]));
+        let r = [rule(Category::OfficeHours, 10, &["what's open"])];
+        assert_eq!(classify(&r, "WHATS OPEN"), Some(Category::OfficeHours));
+        assert_eq!(classify(&r, "what’s... open"), Some(Category::OfficeHours));
+    }
+
+    #[test]
+    fn simple_plurals_both_sides() {
+        assert_eq!(
+            tokenize("appointments hours addresses directions"),
+            tokenize("appointment hour address direction")
+        );
+        let r = [rule(Category::Location, 10, &["addresses", "direction"])];
+        assert_eq!(classify(&r, "your address"), Some(Category::Location));
+        assert_eq!(classify(&r, "directions pls"), Some(Category::Location));
+        // words ending in -ss / -us / -is are left alone
+        assert_eq!(
+            tokenize("address status this"),
+            s(&["address", "status", "this"])
+        );
+    }
+
+    #[test]
+    fn phrases_are_consecutive_tokens() {
+        let r = [rule(Category::Emergency, 100, &["knocked out"])];
+        assert_eq!(
+            classify(&r, "tooth got KNOCKED-OUT"),
+            Some(Category::Emergency)
+        );
+        assert_eq!(classify(&r, "knocked it out"), None);
+        assert_eq!(classify(&r, "out knocked"), None);
+    }
+
+    #[test]
+    fn weak_keywords_need_context() {
+        let r = [Rule {
+            category: Category::Insurance,
+            priority: 10,
+            keywords: vec![],
+            weak_keywords: s(&["accept", "plan"]),
+            context_keywords: s(&["plan", "insurance"]),
+            negations: vec![],
+        }];
+        assert_eq!(classify(&r, "can you accept a cheque"), None);
+        // a word in both lists cannot be its own context
+        assert_eq!(classify(&r, "what's the plan for friday"), None);
+        assert_eq!(
+            classify(&r, "do you accept my plan"),
+            Some(Category::Insurance)
+        );
+    }
+
+    #[test]
+    fn negations_are_masked() {
+        let r = [Rule {
+            category: Category::Emergency,
+            priority: 100,
+            keywords: s(&["pain", "bleeding"]),
+            weak_keywords: vec![],
+            context_keywords: vec![],
+            negations: s(&["pain is gone", "no pain"]),
+        }];
+        assert_eq!(classify(&r, "the pain is gone"), None);
+        assert_eq!(classify(&r, "No pain anymore"), None);
+        assert_eq!(
+            classify(&r, "the pain is gone but it's still bleeding"),
+            Some(Category::Emergency)
+        );
+        assert_eq!(
+            classify(&r, "no pain yesterday, pain today"),
+            Some(Category::Emergency)
+        );
+        // a masked gap breaks phrases
+        let r2 = [Rule {
+            category: Category::Emergency,
+            priority: 100,
+            keywords: s(&["bad tooth"]),
+            weak_keywords: vec![],
+            context_keywords: vec![],
+            negations: s(&["no pain"]),
+        }];
+        assert_eq!(classify(&r2, "bad no pain tooth"), None);
+    }
+
+    #[test]
+    fn priority_decides_and_emergency_wins() {
+        let r = [
+            rule(Category::Appointment, 40, &["appointment"]),
+            rule(Category::Emergency, 100, &["bleeding"]),
+            rule(Category::Location, 20, &["address"]),
+        ];
+        assert_eq!(
+            classify(&r, "appointment and address"),
+            Some(Category::Appointment)
+        );
+        assert_eq!(
+            classify(&r, "need an appointment, gums bleeding"),
+            Some(Category::Emergency)
+        );
+    }
+}

@@ -1,0 +1,8 @@
+//! Domain: pure rules of the clinic's phone line. No I/O, no AWS.
+
+pub mod auto_reply;
+pub mod compliance;
+pub mod office_hours;
+pub mod phone;
+pub mod practice;
+pub mod segment;

@@ -1,0 +1,105 @@
+//! Reading threads: the conversation list, one thread's messages, and marking a thread reviewed.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::Json;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::error::ApiError;
+use super::extract::ActingPractice;
+use crate::app::AppContext;
+use crate::store::conversations::{self, ConversationSummary, Cursor};
+use crate::store::messages;
+
+pub const DEFAULT_PAGE: i64 = 50;
+pub const MAX_PAGE: i64 = 200;
+
+/// `limit`, `cursor` and `needsReview` from a query string, each checked.
+struct Page {
+    limit: i64,
+    cursor: Option<Cursor>,
+    needs_review: bool,
+}
+
+fn page(query: Option<String>) -> Result<Page, ApiError> {
+    let mut page = Page { limit: DEFAULT_PAGE, cursor: None, needs_review: false };
+    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match key.as_ref() {
+            "limit" => {
+                page.limit = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_PAGE).contains(n))
+                    .ok_or_else(|| ApiError::bad_request("invalid_limit", format!("`limit` must be a whole number from 1 to {MAX_PAGE}")))?;
+            }
+            "cursor" => {
+                page.cursor = Some(Cursor::decode(&value).ok_or_else(|| {
+                    ApiError::bad_request("invalid_cursor", "`cursor` is not one this API returned")
+                })?);
+            }
+            "needsReview" => {
+                page.needs_review = match value.as_ref() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(ApiError::bad_request("invalid_filter", "`needsReview` must be true or false")),
+                };
+            }
+            _ => {}
+        }
+    }
+    Ok(page)
+}
+
+fn parse_id(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| ApiError::not_found(format!("no conversation with id {id:?}")))
+}
+
+pub async fn list(State(ctx): State<Arc<AppContext>>, acting: ActingPractice, RawQuery(query): RawQuery) -> Result<Json<Value>, ApiError> {
+    let page = page(query)?;
+    let client = ctx.conn().await?;
+    let items = conversations::list(&**client, acting.practice.id, page.needs_review, page.cursor, page.limit).await?;
+    let next = (items.len() as i64 == page.limit)
+        .then(|| items.last().map(|c| Cursor { at: c.last_message_at, id: c.id }.encode()))
+        .flatten();
+    Ok(Json(json!({ "conversations": items, "nextCursor": next })))
+}
+
+async fn find(ctx: &AppContext, acting: &ActingPractice, id: &str) -> Result<ConversationSummary, ApiError> {
+    let id = parse_id(id)?;
+    let client = ctx.conn().await?;
+    conversations::get(&**client, acting.practice.id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no conversation with id {id}")))
+}
+
+pub async fn messages(
+    State(ctx): State<Arc<AppContext>>,
+    acting: ActingPractice,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let page = page(query)?;
+    let conversation = find(&ctx, &acting, &id).await?;
+    let client = ctx.conn().await?;
+    let items = messages::list(&**client, conversation.id, page.cursor, page.limit).await?;
+    let next = (items.len() as i64 == page.limit)
+        .then(|| items.last().map(|m| Cursor { at: m.occurred_at, id: m.id }.encode()))
+        .flatten();
+    Ok(Json(json!({ "conversation": conversation, "messages": items, "nextCursor": next })))
+}
+
+pub async fn review(
+    State(ctx): State<Arc<AppContext>>,
+    acting: ActingPractice,
+    Path(id): Path<String>,
+) -> Result<Json<ConversationSummary>, ApiError> {
+    let conversation = find(&ctx, &acting, &id).await?;
+    let client = ctx.conn().await?;
+    conversations::mark_reviewed(&**client, acting.practice.id, conversation.id).await?;
+    let updated = conversations::get(&**client, acting.practice.id, conversation.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no conversation with id {id}")))?;
+    Ok(Json(updated))
+}

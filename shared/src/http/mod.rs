@@ -1,0 +1,97 @@
+//! HTTP routes over `http` types. Each Lambda mounts only its own route ([`function_router`]);
+//! `pedro serve` mounts all of them ([`all_routes`]). The route table is the one list of endpoints.
+
+mod configure;
+mod conversations;
+pub mod error;
+pub mod extract;
+mod send;
+pub mod webhook;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post, MethodRouter};
+use axum::Router;
+
+use self::error::ApiError;
+use crate::app::AppContext;
+
+/// Bodies larger than this get 413: the biggest legitimate one is a 1600-character text.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// One API endpoint: its path (axum syntax), HTTP methods and the Lambda function that serves it.
+pub struct Endpoint {
+    pub function: &'static str,
+    pub path: &'static str,
+    pub methods: &'static [&'static str],
+    route: fn() -> MethodRouter<Arc<AppContext>>,
+}
+
+pub const ENDPOINTS: &[Endpoint] = &[
+    Endpoint {
+        function: "sms-webhook",
+        path: "/api/voip/sms/webhook",
+        methods: &["GET", "POST"],
+        route: || get(webhook::callback).post(webhook::json),
+    },
+    Endpoint { function: "sms-send", path: "/api/voip/sms/send", methods: &["POST"], route: || post(send::send) },
+    Endpoint {
+        function: "sms-conversations",
+        path: "/api/voip/sms/conversations",
+        methods: &["GET"],
+        route: || get(conversations::list),
+    },
+    Endpoint {
+        function: "sms-conversation-messages",
+        path: "/api/voip/sms/conversations/{id}/messages",
+        methods: &["GET"],
+        route: || get(conversations::messages),
+    },
+    Endpoint {
+        function: "sms-conversation-review",
+        path: "/api/voip/sms/conversations/{id}/review",
+        methods: &["POST"],
+        route: || post(conversations::review),
+    },
+    Endpoint {
+        function: "configure-webhook",
+        path: "/api/voip/configure-webhook",
+        methods: &["POST"],
+        route: || post(configure::configure),
+    },
+];
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not accept that method")
+}
+
+fn finish(router: Router<Arc<AppContext>>, ctx: Arc<AppContext>) -> Router {
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(ctx)
+}
+
+/// The router of one Lambda function. The webhook's also answers at `/`, so a function URL works
+/// with or without the path.
+pub fn function_router(function: &str, ctx: Arc<AppContext>) -> Option<Router> {
+    let endpoint = ENDPOINTS.iter().find(|e| e.function == function)?;
+    let mut router = Router::new().route(endpoint.path, (endpoint.route)());
+    if endpoint.function == "sms-webhook" {
+        router = router.route("/", (endpoint.route)());
+    }
+    Some(finish(router, ctx))
+}
+
+/// Every endpoint, for `pedro serve`.
+pub fn all_routes(ctx: Arc<AppContext>) -> Router {
+    let router = ENDPOINTS.iter().fold(Router::new(), |router, e| router.route(e.path, (e.route)()));
+    finish(router.route("/health", get(|| async { "ok" })), ctx)
+}

@@ -1,0 +1,165 @@
+//! `check-sms`, every 15 minutes: reads received texts from VoIP.ms (`getSMS`) for the window since
+//! the last successful run, with overlap, and stores what the webhook missed (the same dedupe).
+//! Texts older than `AUTO_REPLY_MAX_AGE_MINUTES` are flagged for a person instead of answered.
+//! A VoIP.ms error fails the run, so its window is read again next time.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::app::AppContext;
+use crate::db::DbError;
+use crate::domain::practice::Practice;
+use crate::sms::inbound::{receive, InboundError, InboundText};
+use crate::store::messages::Origin;
+use crate::store::{jobs, practices};
+use crate::voipms::VoipMsClient;
+
+pub const JOB: &str = "check-sms";
+
+/// getSMS refuses more than 92 days; stay inside it.
+const MAX_LOOKBACK_DAYS: i64 = 90;
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckSmsReport {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<&'static str>,
+    pub practices: usize,
+    pub fetched: usize,
+    pub stored: usize,
+    pub duplicates: usize,
+    pub auto_replied: usize,
+    pub flagged: usize,
+    pub rejected: usize,
+    /// Practices whose run failed, with the reason; their window is retried next time.
+    pub failed: Vec<String>,
+}
+
+pub async fn run(ctx: &AppContext) -> Result<CheckSmsReport, DbError> {
+    let mut report = CheckSmsReport::default();
+    let Some(voipms) = &ctx.voipms else {
+        report.skipped = Some("VoIP.ms credentials are not set; nothing to check");
+        return Ok(report);
+    };
+    let all = {
+        let client = ctx.conn().await?;
+        practices::all_with_dids(&**client).await?
+    };
+    for (practice, dids) in all {
+        report.practices += 1;
+        if let Err(error) = run_for_practice(ctx, voipms, &practice, &dids, &mut report).await {
+            tracing::error!(practice = %practice.id, %error, "check-sms failed; the window will be read again");
+            report.failed.push(format!("{}: {error}", practice.id));
+        }
+    }
+    tracing::info!(
+        fetched = report.fetched,
+        stored = report.stored,
+        duplicates = report.duplicates,
+        failed = report.failed.len(),
+        "check-sms finished"
+    );
+    Ok(report)
+}
+
+/// The window to read: from a little before the last successful run ended, to now.
+pub fn window(now: DateTime<Utc>, last_end: Option<DateTime<Utc>>, overlap: Duration, first_lookback: Duration) -> (DateTime<Utc>, DateTime<Utc>) {
+    let start = last_end.map(|end| end - overlap).unwrap_or(now - first_lookback);
+    (start.max(now - Duration::days(MAX_LOOKBACK_DAYS)).min(now), now)
+}
+
+async fn run_for_practice(
+    ctx: &AppContext,
+    voipms: &VoipMsClient,
+    practice: &Practice,
+    dids: &[String],
+    report: &mut CheckSmsReport,
+) -> anyhow::Result<()> {
+    let now = ctx.clock.now();
+    let overlap = Duration::from_std(ctx.settings.check_sms_overlap)?;
+    let lookback = Duration::from_std(ctx.settings.check_sms_initial_lookback)?;
+    let max_age = Duration::from_std(ctx.settings.auto_reply_max_age)?;
+    let (start, end) = {
+        let client = ctx.conn().await?;
+        window(now, jobs::last_window_end(&**client, practice.id, JOB).await?, overlap, lookback)
+    };
+    let run_id = {
+        let client = ctx.conn().await?;
+        jobs::start(&**client, practice.id, JOB, now, (start, end)).await?
+    };
+    let outcome = read_window(ctx, voipms, dids, (start, end), max_age, report).await;
+    let client = ctx.conn().await?;
+    match &outcome {
+        Ok(stats) => jobs::finish(&**client, run_id, ctx.clock.now(), Ok(stats)).await?,
+        Err(error) => jobs::finish(&**client, run_id, ctx.clock.now(), Err(&error.to_string())).await?,
+    }
+    outcome.map(|_| ())
+}
+
+async fn read_window(
+    ctx: &AppContext,
+    voipms: &VoipMsClient,
+    dids: &[String],
+    (start, end): (DateTime<Utc>, DateTime<Utc>),
+    max_age: Duration,
+    report: &mut CheckSmsReport,
+) -> anyhow::Result<serde_json::Value> {
+    let (mut fetched, mut stored, mut duplicates) = (0, 0, 0);
+    for did in dids {
+        let digits = did.trim_start_matches("+1");
+        let records = voipms.received_sms(digits, start.date_naive(), end.date_naive()).await?;
+        for record in records.into_iter().filter(|r| r.inbound) {
+            let at = record.date.and_utc();
+            if at < start {
+                continue;
+            }
+            fetched += 1;
+            let text = InboundText {
+                to: did.clone(),
+                from: record.contact,
+                message: record.message,
+                provider_id: record.id,
+                provider_date: None,
+                media: Vec::new(),
+                received_at: at,
+                origin: Origin::CheckSms,
+                may_auto_reply: ctx.clock.now() - at <= max_age,
+            };
+            match receive(ctx, text).await {
+                Ok(outcome) if outcome.duplicate => duplicates += 1,
+                Ok(outcome) => {
+                    stored += 1;
+                    report.auto_replied += usize::from(outcome.auto_response.is_some_and(|r| r.sent));
+                    report.flagged += usize::from(outcome.needs_review);
+                }
+                Err(InboundError::Db(error)) => return Err(error.into()),
+                Err(error) => {
+                    report.rejected += 1;
+                    tracing::warn!(%error, "check-sms skipped a text it cannot store");
+                }
+            }
+        }
+    }
+    report.fetched += fetched;
+    report.stored += stored;
+    report.duplicates += duplicates;
+    Ok(json!({ "fetched": fetched, "stored": stored, "duplicates": duplicates }))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn window_overlaps_the_last_run_and_stays_within_limits() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
+        let hour = Duration::hours(1);
+        assert_eq!(window(now, Some(now - Duration::minutes(15)), hour, Duration::days(1)).0, now - Duration::minutes(75));
+        assert_eq!(window(now, None, hour, Duration::days(1)).0, now - Duration::days(1));
+        assert_eq!(window(now, Some(now - Duration::days(400)), hour, Duration::days(1)).0, now - Duration::days(90));
+        assert_eq!(window(now, None, hour, Duration::days(1)).1, now);
+    }
+}

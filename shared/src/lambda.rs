@@ -1,0 +1,44 @@
+//! Running a route or a job as an AWS Lambda function. The binaries in `functions/` only call these.
+
+use std::sync::Arc;
+
+use lambda_runtime::{service_fn, LambdaEvent};
+use serde_json::Value;
+
+use crate::app::AppContext;
+use crate::http::function_router;
+use crate::jobs::Job;
+
+pub type Error = lambda_runtime::Error;
+
+/// JSON logs, one line per event; `RUST_LOG` filters (default info).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt().json().with_env_filter(filter).with_current_span(false).without_time().try_init();
+}
+
+/// Serves one API endpoint (API Gateway HTTP API or function URL events).
+pub async fn serve_endpoint(function: &'static str) -> Result<(), Error> {
+    init_tracing();
+    let ctx = Arc::new(AppContext::from_env()?);
+    let router = function_router(function, ctx).ok_or_else(|| format!("no endpoint is served by {function}"))?;
+    lambda_http::run(router).await
+}
+
+/// Runs a scheduled job for each EventBridge event.
+pub async fn run_job(job: Job) -> Result<(), Error> {
+    init_tracing();
+    let ctx = Arc::new(AppContext::from_env()?);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let ctx = ctx.clone();
+        async move { handle_scheduled_event(&ctx, job, event.payload).await }
+    }))
+    .await
+}
+
+/// The handler behind [`run_job`]: the event only triggers; the job's window comes from the database.
+pub async fn handle_scheduled_event(ctx: &AppContext, job: Job, event: Value) -> Result<Value, Error> {
+    let source = event.get("source").and_then(Value::as_str).unwrap_or("unknown");
+    tracing::info!(job = job.name(), source, "scheduled run");
+    Ok(job.run(ctx).await?)
+}

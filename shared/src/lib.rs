@@ -1,0 +1,17 @@
+//! Pedro VoIP: the phone and text backend of a clinic, on VoIP.ms.
+//!
+//! All behaviour lives here. The Lambda binaries (`functions/`) and the `pedro` command (`cli/`)
+//! only wire it up, so the tests exercise what production runs.
+
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod http;
+pub mod jobs;
+pub mod lambda;
+pub mod local_pg;
+pub mod sms;
+pub mod store;
+pub mod voipms;

@@ -1,0 +1,254 @@
+//! Receiving a text (from the webhook or the 15-minute check): stored exactly once per carrier id,
+//! then answered automatically at most once — or flagged for a person.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::outbound::{send_text, Purpose, SendTextError};
+use crate::app::AppContext;
+use crate::db::DbError;
+use crate::domain::auto_reply::{classify, render_reply, Category, ReplyKind};
+use crate::domain::compliance::{compliance_keyword, ComplianceKeyword};
+use crate::domain::phone::{Did, PhoneNumber, PhoneNumberError, Sender};
+use crate::domain::practice::Practice;
+use crate::store::messages::{self, NewInbound, Origin};
+use crate::store::{conversations, practices, replies};
+
+/// Longest inbound text stored; carriers deliver far less (1600 at most).
+pub const MAX_INBOUND_CHARS: usize = 10_000;
+const MAX_PROVIDER_ID_CHARS: usize = 100;
+
+pub struct InboundText {
+    pub to: String,
+    pub from: String,
+    pub message: String,
+    pub provider_id: String,
+    pub provider_date: Option<String>,
+    pub media: Vec<String>,
+    pub received_at: DateTime<Utc>,
+    pub origin: Origin,
+    /// False for texts found late by check-sms: a person answers those.
+    pub may_auto_reply: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoResponse {
+    pub category: &'static str,
+    pub sent: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InboundOutcome {
+    pub conversation_id: Uuid,
+    pub message_id: Uuid,
+    pub duplicate: bool,
+    pub auto_response: Option<AutoResponse>,
+    pub needs_review: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InboundError {
+    #[error("`to` is not a North American DID: {0}")]
+    BadDid(PhoneNumberError),
+    #[error("no practice uses the DID {0}")]
+    UnknownDid(String),
+    #[error("`from` is not a phone number or short code: {0}")]
+    BadSender(PhoneNumberError),
+    #[error("`id` is required: the carrier's message id (at most 100 characters)")]
+    BadProviderId,
+    #[error("the message is longer than {MAX_INBOUND_CHARS} characters")]
+    TooLong,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<tokio_postgres::Error> for InboundError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Self::Db(e.into())
+    }
+}
+
+pub async fn receive(ctx: &AppContext, text: InboundText) -> Result<InboundOutcome, InboundError> {
+    let provider_id = text.provider_id.trim();
+    if provider_id.is_empty() || provider_id.chars().count() > MAX_PROVIDER_ID_CHARS {
+        return Err(InboundError::BadProviderId);
+    }
+    if text.message.chars().count() > MAX_INBOUND_CHARS {
+        return Err(InboundError::TooLong);
+    }
+    let did = Did::parse(&text.to).map_err(InboundError::BadDid)?;
+    let sender = Sender::parse(&text.from).map_err(InboundError::BadSender)?;
+
+    let mut client = ctx.conn().await?;
+    let practice = practices::for_did(&**client, did.as_e164())
+        .await?
+        .ok_or_else(|| InboundError::UnknownDid(did.as_e164().to_string()))?;
+    let tx = client.transaction().await?;
+    let conversation_id = conversations::ensure(&*tx, practice.id, did.as_e164(), sender.as_str(), text.received_at).await?;
+    let new = NewInbound {
+        practice_id: practice.id,
+        conversation_id,
+        body: &text.message,
+        media_urls: text.media.clone(),
+        occurred_at: text.received_at,
+        origin: text.origin,
+        provider_message_id: provider_id,
+        provider_date: text.provider_date.as_deref(),
+    };
+    let Some(message_id) = messages::insert_inbound(&*tx, &new).await? else {
+        tx.rollback().await?;
+        let (message_id, conversation_id, needs_review) = messages::find_inbound(&**client, practice.id, provider_id)
+            .await?
+            .ok_or_else(|| DbError::NoRow("duplicate inbound text vanished".into()))?;
+        tracing::info!(message = %message_id, origin = text.origin.as_str(), "duplicate delivery ignored");
+        return Ok(InboundOutcome { conversation_id, message_id, duplicate: true, auto_response: None, needs_review });
+    };
+    conversations::record_message(&*tx, conversation_id, text.received_at, &text.message, true).await?;
+    tx.commit().await?;
+    drop(client);
+    tracing::info!(message = %message_id, from = %sender.masked(), origin = text.origin.as_str(), "text received");
+
+    let answer = answer(ctx, &practice, &did, &sender, message_id, &text).await?;
+    let client = ctx.conn().await?;
+    messages::annotate_inbound(&**client, message_id, answer.category, answer.review.as_deref()).await?;
+    if let Some(reason) = &answer.review {
+        conversations::flag_for_review(&**client, conversation_id, reason).await?;
+    }
+    Ok(InboundOutcome {
+        conversation_id,
+        message_id,
+        duplicate: false,
+        auto_response: answer.response,
+        needs_review: answer.review.is_some(),
+    })
+}
+
+/// What was done about a new text.
+#[derive(Default)]
+struct Answer {
+    category: Option<&'static str>,
+    response: Option<AutoResponse>,
+    review: Option<String>,
+}
+
+impl Answer {
+    fn review(reason: impl Into<String>) -> Self {
+        Self { review: Some(reason.into()), ..Self::default() }
+    }
+}
+
+async fn answer(
+    ctx: &AppContext,
+    practice: &Practice,
+    did: &Did,
+    sender: &Sender,
+    message_id: Uuid,
+    text: &InboundText,
+) -> Result<Answer, DbError> {
+    let Sender::Number(number) = sender else {
+        return Ok(Answer::review("sent from a short code; never answered automatically"));
+    };
+    let client = ctx.conn().await?;
+    if practices::is_own_did(&**client, number.as_e164()).await? {
+        return Ok(Answer::review("sent from one of our own numbers; never answered automatically"));
+    }
+    let opted_out = replies::is_opted_out(&**client, practice.id, number.as_e164()).await?;
+    let rules = replies::load_rules(&**client, practice.id).await?;
+    let now = ctx.clock.now();
+    let reply = Reply { ctx, practice, did, to: number, reply_to: message_id, templates: &rules.templates };
+
+    match compliance_keyword(&text.message) {
+        Some(ComplianceKeyword::OptOut) => {
+            let newly = replies::opt_out(&**client, practice.id, number.as_e164(), now).await?;
+            drop(client);
+            tracing::info!(contact = %number.masked(), newly, "contact opted out");
+            let response = if newly {
+                reply.send(ReplyKind::OptOut).await?
+            } else {
+                not_sent(ReplyKind::OptOut, "already opted out; confirmed once before")
+            };
+            return Ok(Answer { category: Some("optout"), response: Some(response), review: None });
+        }
+        Some(ComplianceKeyword::OptIn) if opted_out => {
+            replies::opt_in(&**client, practice.id, number.as_e164()).await?;
+            drop(client);
+            tracing::info!(contact = %number.masked(), "contact opted back in");
+            let response = reply.send(ReplyKind::OptIn).await?;
+            return Ok(Answer { category: Some("optin"), response: Some(response), review: None });
+        }
+        _ => {}
+    }
+    if opted_out {
+        return Ok(Answer::review("contact has opted out of texts; answer by phone if needed"));
+    }
+    let kind = match compliance_keyword(&text.message) {
+        Some(ComplianceKeyword::Help) => ReplyKind::Help,
+        _ => match classify(&rules.topics, &text.message) {
+            Some(category) => ReplyKind::Topic(category),
+            None => return Ok(Answer::review("no automatic answer matched")),
+        },
+    };
+    let emergency = kind == ReplyKind::Topic(Category::Emergency);
+    let mut review = emergency.then(|| "patient may have an emergency".to_string());
+    let response = if !text.may_auto_reply {
+        review.get_or_insert_with(|| "found late by the 15-minute check; too old for an automatic reply".into());
+        not_sent(kind, "too old for an automatic reply")
+    } else if !replies::claim_auto_reply(
+        &**client,
+        practice.id,
+        number.as_e164(),
+        kind,
+        now,
+        Duration::hours(i64::from(practice.auto_reply_quiet_hours)),
+    )
+    .await?
+    {
+        review.get_or_insert_with(|| "asked again after an automatic reply; needs a person".into());
+        not_sent(kind, &format!("already answered automatically in the last {} hours", practice.auto_reply_quiet_hours))
+    } else {
+        drop(client);
+        let response = reply.send(kind).await?;
+        if let Some(reason) = response.reason.as_ref().filter(|_| !response.sent) {
+            review.get_or_insert_with(|| format!("automatic reply failed: {reason}"));
+        }
+        response
+    };
+    Ok(Answer { category: Some(kind.as_str()), response: Some(response), review })
+}
+
+fn not_sent(kind: ReplyKind, reason: &str) -> AutoResponse {
+    AutoResponse { category: kind.as_str(), sent: false, reason: Some(reason.to_string()) }
+}
+
+struct Reply<'a> {
+    ctx: &'a AppContext,
+    practice: &'a Practice,
+    did: &'a Did,
+    to: &'a PhoneNumber,
+    reply_to: Uuid,
+    templates: &'a std::collections::HashMap<ReplyKind, String>,
+}
+
+impl Reply<'_> {
+    async fn send(&self, kind: ReplyKind) -> Result<AutoResponse, DbError> {
+        let Some(template) = self.templates.get(&kind) else {
+            return Ok(not_sent(kind, "no reply text is configured for this category"));
+        };
+        let body = render_reply(kind, template, self.practice, self.ctx.clock.now());
+        let purpose = Purpose::AutoReply { kind, reply_to: self.reply_to };
+        match send_text(self.ctx, self.practice, self.did, self.to, &body, purpose).await {
+            Ok(_) => Ok(AutoResponse { category: kind.as_str(), sent: true, reason: None }),
+            Err(SendTextError::Db(e)) => Err(e),
+            Err(SendTextError::OptedOut) => Ok(not_sent(kind, "contact has opted out")),
+            Err(SendTextError::Failed { failures, .. }) => {
+                let reason = failures.iter().map(|f| format!("{}: {}", f.provider.as_str(), f.reason)).collect::<Vec<_>>().join("; ");
+                Ok(not_sent(kind, &reason))
+            }
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Text messaging: receiving (webhook and check-sms), answering automatically, sending.
+
+pub mod gateway;
+pub mod inbound;
+pub mod outbound;

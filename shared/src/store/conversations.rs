@@ -1,0 +1,167 @@
+//! Conversation threads: one per practice DID and contact.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use crate::db::{self, Conn, DbError};
+
+/// How much of the last message a list shows.
+const PREVIEW_CHARS: usize = 100;
+
+pub fn preview(body: &str) -> String {
+    let mut preview: String = body.chars().take(PREVIEW_CHARS).collect();
+    if body.chars().count() > PREVIEW_CHARS {
+        preview.push('…');
+    }
+    preview
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationSummary {
+    pub id: Uuid,
+    pub did: String,
+    pub contact_number: String,
+    pub last_message_preview: Option<String>,
+    pub last_message_at: DateTime<Utc>,
+    pub unread_count: i32,
+    pub needs_review: bool,
+    pub review_reason: Option<String>,
+    pub opted_out: bool,
+}
+
+const SUMMARY: &str = "SELECT c.id, c.did, c.contact, c.last_message_at, c.last_message_preview, c.unread_count, \
+     c.needs_review, c.review_reason, (o.contact IS NOT NULL) AS opted_out \
+     FROM sms_conversations c \
+     LEFT JOIN sms_opt_outs o ON o.practice_id = c.practice_id AND o.contact = c.contact";
+
+fn summary(row: &Row) -> ConversationSummary {
+    ConversationSummary {
+        id: row.get("id"),
+        did: row.get("did"),
+        contact_number: row.get("contact"),
+        last_message_preview: row.get("last_message_preview"),
+        last_message_at: row.get("last_message_at"),
+        unread_count: row.get("unread_count"),
+        needs_review: row.get("needs_review"),
+        review_reason: row.get("review_reason"),
+        opted_out: row.get("opted_out"),
+    }
+}
+
+/// The thread's id, creating it if needed. Does not count a message yet.
+pub async fn ensure(conn: &impl Conn, practice_id: Uuid, did: &str, contact: &str, at: DateTime<Utc>) -> Result<Uuid, DbError> {
+    let row = db::query_one(
+        conn,
+        "INSERT INTO sms_conversations AS c (practice_id, did, contact, last_message_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (practice_id, did, contact) DO UPDATE SET did = c.did RETURNING id",
+        &[&practice_id, &did, &contact, &at],
+    )
+    .await?;
+    Ok(row.get(0))
+}
+
+/// Counts a new message in its thread: latest time and preview (out-of-order deliveries keep the
+/// newest), and one more unread when it came from the contact.
+pub async fn record_message(conn: &impl Conn, id: Uuid, at: DateTime<Utc>, body: &str, inbound: bool) -> Result<(), DbError> {
+    db::execute(
+        conn,
+        "UPDATE sms_conversations SET \
+             last_message_preview = CASE WHEN $2 >= last_message_at OR last_message_preview IS NULL THEN $3 ELSE last_message_preview END, \
+             last_message_at = GREATEST(last_message_at, $2), \
+             unread_count = unread_count + CASE WHEN $4 THEN 1 ELSE 0 END \
+         WHERE id = $1",
+        &[&id, &at, &preview(body), &inbound],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn flag_for_review(conn: &impl Conn, id: Uuid, reason: &str) -> Result<(), DbError> {
+    db::execute(conn, "UPDATE sms_conversations SET needs_review = true, review_reason = $2 WHERE id = $1", &[&id, &reason]).await?;
+    Ok(())
+}
+
+/// A person has dealt with the thread: clears its flag, its messages' flags and its unread count.
+/// False when there is no such conversation in the practice.
+pub async fn mark_reviewed(conn: &impl Conn, practice_id: Uuid, id: Uuid) -> Result<bool, DbError> {
+    let n = db::execute(
+        conn,
+        "UPDATE sms_conversations SET needs_review = false, review_reason = NULL, unread_count = 0 \
+         WHERE id = $1 AND practice_id = $2",
+        &[&id, &practice_id],
+    )
+    .await?;
+    if n == 1 {
+        db::execute(conn, "UPDATE sms_messages SET needs_review = false WHERE conversation_id = $1 AND needs_review", &[&id]).await?;
+    }
+    Ok(n == 1)
+}
+
+pub async fn get(conn: &impl Conn, practice_id: Uuid, id: Uuid) -> Result<Option<ConversationSummary>, DbError> {
+    let sql = format!("{SUMMARY} WHERE c.id = $1 AND c.practice_id = $2");
+    Ok(db::query_opt(conn, &sql, &[&id, &practice_id]).await?.as_ref().map(summary))
+}
+
+/// Position in a newest-first list: the last item's time and id.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cursor {
+    pub at: DateTime<Utc>,
+    pub id: Uuid,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        format!("{}_{}", self.at.timestamp_micros(), self.id.simple())
+    }
+
+    pub fn decode(s: &str) -> Option<Self> {
+        let (micros, id) = s.split_once('_')?;
+        Some(Self { at: DateTime::from_timestamp_micros(micros.parse().ok()?)?, id: Uuid::parse_str(id).ok()? })
+    }
+}
+
+pub async fn list(
+    conn: &impl Conn,
+    practice_id: Uuid,
+    needs_review_only: bool,
+    after: Option<Cursor>,
+    limit: i64,
+) -> Result<Vec<ConversationSummary>, DbError> {
+    let sql = format!(
+        "{SUMMARY} WHERE c.practice_id = $1 AND (NOT $2 OR c.needs_review) \
+         AND ($3::timestamptz IS NULL OR (c.last_message_at, c.id) < ($3, $4)) \
+         ORDER BY c.last_message_at DESC, c.id DESC LIMIT $5"
+    );
+    let rows = db::query(
+        conn,
+        &sql,
+        &[&practice_id, &needs_review_only, &after.map(|c| c.at), &after.map(|c| c.id), &limit],
+    )
+    .await?;
+    Ok(rows.iter().map(summary).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips_and_rejects_garbage() {
+        let cursor = Cursor { at: DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap(), id: Uuid::new_v4() };
+        assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
+        for bad in ["", "abc", "1_notauuid", "x_00000000000000000000000000000000"] {
+            assert_eq!(Cursor::decode(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn preview_is_short_and_marked() {
+        assert_eq!(preview("hi"), "hi");
+        let long = "é".repeat(150);
+        assert_eq!(preview(&long).chars().count(), 101);
+        assert!(preview(&long).ends_with('…'));
+    }
+}

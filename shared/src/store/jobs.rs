@@ -1,0 +1,53 @@
+//! Bookkeeping of scheduled job runs.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::db::{self, Conn, DbError};
+
+/// Where the last successful run of `job` for the practice stopped reading.
+pub async fn last_window_end(conn: &impl Conn, practice_id: Uuid, job: &str) -> Result<Option<DateTime<Utc>>, DbError> {
+    let row = db::query_one(
+        conn,
+        "SELECT max(window_end) FROM job_runs WHERE practice_id = $1 AND job = $2 AND status = 'succeeded'",
+        &[&practice_id, &job],
+    )
+    .await?;
+    Ok(row.get(0))
+}
+
+pub async fn start(
+    conn: &impl Conn,
+    practice_id: Uuid,
+    job: &str,
+    started_at: DateTime<Utc>,
+    window: (DateTime<Utc>, DateTime<Utc>),
+) -> Result<Uuid, DbError> {
+    let row = db::query_one(
+        conn,
+        "INSERT INTO job_runs (practice_id, job, started_at, status, window_start, window_end) \
+         VALUES ($1, $2, $3, 'running', $4, $5) RETURNING id",
+        &[&practice_id, &job, &started_at, &window.0, &window.1],
+    )
+    .await?;
+    Ok(row.get(0))
+}
+
+pub async fn finish(
+    conn: &impl Conn,
+    id: Uuid,
+    finished_at: DateTime<Utc>,
+    outcome: Result<&serde_json::Value, &str>,
+) -> Result<(), DbError> {
+    let (status, stats, error) = match outcome {
+        Ok(stats) => ("succeeded", stats.clone(), None),
+        Err(error) => ("failed", serde_json::json!({}), Some(error)),
+    };
+    db::execute(
+        conn,
+        "UPDATE job_runs SET finished_at = $2, status = $3, stats = $4, error = $5 WHERE id = $1",
+        &[&id, &finished_at, &status, &stats, &error],
+    )
+    .await?;
+    Ok(())
+}

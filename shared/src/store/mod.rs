@@ -1,0 +1,7 @@
+//! Repositories: every SQL statement of the application, by table.
+
+pub mod conversations;
+pub mod jobs;
+pub mod messages;
+pub mod practices;
+pub mod replies;

@@ -1,0 +1,97 @@
+//! Automatic-reply rules and reply texts, opt-outs and the quiet-period claims.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+use crate::db::{self, Conn, DbError};
+use crate::domain::auto_reply::{Category, ReplyKind, Rule};
+
+/// A practice's enabled rules: the topic rules for the classifier and every kind's reply text.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    pub topics: Vec<Rule>,
+    pub templates: HashMap<ReplyKind, String>,
+}
+
+pub async fn load_rules(conn: &impl Conn, practice_id: Uuid) -> Result<RuleSet, DbError> {
+    let rows = db::query(
+        conn,
+        "SELECT category, priority, keywords, weak_keywords, context_keywords, negations, reply_template \
+         FROM auto_response_rules WHERE practice_id = $1 AND enabled",
+        &[&practice_id],
+    )
+    .await?;
+    let mut set = RuleSet::default();
+    for row in rows {
+        let name: String = row.get("category");
+        let Some(kind) = ReplyKind::parse(&name) else { continue };
+        set.templates.insert(kind, row.get("reply_template"));
+        if let ReplyKind::Topic(category) = kind {
+            set.topics.push(Rule {
+                category,
+                priority: row.get("priority"),
+                keywords: row.get("keywords"),
+                weak_keywords: row.get("weak_keywords"),
+                context_keywords: row.get("context_keywords"),
+                negations: row.get("negations"),
+            });
+        }
+    }
+    Ok(set)
+}
+
+pub async fn set_reply_template(conn: &impl Conn, practice_id: Uuid, category: Category, template: &str) -> Result<bool, DbError> {
+    let n = db::execute(
+        conn,
+        "UPDATE auto_response_rules SET reply_template = $3, updated_at = now() WHERE practice_id = $1 AND category = $2",
+        &[&practice_id, &category.as_str(), &template],
+    )
+    .await?;
+    Ok(n == 1)
+}
+
+pub async fn is_opted_out(conn: &impl Conn, practice_id: Uuid, contact: &str) -> Result<bool, DbError> {
+    let row = db::query_opt(conn, "SELECT 1 FROM sms_opt_outs WHERE practice_id = $1 AND contact = $2", &[&practice_id, &contact]).await?;
+    Ok(row.is_some())
+}
+
+/// Returns true when the contact was not opted out before.
+pub async fn opt_out(conn: &impl Conn, practice_id: Uuid, contact: &str, at: DateTime<Utc>) -> Result<bool, DbError> {
+    let n = db::execute(
+        conn,
+        "INSERT INTO sms_opt_outs (practice_id, contact, opted_out_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        &[&practice_id, &contact, &at],
+    )
+    .await?;
+    Ok(n == 1)
+}
+
+/// Returns true when the contact was opted out before.
+pub async fn opt_in(conn: &impl Conn, practice_id: Uuid, contact: &str) -> Result<bool, DbError> {
+    let n = db::execute(conn, "DELETE FROM sms_opt_outs WHERE practice_id = $1 AND contact = $2", &[&practice_id, &contact]).await?;
+    Ok(n == 1)
+}
+
+/// Claims the right to send one automatic reply of `kind` to `contact`: true at most once per quiet
+/// period, however many deliveries race for it.
+pub async fn claim_auto_reply(
+    conn: &impl Conn,
+    practice_id: Uuid,
+    contact: &str,
+    kind: ReplyKind,
+    now: DateTime<Utc>,
+    quiet: Duration,
+) -> Result<bool, DbError> {
+    let quiet_start = now - quiet;
+    let row = db::query_opt(
+        conn,
+        "INSERT INTO auto_reply_claims AS c (practice_id, contact, category, last_sent_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (practice_id, contact, category) DO UPDATE SET last_sent_at = EXCLUDED.last_sent_at \
+         WHERE c.last_sent_at <= $5 RETURNING 1",
+        &[&practice_id, &contact, &kind.as_str(), &now, &quiet_start],
+    )
+    .await?;
+    Ok(row.is_some())
+}
