@@ -1,1 +1,174 @@
-fn main(){}
+//! `pedro`: the whole system as one local process, and the operator's commands.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use pedro_voip::app::AppContext;
+use pedro_voip::clock::SystemClock;
+use pedro_voip::config::Settings;
+use pedro_voip::db::migrate;
+use pedro_voip::domain::phone::Did;
+use pedro_voip::jobs::Job;
+use pedro_voip::local_pg::{free_port, LocalPostgres};
+use pedro_voip::store::practices;
+
+/// The DID `pedro serve` uses in sandbox mode when VOIPMS_DID is not set.
+const DEMO_DID: &str = "5145550100";
+
+#[derive(Parser)]
+#[command(
+    name = "pedro",
+    about = "Pedro VoIP: a clinic's phone and text backend"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run everything in one process: every route, the schedules, on 127.0.0.1:$PORT.
+    Serve {
+        #[arg(long, env = "PORT", default_value_t = 3000)]
+        port: u16,
+    },
+    /// Apply database migrations and create the practice of VOIPMS_DID if it is new.
+    Migrate,
+    /// Run one scheduled job once, now (e.g. `pedro job check-sms`).
+    Job { name: String },
+}
+
+/// Without DATABASE_URL, a private Postgres in $PEDRO_DATA_DIR (default .pedro/postgres).
+fn ensure_database(settings: &mut Settings) -> anyhow::Result<Option<LocalPostgres>> {
+    if settings.database_url.is_some() {
+        return Ok(None);
+    }
+    let dir = std::env::var_os("PEDRO_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(".pedro"));
+    let mut pg = LocalPostgres::init(&dir.join("postgres"))
+        .context("DATABASE_URL is not set and no private Postgres could be prepared")?;
+    let port = match std::env::var("PEDRO_PG_PORT") {
+        Ok(p) => p.parse().context("PEDRO_PG_PORT must be a port number")?,
+        Err(_) => free_port()?,
+    };
+    pg.start(port, true)?;
+    tracing::info!(data_dir = %pg.data_dir.display(), port = pg.port, "DATABASE_URL not set: using a private Postgres");
+    eprintln!(
+        "pedro: private Postgres in {} on 127.0.0.1:{} (set DATABASE_URL to use your own)",
+        pg.data_dir.display(),
+        pg.port
+    );
+    settings.database_url = Some(pg.url("pedro"));
+    Ok(Some(pg))
+}
+
+/// Migrations, then the default practice for VOIPMS_DID.
+async fn migrate_and_seed(settings: &Settings) -> anyhow::Result<()> {
+    let url = settings.require_database_url()?;
+    let mut client = migrate::connect(url).await?;
+    let applied = migrate::run(&mut client).await?;
+    tracing::info!(?applied, "migrations applied");
+    if let Some(did) = &settings.default_did {
+        let (id, created) = practices::ensure_for_did(&client, did, &settings.practice).await?;
+        if created {
+            eprintln!("pedro: created practice {id} for DID {did}");
+        }
+    }
+    Ok(())
+}
+
+async fn serve(mut settings: Settings, port: u16) -> anyhow::Result<()> {
+    let local_pg = ensure_database(&mut settings)?;
+    if settings.default_did.is_none() && settings.voipms.is_none() {
+        settings.default_did = Some(Did::parse(DEMO_DID)?);
+        eprintln!("pedro: VOIPMS_DID not set; sandbox practice uses demo DID {DEMO_DID}");
+    }
+    if local_pg.is_some() {
+        migrate::create_database_if_missing(settings.require_database_url()?).await?;
+    }
+    migrate_and_seed(&settings).await?;
+    let ctx = Arc::new(AppContext::new(settings, Arc::new(SystemClock))?);
+    if ctx.is_sandbox() {
+        eprintln!("pedro: SANDBOX MODE — no VoIP.ms credentials; texts are stored in sandbox_outbox and NOT sent");
+    }
+    for job in Job::ALL {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let mut timer = tokio::time::interval(job.every());
+            loop {
+                timer.tick().await;
+                match job.run(&ctx).await {
+                    Ok(report) => tracing::info!(job = job.name(), %report, "scheduled job done"),
+                    Err(error) => tracing::error!(job = job.name(), %error, "scheduled job failed"),
+                }
+            }
+        });
+    }
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;
+    eprintln!("pedro: listening on http://127.0.0.1:{port}");
+    axum_serve(listener, ctx).await?;
+    if let Some(pg) = local_pg {
+        pg.stop();
+    }
+    Ok(())
+}
+
+async fn axum_serve(listener: tokio::net::TcpListener, ctx: Arc<AppContext>) -> anyhow::Result<()> {
+    pedro_voip::http::serve(listener, pedro_voip::http::all_routes(ctx), async {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let terminated = async {
+            match terminate.as_mut() {
+                Some(signal) => signal.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminated => {}
+        }
+        eprintln!("pedro: shutting down");
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    pedro_voip::lambda::init_tracing();
+    let cli = Cli::parse();
+    let mut settings = Settings::from_env()?;
+    match cli.command {
+        Command::Serve { port } => serve(settings, port).await,
+        Command::Migrate => {
+            let local_pg = ensure_database(&mut settings)?;
+            if local_pg.is_some() {
+                migrate::create_database_if_missing(settings.require_database_url()?).await?;
+            }
+            migrate_and_seed(&settings).await?;
+            if let Some(pg) = local_pg {
+                pg.stop();
+            }
+            Ok(())
+        }
+        Command::Job { name } => {
+            let job = Job::parse(&name).with_context(|| {
+                let names: Vec<&str> = Job::ALL.iter().map(|j| j.name()).collect();
+                format!("unknown job {name:?}; jobs: {}", names.join(", "))
+            })?;
+            let local_pg = ensure_database(&mut settings)?;
+            let ctx = AppContext::new(settings, Arc::new(SystemClock))?;
+            let result = job.run(&ctx).await;
+            if let Some(pg) = local_pg {
+                pg.stop();
+            }
+            println!("{:#}", result?);
+            Ok(())
+        }
+    }
+}

@@ -30,8 +30,17 @@ impl AppContext {
             Some(client) => Box::new(VoipMsGateway::new(client.clone())),
             None => Box::new(SandboxOutbox::new(pool.clone())),
         };
-        let fallback = settings.twilio.clone().map(|t| Box::new(TwilioGateway::new(t)) as Box<dyn SmsGateway>);
-        Ok(Self { db: pool, sms: Box::new(Failover::new(primary, fallback)), voipms, clock, settings })
+        let fallback = settings
+            .twilio
+            .clone()
+            .map(|t| Box::new(TwilioGateway::new(t)) as Box<dyn SmsGateway>);
+        Ok(Self {
+            db: pool,
+            sms: Box::new(Failover::new(primary, fallback)),
+            voipms,
+            clock,
+            settings,
+        })
     }
 
     pub fn from_env() -> anyhow::Result<Self> {

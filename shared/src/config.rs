@@ -63,13 +63,17 @@ pub struct Settings {
 type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 fn get(lookup: Lookup, name: &str) -> Option<String> {
-    lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    lookup(name)
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 fn parse<T: std::str::FromStr>(lookup: Lookup, name: &str, default: T) -> Result<T, ConfigError> {
     match get(lookup, name) {
         None => Ok(default),
-        Some(v) => v.parse().map_err(|_| ConfigError(format!("{name}={v:?} is not a valid value"))),
+        Some(v) => v
+            .parse()
+            .map_err(|_| ConfigError(format!("{name}={v:?} is not a valid value"))),
     }
 }
 
@@ -96,36 +100,48 @@ impl Settings {
                 Ok(VoipMsSettings {
                     username,
                     password,
-                    api_url: get(lookup, "VOIPMS_API_URL").unwrap_or_else(|| DEFAULT_VOIPMS_API_URL.into()),
+                    api_url: get(lookup, "VOIPMS_API_URL")
+                        .unwrap_or_else(|| DEFAULT_VOIPMS_API_URL.into()),
                     timeout: Duration::from_millis(parse(lookup, "VOIPMS_TIMEOUT_MS", 10_000)?),
                 })
             })
             .transpose()?;
         if voipms.is_some() && default_did.is_none() {
-            return Err(ConfigError("VOIPMS_USERNAME is set but VOIPMS_DID is missing".into()));
+            return Err(ConfigError(
+                "VOIPMS_USERNAME is set but VOIPMS_DID is missing".into(),
+            ));
         }
         let twilio = match pair(lookup, "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN")? {
             None => None,
             Some((account_sid, auth_token)) => {
-                let from = get(lookup, "TWILIO_FROM_NUMBER")
-                    .ok_or_else(|| ConfigError("TWILIO_ACCOUNT_SID is set but TWILIO_FROM_NUMBER is missing".into()))?;
+                let from = get(lookup, "TWILIO_FROM_NUMBER").ok_or_else(|| {
+                    ConfigError(
+                        "TWILIO_ACCOUNT_SID is set but TWILIO_FROM_NUMBER is missing".into(),
+                    )
+                })?;
                 let from = PhoneNumber::parse(&from)
                     .map_err(|e| ConfigError(format!("TWILIO_FROM_NUMBER={from:?}: {e}")))?;
                 Some(TwilioSettings {
                     account_sid,
                     auth_token,
                     from,
-                    api_url: get(lookup, "TWILIO_API_URL").unwrap_or_else(|| DEFAULT_TWILIO_API_URL.into()),
+                    api_url: get(lookup, "TWILIO_API_URL")
+                        .unwrap_or_else(|| DEFAULT_TWILIO_API_URL.into()),
                     timeout: Duration::from_millis(parse(lookup, "TWILIO_TIMEOUT_MS", 10_000)?),
                 })
             }
         };
-        let timezone: chrono_tz::Tz = parse(lookup, "PRACTICE_TIMEZONE", chrono_tz::America::Toronto)?;
-        let hours_spec = get(lookup, "PRACTICE_OFFICE_HOURS").unwrap_or_else(|| "Mon-Fri 08:00-17:00".into());
-        let office_hours =
-            OfficeHours::parse(&hours_spec).map_err(|e| ConfigError(format!("PRACTICE_OFFICE_HOURS: {e}")))?;
+        let timezone: chrono_tz::Tz =
+            parse(lookup, "PRACTICE_TIMEZONE", chrono_tz::America::Toronto)?;
+        let hours_spec =
+            get(lookup, "PRACTICE_OFFICE_HOURS").unwrap_or_else(|| "Mon-Fri 08:00-17:00".into());
+        let office_hours = OfficeHours::parse(&hours_spec)
+            .map_err(|e| ConfigError(format!("PRACTICE_OFFICE_HOURS: {e}")))?;
         let phone = get(lookup, "PRACTICE_PHONE")
-            .map(|v| PhoneNumber::parse(&v).map_err(|e| ConfigError(format!("PRACTICE_PHONE={v:?}: {e}"))))
+            .map(|v| {
+                PhoneNumber::parse(&v)
+                    .map_err(|e| ConfigError(format!("PRACTICE_PHONE={v:?}: {e}")))
+            })
             .transpose()?
             .or_else(|| default_did.as_ref().map(|d| d.number().clone()));
         Ok(Self {
@@ -145,15 +161,23 @@ impl Settings {
                 timezone,
                 office_hours,
             },
-            auto_reply_max_age: Duration::from_secs(60 * parse(lookup, "AUTO_REPLY_MAX_AGE_MINUTES", 60)?),
-            check_sms_overlap: Duration::from_secs(60 * parse(lookup, "CHECK_SMS_OVERLAP_MINUTES", 60)?),
-            check_sms_initial_lookback: Duration::from_secs(3600 * parse(lookup, "CHECK_SMS_INITIAL_LOOKBACK_HOURS", 24)?),
+            auto_reply_max_age: Duration::from_secs(
+                60 * parse(lookup, "AUTO_REPLY_MAX_AGE_MINUTES", 60)?,
+            ),
+            check_sms_overlap: Duration::from_secs(
+                60 * parse(lookup, "CHECK_SMS_OVERLAP_MINUTES", 60)?,
+            ),
+            check_sms_initial_lookback: Duration::from_secs(
+                3600 * parse(lookup, "CHECK_SMS_INITIAL_LOOKBACK_HOURS", 24)?,
+            ),
         })
     }
 
     /// For processes that cannot run without a database (every Lambda).
     pub fn require_database_url(&self) -> Result<&str, ConfigError> {
-        self.database_url.as_deref().ok_or_else(|| ConfigError("DATABASE_URL is required".into()))
+        self.database_url
+            .as_deref()
+            .ok_or_else(|| ConfigError("DATABASE_URL is required".into()))
     }
 }
 
@@ -164,7 +188,10 @@ mod tests {
     use super::*;
 
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::from_lookup(&move |name| map.get(name).cloned())
     }
 
@@ -172,17 +199,26 @@ mod tests {
     fn nothing_set_means_sandbox_defaults() {
         let s = settings(&[]).unwrap();
         assert!(s.voipms.is_none() && s.twilio.is_none() && s.database_url.is_none());
-        assert_eq!(s.practice.office_hours.describe(), "Mon–Fri 8:00 AM–5:00 PM");
+        assert_eq!(
+            s.practice.office_hours.describe(),
+            "Mon–Fri 8:00 AM–5:00 PM"
+        );
         assert_eq!(s.auto_reply_max_age, Duration::from_secs(3600));
     }
 
     #[test]
     fn half_a_credential_is_named() {
-        let err = settings(&[("VOIPMS_USERNAME", "a@b.c")]).unwrap_err().to_string();
+        let err = settings(&[("VOIPMS_USERNAME", "a@b.c")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("VOIPMS_PASSWORD"), "{err}");
-        let err = settings(&[("TWILIO_ACCOUNT_SID", "AC1"), ("TWILIO_AUTH_TOKEN", "t")]).unwrap_err().to_string();
+        let err = settings(&[("TWILIO_ACCOUNT_SID", "AC1"), ("TWILIO_AUTH_TOKEN", "t")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("TWILIO_FROM_NUMBER"), "{err}");
-        let err = settings(&[("VOIPMS_USERNAME", "a"), ("VOIPMS_PASSWORD", "b")]).unwrap_err().to_string();
+        let err = settings(&[("VOIPMS_USERNAME", "a"), ("VOIPMS_PASSWORD", "b")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("VOIPMS_DID"), "{err}");
     }
 
@@ -209,6 +245,10 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(s.voipms.unwrap().api_url, "http://127.0.0.1:9/api");
-        assert_eq!(s.practice.phone.unwrap().as_e164(), "+15145550123", "practice phone defaults to the DID");
+        assert_eq!(
+            s.practice.phone.unwrap().as_e164(),
+            "+15145550123",
+            "practice phone defaults to the DID"
+        );
     }
 }

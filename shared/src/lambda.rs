@@ -13,15 +13,22 @@ pub type Error = lambda_runtime::Error;
 
 /// JSON logs, one line per event; `RUST_LOG` filters (default info).
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt().json().with_env_filter(filter).with_current_span(false).without_time().try_init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .without_time()
+        .try_init();
 }
 
 /// Serves one API endpoint (API Gateway HTTP API or function URL events).
 pub async fn serve_endpoint(function: &'static str) -> Result<(), Error> {
     init_tracing();
     let ctx = Arc::new(AppContext::from_env()?);
-    let router = function_router(function, ctx).ok_or_else(|| format!("no endpoint is served by {function}"))?;
+    let router = function_router(function, ctx)
+        .ok_or_else(|| format!("no endpoint is served by {function}"))?;
     lambda_http::run(router).await
 }
 
@@ -37,8 +44,15 @@ pub async fn run_job(job: Job) -> Result<(), Error> {
 }
 
 /// The handler behind [`run_job`]: the event only triggers; the job's window comes from the database.
-pub async fn handle_scheduled_event(ctx: &AppContext, job: Job, event: Value) -> Result<Value, Error> {
-    let source = event.get("source").and_then(Value::as_str).unwrap_or("unknown");
+pub async fn handle_scheduled_event(
+    ctx: &AppContext,
+    job: Job,
+    event: Value,
+) -> Result<Value, Error> {
+    let source = event
+        .get("source")
+        .and_then(Value::as_str)
+        .unwrap_or("unknown");
     tracing::info!(job = job.name(), source, "scheduled run");
     Ok(job.run(ctx).await?)
 }

@@ -18,7 +18,8 @@ pub struct LocalPostgres {
 /// Where `initdb` and `pg_ctl` are: on PATH, or the newest /usr/lib/postgresql/*/bin.
 pub fn find_binaries() -> Option<PathBuf> {
     let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
+        std::env::split_paths(&paths)
+            .find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
     });
     on_path.or_else(|| {
         let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
@@ -26,13 +27,21 @@ pub fn find_binaries() -> Option<PathBuf> {
             .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
             .filter(|bin| bin.join("initdb").is_file() && bin.join("pg_ctl").is_file())
             .collect();
-        dirs.sort_by_key(|d| d.parent().and_then(|v| v.file_name()).and_then(|v| v.to_str()?.parse::<u32>().ok()));
+        dirs.sort_by_key(|d| {
+            d.parent()
+                .and_then(|v| v.file_name())
+                .and_then(|v| v.to_str()?.parse::<u32>().ok())
+        });
         dirs.pop()
     })
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
 }
 
 pub fn free_port() -> anyhow::Result<u16> {
@@ -46,9 +55,15 @@ impl LocalPostgres {
             "no PostgreSQL server binaries (initdb, pg_ctl) found on PATH or in /usr/lib/postgresql/*/bin; \
              install PostgreSQL (e.g. `apt-get install postgresql`) or set DATABASE_URL",
         )?;
-        std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("cannot create {}", data_dir.display()))?;
         let data_dir = data_dir.canonicalize()?;
-        let this = Self { bin, data_dir, port: 0, as_postgres_user: is_root() };
+        let this = Self {
+            bin,
+            data_dir,
+            port: 0,
+            as_postgres_user: is_root(),
+        };
         if this.as_postgres_user {
             this.chown(&this.data_dir)?;
         }
@@ -68,9 +83,15 @@ impl LocalPostgres {
     }
 
     fn chown(&self, path: &Path) -> anyhow::Result<()> {
-        let status = Command::new("chown").args(["-R", "postgres:postgres"]).arg(path).status()?;
+        let status = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(path)
+            .status()?;
         if !status.success() {
-            bail!("cannot hand {} to the postgres user (is there one?)", path.display());
+            bail!(
+                "cannot hand {} to the postgres user (is there one?)",
+                path.display()
+            );
         }
         Ok(())
     }
@@ -89,7 +110,15 @@ impl LocalPostgres {
     /// The port of a server already running on this cluster, if any.
     pub fn running_port(&self) -> Option<u16> {
         let pid_file = std::fs::read_to_string(self.data_dir.join("postmaster.pid")).ok()?;
-        let alive = self.command("pg_ctl").arg("status").arg("-D").arg(&self.data_dir).output().ok()?.status.success();
+        let alive = self
+            .command("pg_ctl")
+            .arg("status")
+            .arg("-D")
+            .arg(&self.data_dir)
+            .output()
+            .ok()?
+            .status
+            .success();
         if !alive {
             return None;
         }
@@ -103,7 +132,10 @@ impl LocalPostgres {
             self.port = running;
             return Ok(());
         }
-        let mut options = format!("-p {port} -c listen_addresses=127.0.0.1 -k {}", self.data_dir.display());
+        let mut options = format!(
+            "-p {port} -c listen_addresses=127.0.0.1 -k {}",
+            self.data_dir.display()
+        );
         if !durable {
             options.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300");
         }
@@ -119,21 +151,38 @@ impl LocalPostgres {
             .context("cannot run pg_ctl")?;
         if !output.status.success() {
             let log_tail = std::fs::read_to_string(&log).unwrap_or_default();
-            bail!("postgres did not start: {}\n{}", String::from_utf8_lossy(&output.stderr), log_tail);
+            bail!(
+                "postgres did not start: {}\n{}",
+                String::from_utf8_lossy(&output.stderr),
+                log_tail
+            );
         }
         self.port = port;
         Ok(())
     }
 
     pub fn stop(&self) {
-        let _ = self.command("pg_ctl").arg("-D").arg(&self.data_dir).args(["-m", "fast", "-w", "stop"]).output();
+        let _ = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(&self.data_dir)
+            .args(["-m", "fast", "-w", "stop"])
+            .output();
     }
 
     /// A command line that stops this server, for watchdogs.
     pub fn stop_command(&self) -> String {
         let pg_ctl = self.bin.join("pg_ctl");
-        let prefix = if self.as_postgres_user { "runuser -u postgres -- " } else { "" };
-        format!("{prefix}{} -D {} -m immediate stop", pg_ctl.display(), self.data_dir.display())
+        let prefix = if self.as_postgres_user {
+            "runuser -u postgres -- "
+        } else {
+            ""
+        };
+        format!(
+            "{prefix}{} -D {} -m immediate stop",
+            pg_ctl.display(),
+            self.data_dir.display()
+        )
     }
 
     pub fn url(&self, database: &str) -> String {

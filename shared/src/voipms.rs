@@ -55,19 +55,33 @@ fn text(value: Option<&Value>) -> String {
 
 impl VoipMsClient {
     pub fn new(settings: VoipMsSettings) -> Self {
-        let http = reqwest::Client::builder().timeout(settings.timeout).build().unwrap_or_default();
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .build()
+            .unwrap_or_default();
         Self { http, settings }
     }
 
     /// Calls `method`; returns the whole JSON object on `success`, `None` for an empty-list status.
-    async fn call(&self, method: &str, params: &[(&str, String)], empty_status: &str) -> Result<Option<Map<String, Value>>, VoipMsError> {
+    async fn call(
+        &self,
+        method: &str,
+        params: &[(&str, String)],
+        empty_status: &str,
+    ) -> Result<Option<Map<String, Value>>, VoipMsError> {
         let mut query: Vec<(&str, &str)> = vec![
             ("api_username", &self.settings.username),
             ("api_password", &self.settings.password),
             ("method", method),
         ];
         query.extend(params.iter().map(|(k, v)| (*k, v.as_str())));
-        let response = self.http.get(&self.settings.api_url).query(&query).send().await.map_err(|e| self.transport(e))?;
+        let response = self
+            .http
+            .get(&self.settings.api_url)
+            .query(&query)
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?;
         let status = response.status();
         if !status.is_success() {
             return Err(VoipMsError::Http(status.as_u16()));
@@ -77,7 +91,8 @@ impl VoipMsClient {
             // Some methods answer success with an empty body.
             return Ok(Some(Map::new()));
         }
-        let json: Map<String, Value> = serde_json::from_str(&body).map_err(|e| VoipMsError::Malformed(e.to_string()))?;
+        let json: Map<String, Value> =
+            serde_json::from_str(&body).map_err(|e| VoipMsError::Malformed(e.to_string()))?;
         match text(json.get("status")).as_str() {
             "success" => Ok(Some(json)),
             s if s == empty_status => Ok(None),
@@ -96,20 +111,40 @@ impl VoipMsClient {
     }
 
     /// `sendSMS`: one part of at most 160 characters. Returns the message id.
-    pub async fn send_sms(&self, did: &str, dst: &str, message: &str) -> Result<String, VoipMsError> {
+    pub async fn send_sms(
+        &self,
+        did: &str,
+        dst: &str,
+        message: &str,
+    ) -> Result<String, VoipMsError> {
         let json = self
-            .call("sendSMS", &[("did", did.into()), ("dst", dst.into()), ("message", message.into())], "")
+            .call(
+                "sendSMS",
+                &[
+                    ("did", did.into()),
+                    ("dst", dst.into()),
+                    ("message", message.into()),
+                ],
+                "",
+            )
             .await?
             .unwrap_or_default();
         let id = text(json.get("sms"));
         if id.is_empty() {
-            return Err(VoipMsError::Malformed("sendSMS success without an sms id".into()));
+            return Err(VoipMsError::Malformed(
+                "sendSMS success without an sms id".into(),
+            ));
         }
         Ok(id)
     }
 
     /// `getSMS` for received messages of `did` dated `from..=to` (UTC days).
-    pub async fn received_sms(&self, did: &str, from: NaiveDate, to: NaiveDate) -> Result<Vec<SmsRecord>, VoipMsError> {
+    pub async fn received_sms(
+        &self,
+        did: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<SmsRecord>, VoipMsError> {
         let params = [
             ("from", from.format("%Y-%m-%d").to_string()),
             ("to", to.format("%Y-%m-%d").to_string()),
@@ -118,8 +153,14 @@ impl VoipMsClient {
             ("timezone", "0".to_string()),
             ("limit", "10000".to_string()),
         ];
-        let Some(json) = self.call("getSMS", &params, "no_sms").await? else { return Ok(Vec::new()) };
-        let rows = json.get("sms").and_then(Value::as_array).cloned().unwrap_or_default();
+        let Some(json) = self.call("getSMS", &params, "no_sms").await? else {
+            return Ok(Vec::new());
+        };
+        let rows = json
+            .get("sms")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         rows.iter()
             .map(|row| {
                 let date = text(row.get("date"));
@@ -138,9 +179,21 @@ impl VoipMsClient {
 
     /// `getDIDsInfo` for one DID: its current settings, as VoIP.ms names them.
     pub async fn did_info(&self, did: &str) -> Result<Option<Map<String, Value>>, VoipMsError> {
-        let Some(json) = self.call("getDIDsInfo", &[("did", did.into())], "no_did").await? else { return Ok(None) };
-        let dids = json.get("dids").and_then(Value::as_array).cloned().unwrap_or_default();
-        Ok(dids.into_iter().filter_map(|d| d.as_object().cloned()).find(|d| text(d.get("did")) == did))
+        let Some(json) = self
+            .call("getDIDsInfo", &[("did", did.into())], "no_did")
+            .await?
+        else {
+            return Ok(None);
+        };
+        let dids = json
+            .get("dids")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        Ok(dids
+            .into_iter()
+            .filter_map(|d| d.as_object().cloned())
+            .find(|d| text(d.get("did")) == did))
     }
 
     /// `setSMS` with the given parameters (which must include every setting to keep).
@@ -151,7 +204,11 @@ impl VoipMsClient {
 
 /// Builds the full `setSMS` parameter list that turns the URL callback on for `did` while keeping
 /// every other SMS setting as `getDIDsInfo` reports it: `setSMS` resets whatever it is not given.
-pub fn set_sms_preserving(did: &str, info: &Map<String, Value>, callback_url: &str) -> Vec<(&'static str, String)> {
+pub fn set_sms_preserving(
+    did: &str,
+    info: &Map<String, Value>,
+    callback_url: &str,
+) -> Vec<(&'static str, String)> {
     let flag = |key: &str| if text(info.get(key)) == "1" { "1" } else { "0" }.to_string();
     let keep = |key: &str| text(info.get(key));
     let mut params = vec![
@@ -196,8 +253,17 @@ mod tests {
     fn set_sms_keeps_email_forwarding_and_adds_the_callback() {
         let info = json!({"did": "5145550123", "sms_email_enabled": "1", "sms_email": "desk@example.com",
                           "sms_forward_enabled": "0", "dialmode": "1"});
-        let params = set_sms_preserving("5145550123", info.as_object().unwrap(), "https://x/hook?to={TO}");
-        let get = |k: &str| params.iter().find(|(key, _)| *key == k).map(|(_, v)| v.as_str());
+        let params = set_sms_preserving(
+            "5145550123",
+            info.as_object().unwrap(),
+            "https://x/hook?to={TO}",
+        );
+        let get = |k: &str| {
+            params
+                .iter()
+                .find(|(key, _)| *key == k)
+                .map(|(_, v)| v.as_str())
+        };
         assert_eq!(get("email_enabled"), Some("1"));
         assert_eq!(get("email_address"), Some("desk@example.com"));
         assert_eq!(get("sms_forward_enable"), Some("0"));

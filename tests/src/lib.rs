@@ -1,1 +1,8 @@
+//! Test support: a fresh database per test, the app spawned on loopback against fakes of every
+//! external service, and the fakes themselves.
 
+pub mod app;
+pub mod database;
+pub mod fakes;
+
+pub use app::{spawn_app, TestApp, TestAppBuilder};

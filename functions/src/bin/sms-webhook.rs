@@ -1,1 +1,6 @@
-fn main(){}
+//! Lambda function `sms-webhook`: API endpoint. All behaviour is in pedro-voip.
+
+#[tokio::main]
+async fn main() -> Result<(), pedro_voip::lambda::Error> {
+    pedro_voip::lambda::serve_endpoint("sms-webhook").await
+}

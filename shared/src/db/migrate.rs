@@ -4,14 +4,19 @@
 use tokio_postgres::{Client, NoTls};
 
 /// (version, name, SQL). Append only: an applied migration must never change.
-pub const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "sms", include_str!("../../migrations/0001_sms.sql"))];
+pub const MIGRATIONS: &[(i32, &str, &str)] =
+    &[(1, "sms", include_str!("../../migrations/0001_sms.sql"))];
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
     #[error("cannot connect to the database: {0}")]
     Connect(tokio_postgres::Error),
     #[error("migration {version} ({name}) failed: {source}")]
-    Failed { version: i32, name: String, source: tokio_postgres::Error },
+    Failed {
+        version: i32,
+        name: String,
+        source: tokio_postgres::Error,
+    },
     #[error("migration {0} was changed after it was applied; add a new migration instead")]
     Changed(i32),
     #[error("database error: {0}")]
@@ -20,12 +25,16 @@ pub enum MigrateError {
 
 /// FNV-1a: a stable fingerprint of a migration's text, to notice edits of applied migrations.
 fn checksum(sql: &str) -> String {
-    let hash = sql.bytes().fold(0xcbf29ce484222325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3));
+    let hash = sql.bytes().fold(0xcbf29ce484222325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    });
     format!("{hash:016x}")
 }
 
 pub async fn connect(database_url: &str) -> Result<Client, MigrateError> {
-    let (client, connection) = tokio_postgres::connect(database_url, NoTls).await.map_err(MigrateError::Connect)?;
+    let (client, connection) = tokio_postgres::connect(database_url, NoTls)
+        .await
+        .map_err(MigrateError::Connect)?;
     tokio::spawn(async move {
         if let Err(error) = connection.await {
             tracing::warn!(%error, "migration connection closed");
@@ -46,7 +55,9 @@ pub async fn run(client: &mut Client) -> Result<Vec<i32>, MigrateError> {
         )
         .await?;
     let result = apply_missing(client).await;
-    client.batch_execute("SELECT pg_advisory_unlock(7361626)").await?;
+    client
+        .batch_execute("SELECT pg_advisory_unlock(7361626)")
+        .await?;
     result
 }
 
@@ -72,14 +83,46 @@ async fn apply_missing(client: &mut Client) -> Result<Vec<i32>, MigrateError> {
             continue;
         }
         let tx = client.transaction().await?;
-        tx.batch_execute(sql).await.map_err(|source| MigrateError::Failed { version, name: name.into(), source })?;
+        tx.batch_execute(sql)
+            .await
+            .map_err(|source| MigrateError::Failed {
+                version,
+                name: name.into(),
+                source,
+            })?;
         tx.execute_typed(
             "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-            &[(&version, tokio_postgres::types::Type::INT4), (&name, tokio_postgres::types::Type::TEXT), (&sum, tokio_postgres::types::Type::TEXT)],
+            &[
+                (&version, tokio_postgres::types::Type::INT4),
+                (&name, tokio_postgres::types::Type::TEXT),
+                (&sum, tokio_postgres::types::Type::TEXT),
+            ],
         )
         .await?;
         tx.commit().await?;
         done.push(version);
     }
     Ok(done)
+}
+
+/// Creates the database named in `url` when it does not exist (connecting to `postgres` to do so).
+pub async fn create_database_if_missing(url: &str) -> Result<(), MigrateError> {
+    let config: tokio_postgres::Config = url.parse().map_err(MigrateError::Connect)?;
+    let name = config.get_dbname().unwrap_or("postgres").to_string();
+    let mut admin = config.clone();
+    admin.dbname("postgres");
+    let (client, connection) = admin.connect(NoTls).await.map_err(MigrateError::Connect)?;
+    tokio::spawn(connection);
+    let exists = client
+        .query_typed(
+            "SELECT 1 FROM pg_database WHERE datname = $1",
+            &[(&name, tokio_postgres::types::Type::TEXT)],
+        )
+        .await?;
+    if exists.is_empty() {
+        client
+            .batch_execute(&format!("CREATE DATABASE \"{}\"", name.replace('"', "")))
+            .await?;
+    }
+    Ok(())
 }

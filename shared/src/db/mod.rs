@@ -92,25 +92,44 @@ impl Conn for tokio_postgres::Transaction<'_> {
 }
 
 fn typed<'a>(params: &'a [&'a dyn SqlParam]) -> Vec<(&'a (dyn ToSql + Sync), Type)> {
-    params.iter().map(|p| (*p as &(dyn ToSql + Sync), p.sql_type())).collect()
+    params
+        .iter()
+        .map(|p| (*p as &(dyn ToSql + Sync), p.sql_type()))
+        .collect()
 }
 
-pub async fn query(conn: &impl Conn, sql: &str, params: &[&dyn SqlParam]) -> Result<Vec<Row>, DbError> {
+pub async fn query(
+    conn: &impl Conn,
+    sql: &str,
+    params: &[&dyn SqlParam],
+) -> Result<Vec<Row>, DbError> {
     Ok(conn.query_typed_raw(sql, &typed(params)).await?)
 }
 
-pub async fn query_opt(conn: &impl Conn, sql: &str, params: &[&dyn SqlParam]) -> Result<Option<Row>, DbError> {
+pub async fn query_opt(
+    conn: &impl Conn,
+    sql: &str,
+    params: &[&dyn SqlParam],
+) -> Result<Option<Row>, DbError> {
     Ok(query(conn, sql, params).await?.into_iter().next())
 }
 
 /// For statements that always return exactly one row (`INSERT ... RETURNING`, aggregates).
-pub async fn query_one(conn: &impl Conn, sql: &str, params: &[&dyn SqlParam]) -> Result<Row, DbError> {
-    query_opt(conn, sql, params).await?.ok_or_else(|| {
-        DbError::NoRow(sql.split_whitespace().take(8).collect::<Vec<_>>().join(" "))
-    })
+pub async fn query_one(
+    conn: &impl Conn,
+    sql: &str,
+    params: &[&dyn SqlParam],
+) -> Result<Row, DbError> {
+    query_opt(conn, sql, params)
+        .await?
+        .ok_or_else(|| DbError::NoRow(sql.split_whitespace().take(8).collect::<Vec<_>>().join(" ")))
 }
 
-pub async fn execute(conn: &impl Conn, sql: &str, params: &[&dyn SqlParam]) -> Result<u64, DbError> {
+pub async fn execute(
+    conn: &impl Conn,
+    sql: &str,
+    params: &[&dyn SqlParam],
+) -> Result<u64, DbError> {
     Ok(conn.execute_typed_raw(sql, &typed(params)).await?)
 }
 
@@ -124,7 +143,10 @@ pub struct PoolSettings {
 
 impl Default for PoolSettings {
     fn default() -> Self {
-        Self { max_size: 4, timeout: Duration::from_secs(5) }
+        Self {
+            max_size: 4,
+            timeout: Duration::from_secs(5),
+        }
     }
 }
 
@@ -138,11 +160,21 @@ pub fn pool(database_url: &str, settings: &PoolSettings) -> anyhow::Result<Pool>
     if config.get_application_name().is_none() {
         config.application_name("pedro-voip");
     }
-    let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
     Pool::builder(manager)
         .max_size(settings.max_size)
         .runtime(Runtime::Tokio1)
-        .timeouts(Timeouts { wait: Some(settings.timeout), create: Some(settings.timeout), recycle: Some(settings.timeout) })
+        .timeouts(Timeouts {
+            wait: Some(settings.timeout),
+            create: Some(settings.timeout),
+            recycle: Some(settings.timeout),
+        })
         .build()
         .map_err(|e| anyhow::anyhow!("cannot build the database pool: {e}"))
 }

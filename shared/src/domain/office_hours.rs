@@ -9,7 +9,15 @@ use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Weekday};
 use serde::{Deserialize, Serialize};
 
 const DAY_KEYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
-const DAY_NAMES: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+const DAY_NAMES: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("office hours {0}; expected e.g. \"Mon-Fri 08:00-17:00; Sat 09:00-12:00\"")]
@@ -24,10 +32,14 @@ pub struct OfficeHours {
 impl OfficeHours {
     pub fn parse(spec: &str) -> Result<Self, OfficeHoursError> {
         let mut hours = Self::default();
-        for clause in spec.split([';', ',']).map(str::trim).filter(|c| !c.is_empty()) {
-            let (days, times) = clause
-                .split_once(char::is_whitespace)
-                .ok_or_else(|| OfficeHoursError(format!("clause {clause:?} needs days and times")))?;
+        for clause in spec
+            .split([';', ','])
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+        {
+            let (days, times) = clause.split_once(char::is_whitespace).ok_or_else(|| {
+                OfficeHoursError(format!("clause {clause:?} needs days and times"))
+            })?;
             let range = parse_day_range(days)?;
             let interval = parse_interval(times.trim())?;
             for day in range {
@@ -47,11 +59,17 @@ impl OfficeHours {
             return false;
         }
         let time = local.time();
-        self.intervals(local.weekday()).iter().any(|(open, close)| *open <= time && time < *close)
+        self.intervals(local.weekday())
+            .iter()
+            .any(|(open, close)| *open <= time && time < *close)
     }
 
     /// The next moment the office opens after `local` (strictly later), within two weeks.
-    pub fn next_opening(&self, local: NaiveDateTime, holidays: &[NaiveDate]) -> Option<NaiveDateTime> {
+    pub fn next_opening(
+        &self,
+        local: NaiveDateTime,
+        holidays: &[NaiveDate],
+    ) -> Option<NaiveDateTime> {
         (0..15).find_map(|offset| {
             let date = local.date() + Duration::days(offset);
             if holidays.contains(&date) {
@@ -72,7 +90,9 @@ impl OfficeHours {
                 continue;
             }
             match groups.last_mut() {
-                Some((_, end)) if *end + 1 == day && self.days[*end] == self.days[day] => *end = day,
+                Some((_, end)) if *end + 1 == day && self.days[*end] == self.days[day] => {
+                    *end = day
+                }
                 _ => groups.push((day, day)),
             }
         }
@@ -87,8 +107,10 @@ impl OfficeHours {
                 } else {
                     format!("{}–{}", short(start), short(end))
                 };
-                let times: Vec<String> =
-                    self.days[start].iter().map(|(o, c)| format!("{}–{}", clock(*o), clock(*c))).collect();
+                let times: Vec<String> = self.days[start]
+                    .iter()
+                    .map(|(o, c)| format!("{}–{}", clock(*o), clock(*c)))
+                    .collect();
                 format!("{days} {}", times.join(", "))
             })
             .collect::<Vec<_>>()
@@ -141,14 +163,19 @@ fn parse_day_range(s: &str) -> Result<std::ops::RangeInclusive<usize>, OfficeHou
 }
 
 fn parse_time(s: &str) -> Result<NaiveTime, OfficeHoursError> {
-    NaiveTime::parse_from_str(s.trim(), "%H:%M").map_err(|_| OfficeHoursError(format!("has a bad time {s:?} (use 24-hour HH:MM)")))
+    NaiveTime::parse_from_str(s.trim(), "%H:%M")
+        .map_err(|_| OfficeHoursError(format!("has a bad time {s:?} (use 24-hour HH:MM)")))
 }
 
 fn parse_interval(s: &str) -> Result<(NaiveTime, NaiveTime), OfficeHoursError> {
-    let (open, close) = s.split_once('-').ok_or_else(|| OfficeHoursError(format!("has a bad interval {s:?}")))?;
+    let (open, close) = s
+        .split_once('-')
+        .ok_or_else(|| OfficeHoursError(format!("has a bad interval {s:?}")))?;
     let (open, close) = (parse_time(open)?, parse_time(close)?);
     if open >= close {
-        return Err(OfficeHoursError(format!("interval {s:?} closes before it opens")));
+        return Err(OfficeHoursError(format!(
+            "interval {s:?} closes before it opens"
+        )));
     }
     Ok((open, close))
 }
@@ -180,7 +207,8 @@ impl<'de> Deserialize<'de> for OfficeHours {
                 .position(|k| *k == day)
                 .ok_or_else(|| serde::de::Error::custom(format!("unknown day {day:?}")))?;
             for [open, close] in intervals {
-                let interval = parse_interval(&format!("{open}-{close}")).map_err(serde::de::Error::custom)?;
+                let interval =
+                    parse_interval(&format!("{open}-{close}")).map_err(serde::de::Error::custom)?;
                 hours.days[index].push(interval);
             }
             hours.days[index].sort();
@@ -216,20 +244,47 @@ mod tests {
     #[test]
     fn next_opening_skips_closed_days_and_holidays() {
         let hours = weekdays();
-        assert_eq!(hours.next_opening(at("2026-11-25", "18:00"), &[]), Some(at("2026-11-26", "08:00")));
-        assert_eq!(hours.next_opening(at("2026-11-28", "13:00"), &[]), Some(at("2026-11-30", "08:00")));
-        assert_eq!(hours.next_opening(at("2026-11-25", "06:00"), &[]), Some(at("2026-11-25", "08:00")));
+        assert_eq!(
+            hours.next_opening(at("2026-11-25", "18:00"), &[]),
+            Some(at("2026-11-26", "08:00"))
+        );
+        assert_eq!(
+            hours.next_opening(at("2026-11-28", "13:00"), &[]),
+            Some(at("2026-11-30", "08:00"))
+        );
+        assert_eq!(
+            hours.next_opening(at("2026-11-25", "06:00"), &[]),
+            Some(at("2026-11-25", "08:00"))
+        );
         let thursday = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
-        assert_eq!(hours.next_opening(at("2026-11-25", "18:00"), &[thursday]), Some(at("2026-11-27", "08:00")));
-        assert_eq!(OfficeHours::default().next_opening(at("2026-11-25", "18:00"), &[]), None);
+        assert_eq!(
+            hours.next_opening(at("2026-11-25", "18:00"), &[thursday]),
+            Some(at("2026-11-27", "08:00"))
+        );
+        assert_eq!(
+            OfficeHours::default().next_opening(at("2026-11-25", "18:00"), &[]),
+            None
+        );
     }
 
     #[test]
     fn describes_hours_and_openings_for_people() {
-        assert_eq!(weekdays().describe(), "Mon–Fri 8:00 AM–5:00 PM; Sat 9:00 AM–12:00 PM");
-        assert_eq!(describe_opening(at("2026-11-25", "18:00"), at("2026-11-26", "08:00")), "tomorrow at 8:00 AM");
-        assert_eq!(describe_opening(at("2026-11-28", "13:00"), at("2026-11-30", "08:00")), "Monday at 8:00 AM");
-        assert_eq!(describe_opening(at("2026-11-25", "06:00"), at("2026-11-25", "08:00")), "today at 8:00 AM");
+        assert_eq!(
+            weekdays().describe(),
+            "Mon–Fri 8:00 AM–5:00 PM; Sat 9:00 AM–12:00 PM"
+        );
+        assert_eq!(
+            describe_opening(at("2026-11-25", "18:00"), at("2026-11-26", "08:00")),
+            "tomorrow at 8:00 AM"
+        );
+        assert_eq!(
+            describe_opening(at("2026-11-28", "13:00"), at("2026-11-30", "08:00")),
+            "Monday at 8:00 AM"
+        );
+        assert_eq!(
+            describe_opening(at("2026-11-25", "06:00"), at("2026-11-25", "08:00")),
+            "today at 8:00 AM"
+        );
     }
 
     #[test]

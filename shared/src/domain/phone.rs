@@ -10,9 +10,13 @@ use serde::{Serialize, Serializer};
 pub enum PhoneNumberError {
     #[error("phone number is empty")]
     Empty,
-    #[error("phone number may contain only digits, spaces, dashes, dots, parentheses and a leading +")]
+    #[error(
+        "phone number may contain only digits, spaces, dashes, dots, parentheses and a leading +"
+    )]
     InvalidCharacters,
-    #[error("phone number must be E.164 (+ and 8 to 15 digits) or a 10-digit North American number")]
+    #[error(
+        "phone number must be E.164 (+ and 8 to 15 digits) or a 10-digit North American number"
+    )]
     WrongLength,
     #[error("North American numbers cannot start with 0 or 1 in the area code or exchange")]
     InvalidNanp,
@@ -175,35 +179,82 @@ mod tests {
 
     #[test]
     fn accepts_e164_and_nanp_forms() {
-        for input in ["+15145550123", "5145550123", "514-555-0123", "(514) 555 0123", "15145550123", " +1 514.555.0123 "] {
-            assert_eq!(PhoneNumber::parse(input).unwrap().as_e164(), "+15145550123", "{input}");
+        for input in [
+            "+15145550123",
+            "5145550123",
+            "514-555-0123",
+            "(514) 555 0123",
+            "15145550123",
+            " +1 514.555.0123 ",
+        ] {
+            assert_eq!(
+                PhoneNumber::parse(input).unwrap().as_e164(),
+                "+15145550123",
+                "{input}"
+            );
         }
-        assert_eq!(PhoneNumber::parse("+442071838750").unwrap().as_e164(), "+442071838750");
+        assert_eq!(
+            PhoneNumber::parse("+442071838750").unwrap().as_e164(),
+            "+442071838750"
+        );
     }
 
     #[test]
     fn rejects_what_is_not_a_number() {
         assert_eq!(PhoneNumber::parse(""), Err(PhoneNumberError::Empty));
-        assert_eq!(PhoneNumber::parse("555-CALL-NOW"), Err(PhoneNumberError::InvalidCharacters));
-        assert_eq!(PhoneNumber::parse("12345"), Err(PhoneNumberError::WrongLength));
-        assert_eq!(PhoneNumber::parse("+1514555012"), Err(PhoneNumberError::WrongLength));
-        assert_eq!(PhoneNumber::parse("+1234567890123456"), Err(PhoneNumberError::WrongLength));
-        assert_eq!(PhoneNumber::parse("0551234567"), Err(PhoneNumberError::InvalidNanp));
-        assert_eq!(PhoneNumber::parse("5550234567"), Err(PhoneNumberError::InvalidNanp));
-        assert_eq!(PhoneNumber::parse("+1 234"), Err(PhoneNumberError::WrongLength));
+        assert_eq!(
+            PhoneNumber::parse("555-CALL-NOW"),
+            Err(PhoneNumberError::InvalidCharacters)
+        );
+        assert_eq!(
+            PhoneNumber::parse("12345"),
+            Err(PhoneNumberError::WrongLength)
+        );
+        assert_eq!(
+            PhoneNumber::parse("+1514555012"),
+            Err(PhoneNumberError::WrongLength)
+        );
+        assert_eq!(
+            PhoneNumber::parse("+1234567890123456"),
+            Err(PhoneNumberError::WrongLength)
+        );
+        assert_eq!(
+            PhoneNumber::parse("0551234567"),
+            Err(PhoneNumberError::InvalidNanp)
+        );
+        assert_eq!(
+            PhoneNumber::parse("5550234567"),
+            Err(PhoneNumberError::InvalidNanp)
+        );
+        assert_eq!(
+            PhoneNumber::parse("+1 234"),
+            Err(PhoneNumberError::WrongLength)
+        );
     }
 
     #[test]
     fn voipms_form_only_for_nanp() {
-        assert_eq!(PhoneNumber::parse("+15145550123").unwrap().nanp_digits(), Some("5145550123"));
-        assert_eq!(PhoneNumber::parse("+442071838750").unwrap().nanp_digits(), None);
+        assert_eq!(
+            PhoneNumber::parse("+15145550123").unwrap().nanp_digits(),
+            Some("5145550123")
+        );
+        assert_eq!(
+            PhoneNumber::parse("+442071838750").unwrap().nanp_digits(),
+            None
+        );
         assert!(Did::parse("+442071838750").is_err());
-        assert_eq!(Did::parse("5145550123").unwrap().voipms_digits(), "5145550123");
+        assert_eq!(
+            Did::parse("5145550123").unwrap().voipms_digits(),
+            "5145550123"
+        );
     }
 
     #[test]
     fn short_codes_are_senders_but_not_numbers() {
-        assert_eq!(Sender::parse("24273"), Ok(Sender::ShortCode("24273".into())));
+        assert_eq!(
+            Sender::parse("24273"),
+            Ok(Sender::ShortCode("24273".into()))
+        );
         assert!(matches!(Sender::parse("5145550123"), Ok(Sender::Number(_))));
     }
 

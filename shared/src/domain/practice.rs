@@ -28,12 +28,15 @@ impl Practice {
     }
 
     pub fn is_open(&self, at: DateTime<Utc>) -> bool {
-        self.office_hours.is_open(self.local_time(at), &self.holidays)
+        self.office_hours
+            .is_open(self.local_time(at), &self.holidays)
     }
 
     /// "tomorrow at 8:00 AM", in the practice's time zone.
     pub fn next_opening(&self, at: DateTime<Utc>) -> Option<String> {
         let local = self.local_time(at);
-        self.office_hours.next_opening(local, &self.holidays).map(|opening| describe_opening(local, opening))
+        self.office_hours
+            .next_opening(local, &self.holidays)
+            .map(|opening| describe_opening(local, opening))
     }
 }

@@ -101,7 +101,11 @@ mod tests {
         let parts = split_message(&text, 160);
         for part in &parts {
             assert!(part.len() <= 160);
-            assert_eq!(part.graphemes(true).filter(|g| *g != family).count(), 0, "a grapheme was split");
+            assert_eq!(
+                part.graphemes(true).filter(|g| *g != family).count(),
+                0,
+                "a grapheme was split"
+            );
         }
         assert_eq!(parts.concat(), text);
     }
@@ -120,7 +124,10 @@ mod tests {
         let text = format!("Your link: {url} thanks");
         let parts = split_message(&text, 160);
         assert!(parts.iter().all(|p| p.chars().count() <= 160));
-        assert_eq!(parts.last().unwrap().split_whitespace().last(), Some("thanks"));
+        assert_eq!(
+            parts.last().unwrap().split_whitespace().last(),
+            Some("thanks")
+        );
         assert_eq!(parts.concat().replace(' ', ""), text.replace(' ', ""));
     }
 }

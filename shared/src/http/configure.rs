@@ -15,7 +15,8 @@ use crate::app::AppContext;
 use crate::voipms::{set_sms_preserving, VoipMsError};
 
 /// The placeholders VoIP.ms fills in; `{TIMESTAMP}` arrives as `date`.
-const PLACEHOLDERS: &str = "to={TO}&from={FROM}&message={MESSAGE}&id={ID}&date={TIMESTAMP}&media={MEDIA}";
+const PLACEHOLDERS: &str =
+    "to={TO}&from={FROM}&message={MESSAGE}&id={ID}&date={TIMESTAMP}&media={MEDIA}";
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -35,7 +36,11 @@ pub fn callback_template(webhook_url: &str, secret: Option<&str>) -> String {
 }
 
 fn voipms_failure(error: VoipMsError) -> ApiError {
-    ApiError::new(StatusCode::BAD_GATEWAY, "voipms_error", format!("VoIP.ms refused or failed: {error}"))
+    ApiError::new(
+        StatusCode::BAD_GATEWAY,
+        "voipms_error",
+        format!("VoIP.ms refused or failed: {error}"),
+    )
 }
 
 pub async fn configure(
@@ -43,21 +48,43 @@ pub async fn configure(
     acting: ActingPractice,
     JsonBody(request): JsonBody<ConfigureRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let raw = request.webhook_url.ok_or_else(|| ApiError::bad_request("missing_field", "`webhookUrl` is required"))?;
-    let url = reqwest::Url::parse(&raw).map_err(|e| ApiError::bad_request("invalid_url", format!("`webhookUrl` is not a URL: {e}")))?;
+    let raw = request
+        .webhook_url
+        .ok_or_else(|| ApiError::bad_request("missing_field", "`webhookUrl` is required"))?;
+    let url = reqwest::Url::parse(&raw).map_err(|e| {
+        ApiError::bad_request("invalid_url", format!("`webhookUrl` is not a URL: {e}"))
+    })?;
     if url.scheme() != "https" || url.host_str().is_none() {
-        return Err(ApiError::bad_request("invalid_url", "`webhookUrl` must be an https:// URL"));
+        return Err(ApiError::bad_request(
+            "invalid_url",
+            "`webhookUrl` must be an https:// URL",
+        ));
     }
     if url.fragment().is_some() {
-        return Err(ApiError::bad_request("invalid_url", "`webhookUrl` must not have a #fragment"));
+        return Err(ApiError::bad_request(
+            "invalid_url",
+            "`webhookUrl` must not have a #fragment",
+        ));
     }
     let voipms = ctx.voipms.as_ref().ok_or_else(|| {
-        ApiError::new(StatusCode::CONFLICT, "voipms_not_configured", "VoIP.ms credentials are not set (VOIPMS_USERNAME, VOIPMS_PASSWORD)")
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "voipms_not_configured",
+            "VoIP.ms credentials are not set (VOIPMS_USERNAME, VOIPMS_PASSWORD)",
+        )
     })?;
     let did = acting.did.voipms_digits();
-    let info = voipms.did_info(did).await.map_err(voipms_failure)?.ok_or_else(|| {
-        ApiError::new(StatusCode::BAD_GATEWAY, "unknown_did", format!("VoIP.ms does not list the DID {did} on this account"))
-    })?;
+    let info = voipms
+        .did_info(did)
+        .await
+        .map_err(voipms_failure)?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "unknown_did",
+                format!("VoIP.ms does not list the DID {did} on this account"),
+            )
+        })?;
     let template = callback_template(url.as_str(), ctx.settings.webhook_secret.as_deref());
     let params = set_sms_preserving(did, &info, &template);
     voipms.set_sms(&params).await.map_err(voipms_failure)?;
@@ -87,6 +114,7 @@ mod tests {
             callback_template("https://x.example/hook", Some("a b&c")),
             "https://x.example/hook?to={TO}&from={FROM}&message={MESSAGE}&id={ID}&date={TIMESTAMP}&media={MEDIA}&secret=a+b%26c"
         );
-        assert!(callback_template("https://x.example/hook?k=1", None).starts_with("https://x.example/hook?k=1&to={TO}"));
+        assert!(callback_template("https://x.example/hook?k=1", None)
+            .starts_with("https://x.example/hook?k=1&to={TO}"));
     }
 }

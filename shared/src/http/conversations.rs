@@ -24,7 +24,11 @@ struct Page {
 }
 
 fn page(query: Option<String>) -> Result<Page, ApiError> {
-    let mut page = Page { limit: DEFAULT_PAGE, cursor: None, needs_review: false };
+    let mut page = Page {
+        limit: DEFAULT_PAGE,
+        cursor: None,
+        needs_review: false,
+    };
     for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         match key.as_ref() {
             "limit" => {
@@ -32,7 +36,12 @@ fn page(query: Option<String>) -> Result<Page, ApiError> {
                     .parse()
                     .ok()
                     .filter(|n| (1..=MAX_PAGE).contains(n))
-                    .ok_or_else(|| ApiError::bad_request("invalid_limit", format!("`limit` must be a whole number from 1 to {MAX_PAGE}")))?;
+                    .ok_or_else(|| {
+                        ApiError::bad_request(
+                            "invalid_limit",
+                            format!("`limit` must be a whole number from 1 to {MAX_PAGE}"),
+                        )
+                    })?;
             }
             "cursor" => {
                 page.cursor = Some(Cursor::decode(&value).ok_or_else(|| {
@@ -43,7 +52,12 @@ fn page(query: Option<String>) -> Result<Page, ApiError> {
                 page.needs_review = match value.as_ref() {
                     "true" => true,
                     "false" => false,
-                    _ => return Err(ApiError::bad_request("invalid_filter", "`needsReview` must be true or false")),
+                    _ => {
+                        return Err(ApiError::bad_request(
+                            "invalid_filter",
+                            "`needsReview` must be true or false",
+                        ))
+                    }
                 };
             }
             _ => {}
@@ -56,17 +70,40 @@ fn parse_id(id: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| ApiError::not_found(format!("no conversation with id {id:?}")))
 }
 
-pub async fn list(State(ctx): State<Arc<AppContext>>, acting: ActingPractice, RawQuery(query): RawQuery) -> Result<Json<Value>, ApiError> {
+pub async fn list(
+    State(ctx): State<Arc<AppContext>>,
+    acting: ActingPractice,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
     let page = page(query)?;
     let client = ctx.conn().await?;
-    let items = conversations::list(&**client, acting.practice.id, page.needs_review, page.cursor, page.limit).await?;
+    let items = conversations::list(
+        &**client,
+        acting.practice.id,
+        page.needs_review,
+        page.cursor,
+        page.limit,
+    )
+    .await?;
     let next = (items.len() as i64 == page.limit)
-        .then(|| items.last().map(|c| Cursor { at: c.last_message_at, id: c.id }.encode()))
+        .then(|| {
+            items.last().map(|c| {
+                Cursor {
+                    at: c.last_message_at,
+                    id: c.id,
+                }
+                .encode()
+            })
+        })
         .flatten();
     Ok(Json(json!({ "conversations": items, "nextCursor": next })))
 }
 
-async fn find(ctx: &AppContext, acting: &ActingPractice, id: &str) -> Result<ConversationSummary, ApiError> {
+async fn find(
+    ctx: &AppContext,
+    acting: &ActingPractice,
+    id: &str,
+) -> Result<ConversationSummary, ApiError> {
     let id = parse_id(id)?;
     let client = ctx.conn().await?;
     conversations::get(&**client, acting.practice.id, id)
@@ -85,9 +122,19 @@ pub async fn messages(
     let client = ctx.conn().await?;
     let items = messages::list(&**client, conversation.id, page.cursor, page.limit).await?;
     let next = (items.len() as i64 == page.limit)
-        .then(|| items.last().map(|m| Cursor { at: m.occurred_at, id: m.id }.encode()))
+        .then(|| {
+            items.last().map(|m| {
+                Cursor {
+                    at: m.occurred_at,
+                    id: m.id,
+                }
+                .encode()
+            })
+        })
         .flatten();
-    Ok(Json(json!({ "conversation": conversation, "messages": items, "nextCursor": next })))
+    Ok(Json(
+        json!({ "conversation": conversation, "messages": items, "nextCursor": next }),
+    ))
 }
 
 pub async fn review(

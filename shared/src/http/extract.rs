@@ -28,17 +28,26 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                 "unsupported_media_type",
                 "send a JSON body with Content-Type: application/json",
             )),
-            Err(JsonRejection::JsonSyntaxError(e)) => {
-                Err(ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {}", e.body_text())))
-            }
-            Err(JsonRejection::JsonDataError(e)) => {
-                Err(ApiError::bad_request("invalid_body", format!("the body does not have the expected fields: {}", e.body_text())))
-            }
-            Err(JsonRejection::BytesRejection(e)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("the body is larger than {} bytes", super::MAX_BODY_BYTES),
+            Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::bad_request(
+                "malformed_json",
+                format!("the body is not valid JSON: {}", e.body_text()),
             )),
+            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::bad_request(
+                "invalid_body",
+                format!(
+                    "the body does not have the expected fields: {}",
+                    e.body_text()
+                ),
+            )),
+            Err(JsonRejection::BytesRejection(e))
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!("the body is larger than {} bytes", super::MAX_BODY_BYTES),
+                ))
+            }
             Err(other) => Err(ApiError::bad_request("invalid_body", other.body_text())),
         }
     }
@@ -56,9 +65,22 @@ pub struct ActingPractice {
 impl FromRequestParts<Arc<AppContext>> for ActingPractice {
     type Rejection = ApiError;
 
-    async fn from_request_parts(_: &mut Parts, ctx: &Arc<AppContext>) -> Result<Self, Self::Rejection> {
-        let unavailable = |message: &str| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "practice_not_configured", message);
-        let did = ctx.settings.default_did.clone().ok_or_else(|| unavailable("VOIPMS_DID is not set"))?;
+    async fn from_request_parts(
+        _: &mut Parts,
+        ctx: &Arc<AppContext>,
+    ) -> Result<Self, Self::Rejection> {
+        let unavailable = |message: &str| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "practice_not_configured",
+                message,
+            )
+        };
+        let did = ctx
+            .settings
+            .default_did
+            .clone()
+            .ok_or_else(|| unavailable("VOIPMS_DID is not set"))?;
         let client = ctx.conn().await?;
         let practice = practices::for_did(&**client, did.as_e164())
             .await?

@@ -36,7 +36,12 @@ pub const ENDPOINTS: &[Endpoint] = &[
         methods: &["GET", "POST"],
         route: || get(webhook::callback).post(webhook::json),
     },
-    Endpoint { function: "sms-send", path: "/api/voip/sms/send", methods: &["POST"], route: || post(send::send) },
+    Endpoint {
+        function: "sms-send",
+        path: "/api/voip/sms/send",
+        methods: &["POST"],
+        route: || post(send::send),
+    },
     Endpoint {
         function: "sms-conversations",
         path: "/api/voip/sms/conversations",
@@ -68,7 +73,11 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not accept that method")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not accept that method",
+    )
 }
 
 fn finish(router: Router<Arc<AppContext>>, ctx: Arc<AppContext>) -> Router {
@@ -92,6 +101,19 @@ pub fn function_router(function: &str, ctx: Arc<AppContext>) -> Option<Router> {
 
 /// Every endpoint, for `pedro serve`.
 pub fn all_routes(ctx: Arc<AppContext>) -> Router {
-    let router = ENDPOINTS.iter().fold(Router::new(), |router, e| router.route(e.path, (e.route)()));
+    let router = ENDPOINTS
+        .iter()
+        .fold(Router::new(), |router, e| router.route(e.path, (e.route)()));
     finish(router.route("/health", get(|| async { "ok" })), ctx)
+}
+
+/// Serves `router` on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -27,9 +27,14 @@ pub async fn send(
     acting: ActingPractice,
     JsonBody(request): JsonBody<SendRequest>,
 ) -> Result<(StatusCode, Json<SentText>), ApiError> {
-    let to = request.to.ok_or_else(|| ApiError::bad_request("missing_field", "`to` is required"))?;
-    let to = PhoneNumber::parse(&to).map_err(|e| ApiError::bad_request("invalid_phone_number", format!("`to`: {e}")))?;
-    let message = request.message.ok_or_else(|| ApiError::bad_request("missing_field", "`message` is required"))?;
+    let to = request
+        .to
+        .ok_or_else(|| ApiError::bad_request("missing_field", "`to` is required"))?;
+    let to = PhoneNumber::parse(&to)
+        .map_err(|e| ApiError::bad_request("invalid_phone_number", format!("`to`: {e}")))?;
+    let message = request
+        .message
+        .ok_or_else(|| ApiError::bad_request("missing_field", "`message` is required"))?;
     if message.trim().is_empty() {
         return Err(ApiError::bad_request("empty_message", "`message` is empty"));
     }
@@ -40,7 +45,16 @@ pub async fn send(
             format!("`message` has {length} characters; the maximum is {MAX_MESSAGE_CHARS}"),
         ));
     }
-    match send_text(&ctx, &acting.practice, &acting.did, &to, message.trim(), Purpose::Staff).await {
+    match send_text(
+        &ctx,
+        &acting.practice,
+        &acting.did,
+        &to,
+        message.trim(),
+        Purpose::Staff,
+    )
+    .await
+    {
         Ok(sent) => Ok((StatusCode::CREATED, Json(sent))),
         Err(SendTextError::OptedOut) => Err(ApiError::new(
             StatusCode::CONFLICT,

@@ -27,7 +27,10 @@ pub fn parse_callback_query(query: &str) -> Vec<(String, String)> {
 }
 
 fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// Compares without leaking through timing where the first difference is.
@@ -36,10 +39,16 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn check_secret(ctx: &AppContext, pairs: &[(String, String)]) -> Result<(), ApiError> {
-    let Some(expected) = &ctx.settings.webhook_secret else { return Ok(()) };
+    let Some(expected) = &ctx.settings.webhook_secret else {
+        return Ok(());
+    };
     match param(pairs, "secret") {
         Some(given) if constant_time_eq(given.as_bytes(), expected.as_bytes()) => Ok(()),
-        _ => Err(ApiError::new(StatusCode::UNAUTHORIZED, "bad_secret", "missing or wrong `secret` query parameter")),
+        _ => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_secret",
+            "missing or wrong `secret` query parameter",
+        )),
     }
 }
 
@@ -52,20 +61,34 @@ fn default_to(ctx: &AppContext) -> Result<String, ApiError> {
         .default_did
         .as_ref()
         .map(|d| d.as_e164().to_string())
-        .ok_or_else(|| ApiError::bad_request("missing_field", "`to` is required (no VOIPMS_DID is configured)"))
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "missing_field",
+                "`to` is required (no VOIPMS_DID is configured)",
+            )
+        })
 }
 
 fn inbound_error(error: InboundError) -> ApiError {
     match error {
         InboundError::Db(e) => e.into(),
-        InboundError::UnknownDid(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_did", error.to_string()),
-        InboundError::BadDid(_) | InboundError::BadSender(_) => ApiError::bad_request("invalid_phone_number", error.to_string()),
+        InboundError::UnknownDid(_) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_did",
+            error.to_string(),
+        ),
+        InboundError::BadDid(_) | InboundError::BadSender(_) => {
+            ApiError::bad_request("invalid_phone_number", error.to_string())
+        }
         InboundError::BadProviderId => ApiError::bad_request("missing_field", error.to_string()),
         InboundError::TooLong => ApiError::bad_request("message_too_long", error.to_string()),
     }
 }
 
-pub async fn callback(State(ctx): State<Arc<AppContext>>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+pub async fn callback(
+    State(ctx): State<Arc<AppContext>>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
     let pairs = parse_callback_query(query.as_deref().unwrap_or_default());
     check_secret(&ctx, &pairs)?;
     let to = match param(&pairs, "to") {
@@ -78,7 +101,10 @@ pub async fn callback(State(ctx): State<Arc<AppContext>>, RawQuery(query): RawQu
         message: required(param(&pairs, "message"), "message")?.to_string(),
         provider_id: required(param(&pairs, "id"), "id")?.to_string(),
         provider_date: param(&pairs, "date").map(str::to_string),
-        media: param(&pairs, "media").filter(|m| !m.is_empty()).map(|m| vec![m.to_string()]).unwrap_or_default(),
+        media: param(&pairs, "media")
+            .filter(|m| !m.is_empty())
+            .map(|m| vec![m.to_string()])
+            .unwrap_or_default(),
         received_at: ctx.clock.now(),
         origin: Origin::Webhook,
         may_auto_reply: true,
@@ -103,7 +129,10 @@ pub async fn json(
     RawQuery(query): RawQuery,
     JsonBody(body): JsonBody<JsonInbound>,
 ) -> Result<impl IntoResponse, ApiError> {
-    check_secret(&ctx, &parse_callback_query(query.as_deref().unwrap_or_default()))?;
+    check_secret(
+        &ctx,
+        &parse_callback_query(query.as_deref().unwrap_or_default()),
+    )?;
     let to = match body.to {
         Some(to) => to,
         None => default_to(&ctx)?,
@@ -129,13 +158,18 @@ mod tests {
 
     #[test]
     fn parses_both_separators_and_decodes() {
-        let pairs = parse_callback_query("to=5145550123;from=4385550199&message=Hi+there%21%20%F0%9F%98%80&id=42");
+        let pairs = parse_callback_query(
+            "to=5145550123;from=4385550199&message=Hi+there%21%20%F0%9F%98%80&id=42",
+        );
         assert_eq!(param(&pairs, "to"), Some("5145550123"));
         assert_eq!(param(&pairs, "from"), Some("4385550199"));
         assert_eq!(param(&pairs, "message"), Some("Hi there! 😀"));
         assert_eq!(param(&pairs, "id"), Some("42"));
         assert!(parse_callback_query("").is_empty());
-        assert_eq!(param(&parse_callback_query("message="), "message"), Some(""));
+        assert_eq!(
+            param(&parse_callback_query("message="), "message"),
+            Some("")
+        );
     }
 
     #[test]

@@ -64,9 +64,19 @@ pub async fn run(ctx: &AppContext) -> Result<CheckSmsReport, DbError> {
 }
 
 /// The window to read: from a little before the last successful run ended, to now.
-pub fn window(now: DateTime<Utc>, last_end: Option<DateTime<Utc>>, overlap: Duration, first_lookback: Duration) -> (DateTime<Utc>, DateTime<Utc>) {
-    let start = last_end.map(|end| end - overlap).unwrap_or(now - first_lookback);
-    (start.max(now - Duration::days(MAX_LOOKBACK_DAYS)).min(now), now)
+pub fn window(
+    now: DateTime<Utc>,
+    last_end: Option<DateTime<Utc>>,
+    overlap: Duration,
+    first_lookback: Duration,
+) -> (DateTime<Utc>, DateTime<Utc>) {
+    let start = last_end
+        .map(|end| end - overlap)
+        .unwrap_or(now - first_lookback);
+    (
+        start.max(now - Duration::days(MAX_LOOKBACK_DAYS)).min(now),
+        now,
+    )
 }
 
 async fn run_for_practice(
@@ -82,7 +92,12 @@ async fn run_for_practice(
     let max_age = Duration::from_std(ctx.settings.auto_reply_max_age)?;
     let (start, end) = {
         let client = ctx.conn().await?;
-        window(now, jobs::last_window_end(&**client, practice.id, JOB).await?, overlap, lookback)
+        window(
+            now,
+            jobs::last_window_end(&**client, practice.id, JOB).await?,
+            overlap,
+            lookback,
+        )
     };
     let run_id = {
         let client = ctx.conn().await?;
@@ -92,7 +107,9 @@ async fn run_for_practice(
     let client = ctx.conn().await?;
     match &outcome {
         Ok(stats) => jobs::finish(&**client, run_id, ctx.clock.now(), Ok(stats)).await?,
-        Err(error) => jobs::finish(&**client, run_id, ctx.clock.now(), Err(&error.to_string())).await?,
+        Err(error) => {
+            jobs::finish(&**client, run_id, ctx.clock.now(), Err(&error.to_string())).await?
+        }
     }
     outcome.map(|_| ())
 }
@@ -108,7 +125,9 @@ async fn read_window(
     let (mut fetched, mut stored, mut duplicates) = (0, 0, 0);
     for did in dids {
         let digits = did.trim_start_matches("+1");
-        let records = voipms.received_sms(digits, start.date_naive(), end.date_naive()).await?;
+        let records = voipms
+            .received_sms(digits, start.date_naive(), end.date_naive())
+            .await?;
         for record in records.into_iter().filter(|r| r.inbound) {
             let at = record.date.and_utc();
             if at < start {
@@ -130,7 +149,8 @@ async fn read_window(
                 Ok(outcome) if outcome.duplicate => duplicates += 1,
                 Ok(outcome) => {
                     stored += 1;
-                    report.auto_replied += usize::from(outcome.auto_response.is_some_and(|r| r.sent));
+                    report.auto_replied +=
+                        usize::from(outcome.auto_response.is_some_and(|r| r.sent));
                     report.flagged += usize::from(outcome.needs_review);
                 }
                 Err(InboundError::Db(error)) => return Err(error.into()),
@@ -157,9 +177,30 @@ mod tests {
     fn window_overlaps_the_last_run_and_stays_within_limits() {
         let now = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
         let hour = Duration::hours(1);
-        assert_eq!(window(now, Some(now - Duration::minutes(15)), hour, Duration::days(1)).0, now - Duration::minutes(75));
-        assert_eq!(window(now, None, hour, Duration::days(1)).0, now - Duration::days(1));
-        assert_eq!(window(now, Some(now - Duration::days(400)), hour, Duration::days(1)).0, now - Duration::days(90));
+        assert_eq!(
+            window(
+                now,
+                Some(now - Duration::minutes(15)),
+                hour,
+                Duration::days(1)
+            )
+            .0,
+            now - Duration::minutes(75)
+        );
+        assert_eq!(
+            window(now, None, hour, Duration::days(1)).0,
+            now - Duration::days(1)
+        );
+        assert_eq!(
+            window(
+                now,
+                Some(now - Duration::days(400)),
+                hour,
+                Duration::days(1)
+            )
+            .0,
+            now - Duration::days(90)
+        );
         assert_eq!(window(now, None, hour, Duration::days(1)).1, now);
     }
 }

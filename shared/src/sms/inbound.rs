@@ -89,7 +89,14 @@ pub async fn receive(ctx: &AppContext, text: InboundText) -> Result<InboundOutco
         .await?
         .ok_or_else(|| InboundError::UnknownDid(did.as_e164().to_string()))?;
     let tx = client.transaction().await?;
-    let conversation_id = conversations::ensure(&*tx, practice.id, did.as_e164(), sender.as_str(), text.received_at).await?;
+    let conversation_id = conversations::ensure(
+        &*tx,
+        practice.id,
+        did.as_e164(),
+        sender.as_str(),
+        text.received_at,
+    )
+    .await?;
     let new = NewInbound {
         practice_id: practice.id,
         conversation_id,
@@ -102,20 +109,34 @@ pub async fn receive(ctx: &AppContext, text: InboundText) -> Result<InboundOutco
     };
     let Some(message_id) = messages::insert_inbound(&*tx, &new).await? else {
         tx.rollback().await?;
-        let (message_id, conversation_id, needs_review) = messages::find_inbound(&**client, practice.id, provider_id)
-            .await?
-            .ok_or_else(|| DbError::NoRow("duplicate inbound text vanished".into()))?;
+        let (message_id, conversation_id, needs_review) =
+            messages::find_inbound(&**client, practice.id, provider_id)
+                .await?
+                .ok_or_else(|| DbError::NoRow("duplicate inbound text vanished".into()))?;
         tracing::info!(message = %message_id, origin = text.origin.as_str(), "duplicate delivery ignored");
-        return Ok(InboundOutcome { conversation_id, message_id, duplicate: true, auto_response: None, needs_review });
+        return Ok(InboundOutcome {
+            conversation_id,
+            message_id,
+            duplicate: true,
+            auto_response: None,
+            needs_review,
+        });
     };
-    conversations::record_message(&*tx, conversation_id, text.received_at, &text.message, true).await?;
+    conversations::record_message(&*tx, conversation_id, text.received_at, &text.message, true)
+        .await?;
     tx.commit().await?;
     drop(client);
     tracing::info!(message = %message_id, from = %sender.masked(), origin = text.origin.as_str(), "text received");
 
     let answer = answer(ctx, &practice, &did, &sender, message_id, &text).await?;
     let client = ctx.conn().await?;
-    messages::annotate_inbound(&**client, message_id, answer.category, answer.review.as_deref()).await?;
+    messages::annotate_inbound(
+        &**client,
+        message_id,
+        answer.category,
+        answer.review.as_deref(),
+    )
+    .await?;
     if let Some(reason) = &answer.review {
         conversations::flag_for_review(&**client, conversation_id, reason).await?;
     }
@@ -138,7 +159,10 @@ struct Answer {
 
 impl Answer {
     fn review(reason: impl Into<String>) -> Self {
-        Self { review: Some(reason.into()), ..Self::default() }
+        Self {
+            review: Some(reason.into()),
+            ..Self::default()
+        }
     }
 }
 
@@ -151,16 +175,27 @@ async fn answer(
     text: &InboundText,
 ) -> Result<Answer, DbError> {
     let Sender::Number(number) = sender else {
-        return Ok(Answer::review("sent from a short code; never answered automatically"));
+        return Ok(Answer::review(
+            "sent from a short code; never answered automatically",
+        ));
     };
     let client = ctx.conn().await?;
     if practices::is_own_did(&**client, number.as_e164()).await? {
-        return Ok(Answer::review("sent from one of our own numbers; never answered automatically"));
+        return Ok(Answer::review(
+            "sent from one of our own numbers; never answered automatically",
+        ));
     }
     let opted_out = replies::is_opted_out(&**client, practice.id, number.as_e164()).await?;
     let rules = replies::load_rules(&**client, practice.id).await?;
     let now = ctx.clock.now();
-    let reply = Reply { ctx, practice, did, to: number, reply_to: message_id, templates: &rules.templates };
+    let reply = Reply {
+        ctx,
+        practice,
+        did,
+        to: number,
+        reply_to: message_id,
+        templates: &rules.templates,
+    };
 
     match compliance_keyword(&text.message) {
         Some(ComplianceKeyword::OptOut) => {
@@ -170,21 +205,34 @@ async fn answer(
             let response = if newly {
                 reply.send(ReplyKind::OptOut).await?
             } else {
-                not_sent(ReplyKind::OptOut, "already opted out; confirmed once before")
+                not_sent(
+                    ReplyKind::OptOut,
+                    "already opted out; confirmed once before",
+                )
             };
-            return Ok(Answer { category: Some("optout"), response: Some(response), review: None });
+            return Ok(Answer {
+                category: Some("optout"),
+                response: Some(response),
+                review: None,
+            });
         }
         Some(ComplianceKeyword::OptIn) if opted_out => {
             replies::opt_in(&**client, practice.id, number.as_e164()).await?;
             drop(client);
             tracing::info!(contact = %number.masked(), "contact opted back in");
             let response = reply.send(ReplyKind::OptIn).await?;
-            return Ok(Answer { category: Some("optin"), response: Some(response), review: None });
+            return Ok(Answer {
+                category: Some("optin"),
+                response: Some(response),
+                review: None,
+            });
         }
         _ => {}
     }
     if opted_out {
-        return Ok(Answer::review("contact has opted out of texts; answer by phone if needed"));
+        return Ok(Answer::review(
+            "contact has opted out of texts; answer by phone if needed",
+        ));
     }
     let kind = match compliance_keyword(&text.message) {
         Some(ComplianceKeyword::Help) => ReplyKind::Help,
@@ -196,7 +244,9 @@ async fn answer(
     let emergency = kind == ReplyKind::Topic(Category::Emergency);
     let mut review = emergency.then(|| "patient may have an emergency".to_string());
     let response = if !text.may_auto_reply {
-        review.get_or_insert_with(|| "found late by the 15-minute check; too old for an automatic reply".into());
+        review.get_or_insert_with(|| {
+            "found late by the 15-minute check; too old for an automatic reply".into()
+        });
         not_sent(kind, "too old for an automatic reply")
     } else if !replies::claim_auto_reply(
         &**client,
@@ -209,7 +259,13 @@ async fn answer(
     .await?
     {
         review.get_or_insert_with(|| "asked again after an automatic reply; needs a person".into());
-        not_sent(kind, &format!("already answered automatically in the last {} hours", practice.auto_reply_quiet_hours))
+        not_sent(
+            kind,
+            &format!(
+                "already answered automatically in the last {} hours",
+                practice.auto_reply_quiet_hours
+            ),
+        )
     } else {
         drop(client);
         let response = reply.send(kind).await?;
@@ -218,11 +274,19 @@ async fn answer(
         }
         response
     };
-    Ok(Answer { category: Some(kind.as_str()), response: Some(response), review })
+    Ok(Answer {
+        category: Some(kind.as_str()),
+        response: Some(response),
+        review,
+    })
 }
 
 fn not_sent(kind: ReplyKind, reason: &str) -> AutoResponse {
-    AutoResponse { category: kind.as_str(), sent: false, reason: Some(reason.to_string()) }
+    AutoResponse {
+        category: kind.as_str(),
+        sent: false,
+        reason: Some(reason.to_string()),
+    }
 }
 
 struct Reply<'a> {
@@ -237,16 +301,30 @@ struct Reply<'a> {
 impl Reply<'_> {
     async fn send(&self, kind: ReplyKind) -> Result<AutoResponse, DbError> {
         let Some(template) = self.templates.get(&kind) else {
-            return Ok(not_sent(kind, "no reply text is configured for this category"));
+            return Ok(not_sent(
+                kind,
+                "no reply text is configured for this category",
+            ));
         };
         let body = render_reply(kind, template, self.practice, self.ctx.clock.now());
-        let purpose = Purpose::AutoReply { kind, reply_to: self.reply_to };
+        let purpose = Purpose::AutoReply {
+            kind,
+            reply_to: self.reply_to,
+        };
         match send_text(self.ctx, self.practice, self.did, self.to, &body, purpose).await {
-            Ok(_) => Ok(AutoResponse { category: kind.as_str(), sent: true, reason: None }),
+            Ok(_) => Ok(AutoResponse {
+                category: kind.as_str(),
+                sent: true,
+                reason: None,
+            }),
             Err(SendTextError::Db(e)) => Err(e),
             Err(SendTextError::OptedOut) => Ok(not_sent(kind, "contact has opted out")),
             Err(SendTextError::Failed { failures, .. }) => {
-                let reason = failures.iter().map(|f| format!("{}: {}", f.provider.as_str(), f.reason)).collect::<Vec<_>>().join("; ");
+                let reason = failures
+                    .iter()
+                    .map(|f| format!("{}: {}", f.provider.as_str(), f.reason))
+                    .collect::<Vec<_>>()
+                    .join("; ");
                 Ok(not_sent(kind, &reason))
             }
         }

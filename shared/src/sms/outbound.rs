@@ -38,7 +38,10 @@ pub enum SendTextError {
     #[error(transparent)]
     Db(#[from] DbError),
     #[error("no carrier could send the text")]
-    Failed { text: SentText, failures: Vec<ProviderFailure> },
+    Failed {
+        text: SentText,
+        failures: Vec<ProviderFailure>,
+    },
 }
 
 pub async fn send_text(
@@ -52,18 +55,35 @@ pub async fn send_text(
     let now = ctx.clock.now();
     let (origin, category, reply_to_id) = match purpose {
         Purpose::Staff => (Origin::Api, None, None),
-        Purpose::AutoReply { kind, reply_to } => (Origin::AutoReply, Some(kind.as_str()), Some(reply_to)),
+        Purpose::AutoReply { kind, reply_to } => {
+            (Origin::AutoReply, Some(kind.as_str()), Some(reply_to))
+        }
     };
     let mut client = ctx.conn().await?;
     // The opt-out confirmation is the one text that goes to a number that has just opted out.
-    let confirms_opt_out = matches!(purpose, Purpose::AutoReply { kind: ReplyKind::OptOut, .. });
+    let confirms_opt_out = matches!(
+        purpose,
+        Purpose::AutoReply {
+            kind: ReplyKind::OptOut,
+            ..
+        }
+    );
     if !confirms_opt_out && replies::is_opted_out(&**client, practice.id, to.as_e164()).await? {
         return Err(SendTextError::OptedOut);
     }
     let (conversation_id, id) = {
         let tx = client.transaction().await.map_err(DbError::from)?;
-        let conversation_id = conversations::ensure(&*tx, practice.id, did.as_e164(), to.as_e164(), now).await?;
-        let new = NewOutbound { practice_id: practice.id, conversation_id, body, occurred_at: now, origin, category, reply_to_id };
+        let conversation_id =
+            conversations::ensure(&*tx, practice.id, did.as_e164(), to.as_e164(), now).await?;
+        let new = NewOutbound {
+            practice_id: practice.id,
+            conversation_id,
+            body,
+            occurred_at: now,
+            origin,
+            category,
+            reply_to_id,
+        };
         let id = messages::insert_outbound(&*tx, &new).await?;
         conversations::record_message(&*tx, conversation_id, now, body, false).await?;
         tx.commit().await.map_err(DbError::from)?;
@@ -72,11 +92,23 @@ pub async fn send_text(
     // Carriers can take seconds; hold no connection meanwhile.
     drop(client);
 
-    let outcome = ctx.sms.send(&OutboundSms { practice_id: practice.id, from: did, to, body }).await;
+    let outcome = ctx
+        .sms
+        .send(&OutboundSms {
+            practice_id: practice.id,
+            from: did,
+            to,
+            body,
+        })
+        .await;
     let client = ctx.conn().await?;
     match outcome {
         Ok(receipt) => {
-            let status = if receipt.provider == super::gateway::Provider::Sandbox { "sandboxed" } else { "sent" };
+            let status = if receipt.provider == super::gateway::Provider::Sandbox {
+                "sandboxed"
+            } else {
+                "sent"
+            };
             let segments = Some(receipt.segments as i32);
             let result = SendResult {
                 provider: Some(receipt.provider.as_str()),
@@ -116,7 +148,10 @@ pub async fn send_text(
                 status: "failed",
                 segments: None,
             };
-            Err(SendTextError::Failed { text, failures: error.failures })
+            Err(SendTextError::Failed {
+                text,
+                failures: error.failures,
+            })
         }
     }
 }

@@ -32,7 +32,8 @@ pub struct ConversationSummary {
     pub opted_out: bool,
 }
 
-const SUMMARY: &str = "SELECT c.id, c.did, c.contact, c.last_message_at, c.last_message_preview, c.unread_count, \
+const SUMMARY: &str =
+    "SELECT c.id, c.did, c.contact, c.last_message_at, c.last_message_preview, c.unread_count, \
      c.needs_review, c.review_reason, (o.contact IS NOT NULL) AS opted_out \
      FROM sms_conversations c \
      LEFT JOIN sms_opt_outs o ON o.practice_id = c.practice_id AND o.contact = c.contact";
@@ -52,7 +53,13 @@ fn summary(row: &Row) -> ConversationSummary {
 }
 
 /// The thread's id, creating it if needed. Does not count a message yet.
-pub async fn ensure(conn: &impl Conn, practice_id: Uuid, did: &str, contact: &str, at: DateTime<Utc>) -> Result<Uuid, DbError> {
+pub async fn ensure(
+    conn: &impl Conn,
+    practice_id: Uuid,
+    did: &str,
+    contact: &str,
+    at: DateTime<Utc>,
+) -> Result<Uuid, DbError> {
     let row = db::query_one(
         conn,
         "INSERT INTO sms_conversations AS c (practice_id, did, contact, last_message_at) VALUES ($1, $2, $3, $4) \
@@ -65,7 +72,13 @@ pub async fn ensure(conn: &impl Conn, practice_id: Uuid, did: &str, contact: &st
 
 /// Counts a new message in its thread: latest time and preview (out-of-order deliveries keep the
 /// newest), and one more unread when it came from the contact.
-pub async fn record_message(conn: &impl Conn, id: Uuid, at: DateTime<Utc>, body: &str, inbound: bool) -> Result<(), DbError> {
+pub async fn record_message(
+    conn: &impl Conn,
+    id: Uuid,
+    at: DateTime<Utc>,
+    body: &str,
+    inbound: bool,
+) -> Result<(), DbError> {
     db::execute(
         conn,
         "UPDATE sms_conversations SET \
@@ -80,7 +93,12 @@ pub async fn record_message(conn: &impl Conn, id: Uuid, at: DateTime<Utc>, body:
 }
 
 pub async fn flag_for_review(conn: &impl Conn, id: Uuid, reason: &str) -> Result<(), DbError> {
-    db::execute(conn, "UPDATE sms_conversations SET needs_review = true, review_reason = $2 WHERE id = $1", &[&id, &reason]).await?;
+    db::execute(
+        conn,
+        "UPDATE sms_conversations SET needs_review = true, review_reason = $2 WHERE id = $1",
+        &[&id, &reason],
+    )
+    .await?;
     Ok(())
 }
 
@@ -100,9 +118,16 @@ pub async fn mark_reviewed(conn: &impl Conn, practice_id: Uuid, id: Uuid) -> Res
     Ok(n == 1)
 }
 
-pub async fn get(conn: &impl Conn, practice_id: Uuid, id: Uuid) -> Result<Option<ConversationSummary>, DbError> {
+pub async fn get(
+    conn: &impl Conn,
+    practice_id: Uuid,
+    id: Uuid,
+) -> Result<Option<ConversationSummary>, DbError> {
     let sql = format!("{SUMMARY} WHERE c.id = $1 AND c.practice_id = $2");
-    Ok(db::query_opt(conn, &sql, &[&id, &practice_id]).await?.as_ref().map(summary))
+    Ok(db::query_opt(conn, &sql, &[&id, &practice_id])
+        .await?
+        .as_ref()
+        .map(summary))
 }
 
 /// Position in a newest-first list: the last item's time and id.
@@ -119,7 +144,10 @@ impl Cursor {
 
     pub fn decode(s: &str) -> Option<Self> {
         let (micros, id) = s.split_once('_')?;
-        Some(Self { at: DateTime::from_timestamp_micros(micros.parse().ok()?)?, id: Uuid::parse_str(id).ok()? })
+        Some(Self {
+            at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+            id: Uuid::parse_str(id).ok()?,
+        })
     }
 }
 
@@ -138,7 +166,13 @@ pub async fn list(
     let rows = db::query(
         conn,
         &sql,
-        &[&practice_id, &needs_review_only, &after.map(|c| c.at), &after.map(|c| c.id), &limit],
+        &[
+            &practice_id,
+            &needs_review_only,
+            &after.map(|c| c.at),
+            &after.map(|c| c.id),
+            &limit,
+        ],
     )
     .await?;
     Ok(rows.iter().map(summary).collect())
@@ -150,9 +184,17 @@ mod tests {
 
     #[test]
     fn cursor_round_trips_and_rejects_garbage() {
-        let cursor = Cursor { at: DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap(), id: Uuid::new_v4() };
+        let cursor = Cursor {
+            at: DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap(),
+            id: Uuid::new_v4(),
+        };
         assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
-        for bad in ["", "abc", "1_notauuid", "x_00000000000000000000000000000000"] {
+        for bad in [
+            "",
+            "abc",
+            "1_notauuid",
+            "x_00000000000000000000000000000000",
+        ] {
             assert_eq!(Cursor::decode(bad), None, "{bad}");
         }
     }

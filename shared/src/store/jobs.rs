@@ -6,7 +6,11 @@ use uuid::Uuid;
 use crate::db::{self, Conn, DbError};
 
 /// Where the last successful run of `job` for the practice stopped reading.
-pub async fn last_window_end(conn: &impl Conn, practice_id: Uuid, job: &str) -> Result<Option<DateTime<Utc>>, DbError> {
+pub async fn last_window_end(
+    conn: &impl Conn,
+    practice_id: Uuid,
+    job: &str,
+) -> Result<Option<DateTime<Utc>>, DbError> {
     let row = db::query_one(
         conn,
         "SELECT max(window_end) FROM job_runs WHERE practice_id = $1 AND job = $2 AND status = 'succeeded'",

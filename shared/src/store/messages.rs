@@ -64,7 +64,11 @@ pub async fn insert_inbound(conn: &impl Conn, m: &NewInbound<'_>) -> Result<Opti
 }
 
 /// The stored copy of an inbound message, by carrier id: (message id, conversation id, needs review).
-pub async fn find_inbound(conn: &impl Conn, practice_id: Uuid, provider_message_id: &str) -> Result<Option<(Uuid, Uuid, bool)>, DbError> {
+pub async fn find_inbound(
+    conn: &impl Conn,
+    practice_id: Uuid,
+    provider_message_id: &str,
+) -> Result<Option<(Uuid, Uuid, bool)>, DbError> {
     let row = db::query_opt(
         conn,
         "SELECT id, conversation_id, needs_review FROM sms_messages \
@@ -123,7 +127,11 @@ pub struct SendResult<'a> {
     pub error: Option<&'a str>,
 }
 
-pub async fn finish_outbound(conn: &impl Conn, id: Uuid, r: &SendResult<'_>) -> Result<(), DbError> {
+pub async fn finish_outbound(
+    conn: &impl Conn,
+    id: Uuid,
+    r: &SendResult<'_>,
+) -> Result<(), DbError> {
     db::execute(
         conn,
         "UPDATE sms_messages SET provider = $2, provider_message_ids = $3, status = $4, segments = $5, error = $6, \
@@ -160,7 +168,10 @@ fn stored(row: &Row) -> StoredMessage {
     let direction: String = row.get("direction");
     let mut provider_message_ids: Vec<String> = row.get("provider_message_ids");
     if direction == "inbound" {
-        provider_message_ids = row.get::<_, Option<String>>("provider_message_id").into_iter().collect();
+        provider_message_ids = row
+            .get::<_, Option<String>>("provider_message_id")
+            .into_iter()
+            .collect();
     }
     StoredMessage {
         id: row.get("id"),
@@ -187,16 +198,34 @@ const MESSAGE: &str = "SELECT id, conversation_id, direction, body, media_urls, 
      needs_review, review_reason FROM sms_messages";
 
 /// A thread's messages, newest first.
-pub async fn list(conn: &impl Conn, conversation_id: Uuid, after: Option<Cursor>, limit: i64) -> Result<Vec<StoredMessage>, DbError> {
+pub async fn list(
+    conn: &impl Conn,
+    conversation_id: Uuid,
+    after: Option<Cursor>,
+    limit: i64,
+) -> Result<Vec<StoredMessage>, DbError> {
     let sql = format!(
         "{MESSAGE} WHERE conversation_id = $1 AND ($2::timestamptz IS NULL OR (occurred_at, id) < ($2, $3)) \
          ORDER BY occurred_at DESC, id DESC LIMIT $4"
     );
-    let rows = db::query(conn, &sql, &[&conversation_id, &after.map(|c| c.at), &after.map(|c| c.id), &limit]).await?;
+    let rows = db::query(
+        conn,
+        &sql,
+        &[
+            &conversation_id,
+            &after.map(|c| c.at),
+            &after.map(|c| c.id),
+            &limit,
+        ],
+    )
+    .await?;
     Ok(rows.iter().map(stored).collect())
 }
 
 pub async fn get(conn: &impl Conn, id: Uuid) -> Result<Option<StoredMessage>, DbError> {
     let sql = format!("{MESSAGE} WHERE id = $1");
-    Ok(db::query_opt(conn, &sql, &[&id]).await?.as_ref().map(stored))
+    Ok(db::query_opt(conn, &sql, &[&id])
+        .await?
+        .as_ref()
+        .map(stored))
 }

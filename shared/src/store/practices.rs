@@ -37,7 +37,11 @@ fn from_row(row: &Row) -> Practice {
     }
 }
 
-pub async fn create(conn: &impl Conn, defaults: &PracticeDefaults, dids: &[Did]) -> Result<Uuid, DbError> {
+pub async fn create(
+    conn: &impl Conn,
+    defaults: &PracticeDefaults,
+    dids: &[Did],
+) -> Result<Uuid, DbError> {
     let hours = serde_json::to_value(&defaults.office_hours).unwrap_or_default();
     let row = db::query_one(
         conn,
@@ -53,28 +57,46 @@ pub async fn create(conn: &impl Conn, defaults: &PracticeDefaults, dids: &[Did])
     .await?;
     let id: Uuid = row.get(0);
     for did in dids {
-        db::execute(conn, "INSERT INTO practice_dids (did, practice_id) VALUES ($1, $2)", &[&did.as_e164(), &id]).await?;
+        db::execute(
+            conn,
+            "INSERT INTO practice_dids (did, practice_id) VALUES ($1, $2)",
+            &[&did.as_e164(), &id],
+        )
+        .await?;
     }
     Ok(id)
 }
 
 /// The practice that owns `did`, creating it from `defaults` when the DID is new. An existing
 /// practice is left as it is: its settings belong to the clinic once created.
-pub async fn ensure_for_did(conn: &impl Conn, did: &Did, defaults: &PracticeDefaults) -> Result<(Uuid, bool), DbError> {
+pub async fn ensure_for_did(
+    conn: &impl Conn,
+    did: &Did,
+    defaults: &PracticeDefaults,
+) -> Result<(Uuid, bool), DbError> {
     if let Some(practice) = for_did(conn, did.as_e164()).await? {
         return Ok((practice.id, false));
     }
-    Ok((create(conn, defaults, std::slice::from_ref(did)).await?, true))
+    Ok((
+        create(conn, defaults, std::slice::from_ref(did)).await?,
+        true,
+    ))
 }
 
 pub async fn for_did(conn: &impl Conn, did: &str) -> Result<Option<Practice>, DbError> {
     let sql = format!("SELECT {COLUMNS} FROM practices p JOIN practice_dids d ON d.practice_id = p.id WHERE d.did = $1");
-    Ok(db::query_opt(conn, &sql, &[&did]).await?.as_ref().map(from_row))
+    Ok(db::query_opt(conn, &sql, &[&did])
+        .await?
+        .as_ref()
+        .map(from_row))
 }
 
 pub async fn get(conn: &impl Conn, id: Uuid) -> Result<Option<Practice>, DbError> {
     let sql = format!("SELECT {COLUMNS} FROM practices p WHERE p.id = $1");
-    Ok(db::query_opt(conn, &sql, &[&id]).await?.as_ref().map(from_row))
+    Ok(db::query_opt(conn, &sql, &[&id])
+        .await?
+        .as_ref()
+        .map(from_row))
 }
 
 /// Every practice with its DIDs, for the scheduled jobs.
@@ -84,9 +106,18 @@ pub async fn all_with_dids(conn: &impl Conn) -> Result<Vec<(Practice, Vec<String
          JOIN practice_dids d ON d.practice_id = p.id GROUP BY p.id ORDER BY p.created_at"
     );
     let rows = db::query(conn, &sql, &[]).await?;
-    Ok(rows.iter().map(|row| (from_row(row), row.get::<_, Vec<String>>("dids"))).collect())
+    Ok(rows
+        .iter()
+        .map(|row| (from_row(row), row.get::<_, Vec<String>>("dids")))
+        .collect())
 }
 
 pub async fn is_own_did(conn: &impl Conn, number: &str) -> Result<bool, DbError> {
-    Ok(db::query_opt(conn, "SELECT 1 FROM practice_dids WHERE did = $1", &[&number]).await?.is_some())
+    Ok(db::query_opt(
+        conn,
+        "SELECT 1 FROM practice_dids WHERE did = $1",
+        &[&number],
+    )
+    .await?
+    .is_some())
 }

@@ -26,7 +26,9 @@ pub async fn load_rules(conn: &impl Conn, practice_id: Uuid) -> Result<RuleSet, 
     let mut set = RuleSet::default();
     for row in rows {
         let name: String = row.get("category");
-        let Some(kind) = ReplyKind::parse(&name) else { continue };
+        let Some(kind) = ReplyKind::parse(&name) else {
+            continue;
+        };
         set.templates.insert(kind, row.get("reply_template"));
         if let ReplyKind::Topic(category) = kind {
             set.topics.push(Rule {
@@ -42,7 +44,12 @@ pub async fn load_rules(conn: &impl Conn, practice_id: Uuid) -> Result<RuleSet, 
     Ok(set)
 }
 
-pub async fn set_reply_template(conn: &impl Conn, practice_id: Uuid, category: Category, template: &str) -> Result<bool, DbError> {
+pub async fn set_reply_template(
+    conn: &impl Conn,
+    practice_id: Uuid,
+    category: Category,
+    template: &str,
+) -> Result<bool, DbError> {
     let n = db::execute(
         conn,
         "UPDATE auto_response_rules SET reply_template = $3, updated_at = now() WHERE practice_id = $1 AND category = $2",
@@ -52,13 +59,27 @@ pub async fn set_reply_template(conn: &impl Conn, practice_id: Uuid, category: C
     Ok(n == 1)
 }
 
-pub async fn is_opted_out(conn: &impl Conn, practice_id: Uuid, contact: &str) -> Result<bool, DbError> {
-    let row = db::query_opt(conn, "SELECT 1 FROM sms_opt_outs WHERE practice_id = $1 AND contact = $2", &[&practice_id, &contact]).await?;
+pub async fn is_opted_out(
+    conn: &impl Conn,
+    practice_id: Uuid,
+    contact: &str,
+) -> Result<bool, DbError> {
+    let row = db::query_opt(
+        conn,
+        "SELECT 1 FROM sms_opt_outs WHERE practice_id = $1 AND contact = $2",
+        &[&practice_id, &contact],
+    )
+    .await?;
     Ok(row.is_some())
 }
 
 /// Returns true when the contact was not opted out before.
-pub async fn opt_out(conn: &impl Conn, practice_id: Uuid, contact: &str, at: DateTime<Utc>) -> Result<bool, DbError> {
+pub async fn opt_out(
+    conn: &impl Conn,
+    practice_id: Uuid,
+    contact: &str,
+    at: DateTime<Utc>,
+) -> Result<bool, DbError> {
     let n = db::execute(
         conn,
         "INSERT INTO sms_opt_outs (practice_id, contact, opted_out_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
@@ -70,7 +91,12 @@ pub async fn opt_out(conn: &impl Conn, practice_id: Uuid, contact: &str, at: Dat
 
 /// Returns true when the contact was opted out before.
 pub async fn opt_in(conn: &impl Conn, practice_id: Uuid, contact: &str) -> Result<bool, DbError> {
-    let n = db::execute(conn, "DELETE FROM sms_opt_outs WHERE practice_id = $1 AND contact = $2", &[&practice_id, &contact]).await?;
+    let n = db::execute(
+        conn,
+        "DELETE FROM sms_opt_outs WHERE practice_id = $1 AND contact = $2",
+        &[&practice_id, &contact],
+    )
+    .await?;
     Ok(n == 1)
 }
 

@@ -15,7 +15,6 @@
 //! 4. Of the matching rules the one with the highest priority wins (ties: first
 //!    in the slice); no match means no automatic reply.
 
-
 /// Category of automatic reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Category {
@@ -222,8 +221,14 @@ mod tests {
     #[test]
     fn empty_rules_or_text_give_none() {
         assert_eq!(classify(&[], "I am in pain"), None);
-        assert_eq!(classify(&[rule(Category::Emergency, 100, &["pain"])], ""), None);
-        assert_eq!(classify(&[rule(Category::Emergency, 100, &["pain"])], "  ?!  "), None);
+        assert_eq!(
+            classify(&[rule(Category::Emergency, 100, &["pain"])], ""),
+            None
+        );
+        assert_eq!(
+            classify(&[rule(Category::Emergency, 100, &["pain"])], "  ?!  "),
+            None
+        );
     }
 
     #[test]

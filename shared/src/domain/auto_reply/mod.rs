@@ -45,13 +45,26 @@ impl ReplyKind {
 /// Fills a reply template. Placeholders: `{practice_name}`, `{practice_phone}`, `{office_hours}`,
 /// `{address}`, `{next_opening}`. A topic reply sent while the office is closed gets the practice's
 /// after-hours note, so the patient knows when someone will read the message.
-pub fn render_reply(kind: ReplyKind, template: &str, practice: &Practice, now: DateTime<Utc>) -> String {
-    let next_opening = practice.next_opening(now).unwrap_or_else(|| "soon".to_string());
+pub fn render_reply(
+    kind: ReplyKind,
+    template: &str,
+    practice: &Practice,
+    now: DateTime<Utc>,
+) -> String {
+    let next_opening = practice
+        .next_opening(now)
+        .unwrap_or_else(|| "soon".to_string());
     let fill = |text: &str| {
         text.replace("{practice_name}", &practice.name)
-            .replace("{practice_phone}", practice.phone.as_deref().unwrap_or("our office"))
+            .replace(
+                "{practice_phone}",
+                practice.phone.as_deref().unwrap_or("our office"),
+            )
             .replace("{office_hours}", &practice.office_hours.describe())
-            .replace("{address}", practice.address.as_deref().unwrap_or("on our website"))
+            .replace(
+                "{address}",
+                practice.address.as_deref().unwrap_or("on our website"),
+            )
             .replace("{next_opening}", &next_opening)
     };
     let mut reply = fill(template).trim().to_string();
@@ -101,15 +114,33 @@ mod tests {
     fn after_hours_topic_replies_say_when_the_office_opens() {
         // Wednesday 20:00 in Toronto.
         let now = Utc.with_ymd_and_hms(2026, 11, 26, 1, 0, 0).unwrap();
-        let reply = render_reply(ReplyKind::Topic(Category::Location), "We're at {address}.", &practice(), now);
-        assert_eq!(reply, "We're at 12 Main St. We're closed now and open again tomorrow at 8:00 AM.");
-        let confirmation = render_reply(ReplyKind::OptOut, "You're unsubscribed.", &practice(), now);
+        let reply = render_reply(
+            ReplyKind::Topic(Category::Location),
+            "We're at {address}.",
+            &practice(),
+            now,
+        );
+        assert_eq!(
+            reply,
+            "We're at 12 Main St. We're closed now and open again tomorrow at 8:00 AM."
+        );
+        let confirmation =
+            render_reply(ReplyKind::OptOut, "You're unsubscribed.", &practice(), now);
         assert_eq!(confirmation, "You're unsubscribed.");
     }
 
     #[test]
     fn kinds_round_trip_through_their_names() {
-        for name in ["appointment", "emergency", "office_hours", "location", "insurance", "optout", "optin", "help"] {
+        for name in [
+            "appointment",
+            "emergency",
+            "office_hours",
+            "location",
+            "insurance",
+            "optout",
+            "optin",
+            "help",
+        ] {
             assert_eq!(ReplyKind::parse(name).unwrap().as_str(), name);
         }
         assert_eq!(ReplyKind::parse("billing"), None);

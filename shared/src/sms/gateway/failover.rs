@@ -22,9 +22,14 @@ impl SmsGateway for Failover {
             Ok(receipt) => return Ok(receipt),
             Err(error) => error,
         };
-        let Some(fallback) = &self.fallback else { return Err(first) };
+        let Some(fallback) = &self.fallback else {
+            return Err(first);
+        };
         tracing::warn!(reason = %first.summary(), "primary SMS carrier failed; trying the fallback");
-        let rest = OutboundSms { body: first.unsent_text.as_deref().unwrap_or(sms.body), ..*sms };
+        let rest = OutboundSms {
+            body: first.unsent_text.as_deref().unwrap_or(sms.body),
+            ..*sms
+        };
         match fallback.send(&rest).await {
             Ok(mut receipt) => {
                 receipt.segments += first.sent_ids.len() as u32;
@@ -38,7 +43,11 @@ impl SmsGateway for Failover {
                 failures.append(&mut second.failures);
                 let mut sent_ids = first.sent_ids;
                 sent_ids.append(&mut second.sent_ids);
-                Err(SendError { failures, sent_ids, unsent_text: second.unsent_text.or(first.unsent_text) })
+                Err(SendError {
+                    failures,
+                    sent_ids,
+                    unsent_text: second.unsent_text.or(first.unsent_text),
+                })
             }
         }
     }

@@ -70,12 +70,23 @@ pub struct SendError {
 
 impl SendError {
     pub fn single(provider: Provider, reason: impl Into<String>) -> Self {
-        Self { failures: vec![ProviderFailure { provider, reason: reason.into() }], sent_ids: Vec::new(), unsent_text: None }
+        Self {
+            failures: vec![ProviderFailure {
+                provider,
+                reason: reason.into(),
+            }],
+            sent_ids: Vec::new(),
+            unsent_text: None,
+        }
     }
 
     /// "voipms: ...; twilio: ..." for people.
     pub fn summary(&self) -> String {
-        self.failures.iter().map(|f| format!("{}: {}", f.provider.as_str(), f.reason)).collect::<Vec<_>>().join("; ")
+        self.failures
+            .iter()
+            .map(|f| format!("{}: {}", f.provider.as_str(), f.reason))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 }
 

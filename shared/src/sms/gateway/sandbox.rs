@@ -32,6 +32,10 @@ impl SmsGateway for SandboxOutbox {
         .map_err(|e| fail(e.to_string()))?;
         let id: uuid::Uuid = row.get(0);
         tracing::info!(outbox_id = %id, to = %sms.to.masked(), parts, "SANDBOX: text stored in sandbox_outbox, NOT sent (no VoIP.ms credentials)");
-        Ok(Receipt { provider: Provider::Sandbox, message_ids: vec![format!("sandbox-{id}")], segments: parts as u32 })
+        Ok(Receipt {
+            provider: Provider::Sandbox,
+            message_ids: vec![format!("sandbox-{id}")],
+            segments: parts as u32,
+        })
     }
 }

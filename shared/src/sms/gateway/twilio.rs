@@ -25,7 +25,10 @@ struct TwilioError {
 
 impl TwilioGateway {
     pub fn new(settings: TwilioSettings) -> Self {
-        let http = reqwest::Client::builder().timeout(settings.timeout).build().unwrap_or_default();
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .build()
+            .unwrap_or_default();
         Self { http, settings }
     }
 }
@@ -39,7 +42,11 @@ impl SmsGateway for TwilioGateway {
             self.settings.api_url.trim_end_matches('/'),
             self.settings.account_sid
         );
-        let form = [("To", sms.to.as_e164()), ("From", self.settings.from.as_e164()), ("Body", sms.body)];
+        let form = [
+            ("To", sms.to.as_e164()),
+            ("From", self.settings.from.as_e164()),
+            ("Body", sms.body),
+        ];
         let response = self
             .http
             .post(&url)
@@ -47,17 +54,42 @@ impl SmsGateway for TwilioGateway {
             .form(&form)
             .send()
             .await
-            .map_err(|e| fail(if e.is_timeout() { "Twilio did not answer in time".into() } else { e.without_url().to_string() }))?;
+            .map_err(|e| {
+                fail(if e.is_timeout() {
+                    "Twilio did not answer in time".into()
+                } else {
+                    e.without_url().to_string()
+                })
+            })?;
         let status = response.status();
-        let body = response.text().await.map_err(|e| fail(e.without_url().to_string()))?;
+        let body = response
+            .text()
+            .await
+            .map_err(|e| fail(e.without_url().to_string()))?;
         if status.as_u16() != 201 && !status.is_success() {
             let detail = serde_json::from_str::<TwilioError>(&body).ok();
-            let code = detail.as_ref().and_then(|d| d.code).map(|c| format!(" (code {c})")).unwrap_or_default();
+            let code = detail
+                .as_ref()
+                .and_then(|d| d.code)
+                .map(|c| format!(" (code {c})"))
+                .unwrap_or_default();
             let message = detail.and_then(|d| d.message).unwrap_or_default();
-            return Err(fail(format!("Twilio answered HTTP {}{code}: {message}", status.as_u16())));
+            return Err(fail(format!(
+                "Twilio answered HTTP {}{code}: {message}",
+                status.as_u16()
+            )));
         }
-        let created: Created = serde_json::from_str(&body).map_err(|e| fail(format!("unreadable Twilio answer: {e}")))?;
-        let segments = created.num_segments.and_then(|n| n.parse().ok()).filter(|n| *n > 0).unwrap_or(1);
-        Ok(Receipt { provider: Provider::Twilio, message_ids: vec![created.sid], segments })
+        let created: Created = serde_json::from_str(&body)
+            .map_err(|e| fail(format!("unreadable Twilio answer: {e}")))?;
+        let segments = created
+            .num_segments
+            .and_then(|n| n.parse().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(1);
+        Ok(Receipt {
+            provider: Provider::Twilio,
+            message_ids: vec![created.sid],
+            segments,
+        })
     }
 }

@@ -19,12 +19,19 @@ impl VoipMsGateway {
 impl SmsGateway for VoipMsGateway {
     async fn send(&self, sms: &OutboundSms<'_>) -> Result<Receipt, SendError> {
         let Some(dst) = sms.to.nanp_digits() else {
-            return Err(SendError::single(Provider::VoipMs, "VoIP.ms texts only US and Canadian numbers"));
+            return Err(SendError::single(
+                Provider::VoipMs,
+                "VoIP.ms texts only US and Canadian numbers",
+            ));
         };
         let parts = split_message(sms.body, VOIPMS_PART_LIMIT);
         let mut ids = Vec::with_capacity(parts.len());
         for (index, part) in parts.iter().enumerate() {
-            match self.client.send_sms(sms.from.voipms_digits(), dst, part).await {
+            match self
+                .client
+                .send_sms(sms.from.voipms_digits(), dst, part)
+                .await
+            {
                 Ok(id) => ids.push(id),
                 Err(error) => {
                     let mut failure = SendError::single(Provider::VoipMs, error.to_string());
@@ -36,6 +43,10 @@ impl SmsGateway for VoipMsGateway {
                 }
             }
         }
-        Ok(Receipt { provider: Provider::VoipMs, segments: ids.len() as u32, message_ids: ids })
+        Ok(Receipt {
+            provider: Provider::VoipMs,
+            segments: ids.len() as u32,
+            message_ids: ids,
+        })
     }
 }

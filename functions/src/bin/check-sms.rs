@@ -1,0 +1,6 @@
+//! Lambda function `check-sms`: scheduled job (EventBridge). All behaviour is in pedro-voip.
+
+#[tokio::main]
+async fn main() -> Result<(), pedro_voip::lambda::Error> {
+    pedro_voip::lambda::run_job(pedro_voip::jobs::Job::CheckSms).await
+}

@@ -1,0 +1,397 @@
+//! Inbound texts through `/api/voip/sms/webhook`: VoIP.ms's GET callback and the JSON form.
+
+use pedro_tests::app::{DID, DID_E164, PATIENT, PATIENT_E164};
+use pedro_tests::fakes::voipms::InboundSms;
+use pedro_tests::spawn_app;
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn get_callback_stores_the_text_and_answers_exactly_ok() {
+    let app = spawn_app().start().await;
+    let response = app
+        .get(&format!("/api/voip/sms/webhook?to={DID}&from={PATIENT}&message=Hello+there%2C%20%F0%9F%98%80&id=1001&date=2026-11-25+10%3A00%3A00"))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    assert_eq!(response.text().await.unwrap(), "ok");
+
+    let db = app.sql().await;
+    let row = db
+        .query_one(
+            "SELECT m.body, m.direction, m.provider_message_id, m.provider_date, m.origin, c.contact, c.did, c.unread_count \
+             FROM sms_messages m JOIN sms_conversations c ON c.id = m.conversation_id",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>("body"), "Hello there, 😀");
+    assert_eq!(row.get::<_, String>("direction"), "inbound");
+    assert_eq!(row.get::<_, String>("provider_message_id"), "1001");
+    assert_eq!(
+        row.get::<_, Option<String>>("provider_date").as_deref(),
+        Some("2026-11-25 10:00:00")
+    );
+    assert_eq!(row.get::<_, String>("origin"), "webhook");
+    assert_eq!(row.get::<_, String>("contact"), PATIENT_E164);
+    assert_eq!(row.get::<_, String>("did"), DID_E164);
+    assert_eq!(row.get::<_, i32>("unread_count"), 1);
+}
+
+#[tokio::test]
+async fn semicolon_separators_and_media_are_understood() {
+    let app = spawn_app().start().await;
+    let media = "https%3A%2F%2Fvoip.ms%2Fmedia.php%3Fmap%3Dabc";
+    let response = app
+        .get(&format!(
+            "/api/voip/sms/webhook?to={DID};from={PATIENT};message=pic;id=77;media={media}"
+        ))
+        .await;
+    assert_eq!(response.text().await.unwrap(), "ok");
+    let row = app
+        .sql()
+        .await
+        .query_one("SELECT body, media_urls FROM sms_messages", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "pic");
+    assert_eq!(
+        row.get::<_, Vec<String>>(1),
+        vec!["https://voip.ms/media.php?map=abc".to_string()]
+    );
+}
+
+#[tokio::test]
+async fn the_fake_carrier_delivers_through_the_configured_callback() {
+    let app = spawn_app().start().await;
+    let template = app.url(
+        "/api/voip/sms/webhook?to={TO}&from={FROM}&message={MESSAGE}&id={ID}&date={TIMESTAMP}",
+    );
+    let sms = InboundSms {
+        id: "5001".into(),
+        date: chrono::Utc::now().naive_utc(),
+        did: DID.into(),
+        contact: PATIENT.into(),
+        message: "Do you take new patients? 50% off & more; ok?".into(),
+        media: None,
+    };
+    let report = app.voipms.deliver_callback(&template, &sms, 3).await;
+    assert!(report.acknowledged, "{report:?}");
+    assert_eq!(report.attempts, 1);
+    let body: String = app
+        .sql()
+        .await
+        .query_one("SELECT body FROM sms_messages", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(body, sms.message);
+}
+
+#[tokio::test]
+async fn a_redelivered_text_is_stored_once_and_still_answered_ok() {
+    let app = spawn_app().start().await;
+    let path = format!(
+        "/api/voip/sms/webhook?to={DID}&from={PATIENT}&message=What+are+your+hours%3F&id=42"
+    );
+    for _ in 0..3 {
+        assert_eq!(app.get(&path).await.text().await.unwrap(), "ok");
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM sms_messages WHERE direction = 'inbound'")
+            .await,
+        1
+    );
+    assert_eq!(app.voipms.sent_sms().len(), 1, "answered once");
+    assert_eq!(
+        app.count("SELECT unread_count::int8 FROM sms_conversations")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn concurrent_duplicates_are_stored_once_and_answered_at_most_once() {
+    let app = spawn_app().start().await;
+    let path = format!("/api/voip/sms/webhook?to={DID}&from={PATIENT}&message=where+is+your+office+located&id=race-1");
+    let requests = (0..8).map(|_| app.get(&path));
+    let responses = futures_join_all(requests).await;
+    for response in responses {
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM sms_messages WHERE direction = 'inbound'")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM sms_messages WHERE direction = 'outbound'")
+            .await,
+        1
+    );
+    assert_eq!(app.voipms.sent_sms().len(), 1);
+}
+
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let handles: Vec<_> = futures.map(Box::pin).collect();
+    let mut out = Vec::new();
+    // Drive them together so the requests really race.
+    let joined = async {
+        let mut pending = handles;
+        let mut results: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();
+        std::future::poll_fn(|cx| {
+            let mut done = true;
+            for (i, f) in pending.iter_mut().enumerate() {
+                if results[i].is_none() {
+                    match f.as_mut().poll(cx) {
+                        std::task::Poll::Ready(v) => results[i] = Some(v),
+                        std::task::Poll::Pending => done = false,
+                    }
+                }
+            }
+            if done {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        })
+        .await;
+        results.into_iter().map(Option::unwrap).collect::<Vec<_>>()
+    };
+    out.extend(joined.await);
+    out
+}
+
+#[tokio::test]
+async fn json_post_says_what_was_done() {
+    let app = spawn_app().start().await;
+    let (status, body) = app
+        .text_in("+14385550199", "What are your hours?", "sms_123")
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["duplicate"], false);
+    assert_eq!(
+        body["autoResponse"],
+        json!({"category": "office_hours", "sent": true})
+    );
+    assert_eq!(body["needsReview"], false);
+    let conversation: uuid::Uuid = body["conversationId"].as_str().unwrap().parse().unwrap();
+    let message: uuid::Uuid = body["messageId"].as_str().unwrap().parse().unwrap();
+    let row = app
+        .sql()
+        .await
+        .query_one(
+            "SELECT conversation_id, auto_response_category FROM sms_messages WHERE id = $1",
+            &[&message],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, uuid::Uuid>(0), conversation);
+    assert_eq!(
+        row.get::<_, Option<String>>(1).as_deref(),
+        Some("office_hours")
+    );
+
+    let (status, again) = app
+        .text_in("+14385550199", "What are your hours?", "sms_123")
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(again["messageId"], body["messageId"]);
+    assert_eq!(again["autoResponse"], Value::Null);
+}
+
+#[tokio::test]
+async fn with_a_secret_only_matching_requests_are_stored() {
+    let app = spawn_app()
+        .env("WEBHOOK_SECRET", "s3cr3t value")
+        .start()
+        .await;
+    let base = format!("/api/voip/sms/webhook?to={DID}&from={PATIENT}&message=hi&id=9");
+    for path in [
+        base.clone(),
+        format!("{base}&secret=wrong"),
+        format!("{base}&secret=s3cr3t"),
+    ] {
+        let response = app.get(&path).await;
+        assert_eq!(response.status(), 401, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "bad_secret");
+    }
+    let response = app
+        .post_json(
+            "/api/voip/sms/webhook?secret=nope",
+            &json!({"from": PATIENT, "message": "hi", "id": "10"}),
+        )
+        .await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        app.count("SELECT count(*) FROM sms_messages").await,
+        0,
+        "nothing stored without the secret"
+    );
+
+    assert_eq!(
+        app.get(&format!("{base}&secret=s3cr3t+value"))
+            .await
+            .text()
+            .await
+            .unwrap(),
+        "ok"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM sms_messages WHERE direction = 'inbound'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_json_4xx_and_stores_nothing() {
+    let app = spawn_app().start().await;
+    let cases: Vec<(reqwest::Response, u16, &str)> = vec![
+        (
+            app.get(&format!("/api/voip/sms/webhook?to={DID}&message=hi&id=1"))
+                .await,
+            400,
+            "missing_field",
+        ),
+        (
+            app.get(&format!(
+                "/api/voip/sms/webhook?to={DID}&from={PATIENT}&id=1"
+            ))
+            .await,
+            400,
+            "missing_field",
+        ),
+        (
+            app.get(&format!(
+                "/api/voip/sms/webhook?to={DID}&from={PATIENT}&message=hi"
+            ))
+            .await,
+            400,
+            "missing_field",
+        ),
+        (
+            app.get(&format!(
+                "/api/voip/sms/webhook?to={DID}&from=not-a-number&message=hi&id=1"
+            ))
+            .await,
+            400,
+            "invalid_phone_number",
+        ),
+        (
+            app.get(&format!(
+                "/api/voip/sms/webhook?to=2025550123&from={PATIENT}&message=hi&id=1"
+            ))
+            .await,
+            422,
+            "unknown_did",
+        ),
+        (
+            app.get(&format!(
+                "/api/voip/sms/webhook?to=12&from={PATIENT}&message=hi&id=1"
+            ))
+            .await,
+            400,
+            "invalid_phone_number",
+        ),
+        (
+            app.http
+                .post(app.url("/api/voip/sms/webhook"))
+                .header("content-type", "application/json")
+                .body("{\"from\": ")
+                .send()
+                .await
+                .unwrap(),
+            400,
+            "malformed_json",
+        ),
+        (
+            app.http
+                .post(app.url("/api/voip/sms/webhook"))
+                .body("from=1")
+                .send()
+                .await
+                .unwrap(),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            app.post_json(
+                "/api/voip/sms/webhook",
+                &json!({"from": PATIENT, "message": 5, "id": "1"}),
+            )
+            .await,
+            400,
+            "invalid_body",
+        ),
+        (
+            app.post_json(
+                "/api/voip/sms/webhook",
+                &json!({"from": PATIENT, "message": "x".repeat(10_001), "id": "1"}),
+            )
+            .await,
+            400,
+            "message_too_long",
+        ),
+        (
+            app.post_json(
+                "/api/voip/sms/webhook",
+                &json!({"from": PATIENT, "message": "x".repeat(70_000), "id": "1"}),
+            )
+            .await,
+            413,
+            "body_too_large",
+        ),
+        (
+            app.post_json(
+                "/api/voip/sms/webhook",
+                &json!({"from": PATIENT, "message": "hi", "id": "  "}),
+            )
+            .await,
+            400,
+            "missing_field",
+        ),
+    ];
+    for (index, (response, status, code)) in cases.into_iter().enumerate() {
+        assert_eq!(response.status().as_u16(), status, "case {index}");
+        let body: Value = response
+            .json()
+            .await
+            .unwrap_or_else(|_| panic!("case {index}: JSON body"));
+        assert_eq!(body["error"]["code"], code, "case {index}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "case {index}"
+        );
+    }
+    assert_eq!(app.count("SELECT count(*) FROM sms_messages").await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM sms_conversations").await, 0);
+}
+
+#[tokio::test]
+async fn one_thread_per_contact_and_did() {
+    let app = spawn_app().start().await;
+    app.text_in("4385550199", "thanks!", "a1").await;
+    app.text_in("+1 (438) 555-0199", "see you", "a2").await;
+    app.text_in("4385550188", "hello", "a3").await;
+    assert_eq!(app.count("SELECT count(*) FROM sms_conversations").await, 2);
+    let row = app
+        .sql()
+        .await
+        .query_one(
+            "SELECT unread_count, last_message_preview FROM sms_conversations WHERE contact = $1",
+            &[&PATIENT_E164],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i32>(0), 2);
+    assert_eq!(row.get::<_, String>(1), "see you");
+}

@@ -1,0 +1,213 @@
+//! `spawn_app()`: the real router, jobs and gateways on loopback, a fresh database, fake carriers,
+//! and a clock the test controls.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use pedro_voip::app::AppContext;
+use pedro_voip::clock::FixedClock;
+use pedro_voip::config::Settings;
+use pedro_voip::domain::phone::Did;
+use pedro_voip::store::practices;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::database::TestDatabase;
+use crate::fakes::twilio::FakeTwilio;
+use crate::fakes::voipms::FakeVoipMs;
+
+pub const VOIPMS_USER: &str = "clinic@example.com";
+pub const VOIPMS_PASSWORD: &str = "api-password";
+/// The practice's DID, in VoIP.ms's 10-digit form.
+pub const DID: &str = "5145550100";
+pub const DID_E164: &str = "+15145550100";
+pub const PATIENT: &str = "4385550199";
+pub const PATIENT_E164: &str = "+14385550199";
+pub const TWILIO_SID: &str = "AC0123456789abcdef0123456789abcdef";
+pub const TWILIO_TOKEN: &str = "twilio-token";
+pub const TWILIO_FROM: &str = "+15145550111";
+
+/// Wednesday 2026-11-25 10:00 in Toronto: the office is open.
+pub fn office_open() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 25, 15, 0, 0).unwrap()
+}
+
+/// Wednesday 2026-11-25 20:00 in Toronto: closed until Thursday 8:00.
+pub fn office_closed() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 26, 1, 0, 0).unwrap()
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub ctx: Arc<AppContext>,
+    pub voipms: FakeVoipMs,
+    pub twilio: FakeTwilio,
+    pub clock: FixedClock,
+    pub http: reqwest::Client,
+    pub practice_id: Uuid,
+    pub db: TestDatabase,
+}
+
+pub struct TestAppBuilder {
+    voipms_credentials: bool,
+    twilio: bool,
+    env: HashMap<String, String>,
+}
+
+pub fn spawn_app() -> TestAppBuilder {
+    TestAppBuilder {
+        voipms_credentials: true,
+        twilio: false,
+        env: HashMap::new(),
+    }
+}
+
+impl TestAppBuilder {
+    /// Configure Twilio as the fallback carrier.
+    pub fn twilio(mut self) -> Self {
+        self.twilio = true;
+        self
+    }
+
+    /// No VoIP.ms credentials: texts go to the sandbox outbox.
+    pub fn sandbox(mut self) -> Self {
+        self.voipms_credentials = false;
+        self
+    }
+
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.insert(name.into(), value.into());
+        self
+    }
+
+    pub async fn start(self) -> TestApp {
+        let db = TestDatabase::create().await;
+        let voipms = FakeVoipMs::start(VOIPMS_USER, VOIPMS_PASSWORD).await;
+        voipms.add_did(DID);
+        let twilio = FakeTwilio::start(TWILIO_SID, TWILIO_TOKEN).await;
+        let mut env: HashMap<String, String> = [
+            ("DATABASE_URL", db.url.as_str()),
+            ("VOIPMS_DID", DID),
+            ("PRACTICE_NAME", "Maple Dental"),
+            ("PRACTICE_PHONE", "+15145550100"),
+            ("PRACTICE_ADDRESS", "12 Main St, Montreal"),
+            ("PRACTICE_TIMEZONE", "America/Toronto"),
+            ("PRACTICE_OFFICE_HOURS", "Mon-Fri 08:00-17:00"),
+            ("VOIPMS_TIMEOUT_MS", "1000"),
+            ("TWILIO_TIMEOUT_MS", "1000"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        if self.voipms_credentials {
+            env.insert("VOIPMS_USERNAME".into(), VOIPMS_USER.into());
+            env.insert("VOIPMS_PASSWORD".into(), VOIPMS_PASSWORD.into());
+            env.insert("VOIPMS_API_URL".into(), voipms.api_url());
+        }
+        if self.twilio {
+            env.insert("TWILIO_ACCOUNT_SID".into(), TWILIO_SID.into());
+            env.insert("TWILIO_AUTH_TOKEN".into(), TWILIO_TOKEN.into());
+            env.insert("TWILIO_FROM_NUMBER".into(), TWILIO_FROM.into());
+            env.insert("TWILIO_API_URL".into(), twilio.base_url());
+        }
+        env.extend(self.env);
+        let settings =
+            Settings::from_lookup(&|name| env.get(name).cloned()).expect("test settings");
+        let clock = FixedClock::new(office_open());
+        let ctx = Arc::new(
+            AppContext::new(settings.clone(), Arc::new(clock.clone())).expect("app context"),
+        );
+        let practice_id = {
+            let client = db.client().await;
+            let did = Did::parse(DID).unwrap();
+            practices::ensure_for_did(&client, &did, &settings.practice)
+                .await
+                .expect("default practice")
+                .0
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let router = pedro_voip::http::all_routes(ctx.clone());
+        tokio::spawn(pedro_voip::http::serve(
+            listener,
+            router,
+            std::future::pending(),
+        ));
+        TestApp {
+            address,
+            ctx,
+            voipms,
+            twilio,
+            clock,
+            http: reqwest::Client::new(),
+            practice_id,
+            db,
+        }
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.expect("request")
+    }
+
+    /// A text from `from` as VoIP.ms's JSON form of the webhook.
+    pub async fn text_in(&self, from: &str, message: &str, id: &str) -> (u16, Value) {
+        let response = self
+            .post_json(
+                "/api/voip/sms/webhook",
+                &serde_json::json!({"from": from, "message": message, "id": id}),
+            )
+            .await;
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn send(&self, to: &str, message: &str) -> (u16, Value) {
+        let response = self
+            .post_json(
+                "/api/voip/sms/send",
+                &serde_json::json!({"to": to, "message": message}),
+            )
+            .await;
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn sql(&self) -> tokio_postgres::Client {
+        self.db.client().await
+    }
+
+    /// A single number from SQL, for counting rows.
+    pub async fn count(&self, sql: &str) -> i64 {
+        self.sql()
+            .await
+            .query_one(sql, &[])
+            .await
+            .expect(sql)
+            .get(0)
+    }
+
+    /// Bodies of the texts the fake VoIP.ms accepted, in order.
+    pub fn voipms_sent_bodies(&self) -> Vec<String> {
+        self.voipms
+            .sent_sms()
+            .into_iter()
+            .map(|s| s.message)
+            .collect()
+    }
+}
