@@ -156,7 +156,7 @@ CREATE FUNCTION seed_auto_response_rules(p_practice_id uuid) RETURNS void LANGUA
     ) AS r (category, priority, keywords, weak_keywords, context_keywords, negations)
     JOIN (VALUES
         ('emergency', 'If this is a life-threatening emergency, call 911 now. For an urgent problem call {practice_phone}; our team has been alerted to your message.'),
-        ('appointment', 'Thanks for contacting {practice_name}! To book, move or cancel an appointment, call {practice_phone} or reply with the days and times that suit you and our team will confirm.'),
+        ('appointment', 'Thanks for texting {practice_name}! To book, move or cancel an appointment, call {practice_phone} or reply with days and times that suit you.'),
         ('office_hours', '{practice_name} is open {office_hours}.'),
         ('location', '{practice_name} is at {address}. Call {practice_phone} if you need directions.'),
         ('insurance', 'We work with most insurance plans and can bill them directly. Reply with your insurer''s name or call {practice_phone} and our team will confirm your coverage.'),

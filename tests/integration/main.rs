@@ -1,5 +1,8 @@
 //! The one integration-test binary: real Postgres, the real router and jobs, fakes of the carriers.
 
+mod auto_reply;
 mod fake_twilio;
 mod fake_voipms;
+mod lambda_events;
+mod send;
 mod webhook;

@@ -188,6 +188,10 @@ impl TestApp {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    pub fn clock_now(&self) -> DateTime<Utc> {
+        pedro_voip::clock::Clock::now(&self.clock)
+    }
+
     pub async fn sql(&self) -> tokio_postgres::Client {
         self.db.client().await
     }

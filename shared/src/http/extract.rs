@@ -21,35 +21,46 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send a JSON body with Content-Type: application/json",
-            )),
-            Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::bad_request(
-                "malformed_json",
-                format!("the body is not valid JSON: {}", e.body_text()),
-            )),
-            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::bad_request(
-                "invalid_body",
-                format!(
-                    "the body does not have the expected fields: {}",
-                    e.body_text()
-                ),
-            )),
+        // Parse to a value first so syntax errors, non-objects and wrong fields each get their
+        // own message (serde would otherwise read an array positionally into a struct).
+        let value = match axum::Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(axum::Json(value)) => value,
+            Err(JsonRejection::MissingJsonContentType(_)) => {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "send a JSON body with Content-Type: application/json",
+                ))
+            }
             Err(JsonRejection::BytesRejection(e))
                 if e.status() == StatusCode::PAYLOAD_TOO_LARGE =>
             {
-                Err(ApiError::new(
+                return Err(ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "body_too_large",
                     format!("the body is larger than {} bytes", super::MAX_BODY_BYTES),
                 ))
             }
-            Err(other) => Err(ApiError::bad_request("invalid_body", other.body_text())),
+            Err(JsonRejection::JsonSyntaxError(e)) => {
+                return Err(ApiError::bad_request(
+                    "malformed_json",
+                    format!("the body is not valid JSON: {}", e.body_text()),
+                ))
+            }
+            Err(other) => return Err(ApiError::bad_request("invalid_body", other.body_text())),
+        };
+        if !value.is_object() {
+            return Err(ApiError::bad_request(
+                "invalid_body",
+                "the body must be a JSON object",
+            ));
         }
+        serde_json::from_value(value).map(Self).map_err(|e| {
+            ApiError::bad_request(
+                "invalid_body",
+                format!("the body does not have the expected fields: {e}"),
+            )
+        })
     }
 }
 

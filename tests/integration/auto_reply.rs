@@ -1,0 +1,511 @@
+//! The auto-responder: categories from the database rules, quiet periods, office hours, opt-out.
+
+use std::collections::BTreeMap;
+
+use pedro_tests::app::{office_closed, DID, DID_E164, PATIENT, PATIENT_E164};
+use pedro_tests::spawn_app;
+use pedro_voip::domain::auto_reply::{classify, Category};
+use pedro_voip::store::replies;
+use serde_json::{json, Value};
+
+/// The labelled set: realistic patient texts, scored against the rules exactly as seeded in the
+/// database. Prints the figures; holds precision ≥ 95 % on replies sent, recall ≥ 90 %, and
+/// every emergency found.
+#[tokio::test]
+async fn labelled_corpus_meets_precision_recall_and_finds_every_emergency() {
+    let app = spawn_app().start().await;
+    let client = app.ctx.conn().await.unwrap();
+    let rules = replies::load_rules(&**client, app.practice_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        rules.topics.len(),
+        5,
+        "five topic rules are seeded for every practice"
+    );
+
+    let corpus = include_str!("../data/sms_corpus.tsv");
+    let (mut sent, mut labelled, mut correct, mut emergencies, mut emergencies_found) =
+        (0, 0, 0, 0, 0);
+    let mut per_label: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut wrong = Vec::new();
+    for (line, text) in corpus
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let (label, text) = text
+            .split_once('\t')
+            .unwrap_or_else(|| panic!("line {}: no tab", line + 1));
+        *per_label.entry(label).or_default() += 1;
+        let want = (label != "none").then(|| {
+            Category::parse(label).unwrap_or_else(|| panic!("line {}: label {label}", line + 1))
+        });
+        let got = classify(&rules.topics, text);
+        sent += usize::from(got.is_some());
+        labelled += usize::from(want.is_some());
+        correct += usize::from(got.is_some() && got == want);
+        if want == Some(Category::Emergency) {
+            emergencies += 1;
+            emergencies_found += usize::from(got == want);
+        }
+        if got != want {
+            let name = |c: Option<Category>| c.map_or("none", |c| c.as_str());
+            wrong.push(format!(
+                "  line {:>3}: want {:<12} got {:<12} {text}",
+                line + 1,
+                name(want),
+                name(got)
+            ));
+        }
+    }
+    let precision = correct as f64 / sent as f64;
+    let recall = correct as f64 / labelled as f64;
+    println!(
+        "auto-responder corpus: {} texts {per_label:?}",
+        per_label.values().sum::<usize>()
+    );
+    println!("  precision on replies sent: {correct}/{sent} = {precision:.3}");
+    println!("  recall:                    {correct}/{labelled} = {recall:.3}");
+    println!("  emergencies found:         {emergencies_found}/{emergencies}");
+    println!("  misclassified:\n{}", wrong.join("\n"));
+    assert!(
+        per_label.values().sum::<usize>() >= 150 && per_label["none"] >= 50 && emergencies >= 25
+    );
+    assert!(precision >= 0.95, "precision {precision:.3}");
+    assert!(recall >= 0.90, "recall {recall:.3}");
+    assert_eq!(
+        emergencies_found, emergencies,
+        "every emergency must be found"
+    );
+}
+
+#[tokio::test]
+async fn misleading_keywords_get_no_reply_and_go_to_a_person() {
+    let app = spawn_app().start().await;
+    for (i, text) in [
+        "the pain is gone now",
+        "see you right on time",
+        "can you accept a cheque?",
+        "what's the plan for Friday?",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let (status, body) = app
+            .text_in(&format!("43855501{i:02}"), text, &format!("m{i}"))
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(body["autoResponse"], Value::Null, "{text}");
+        assert_eq!(body["needsReview"], true, "{text}");
+    }
+    assert!(app.voipms.sent_sms().is_empty());
+    let reason: String = app
+        .sql()
+        .await
+        .query_one("SELECT review_reason FROM sms_conversations LIMIT 1", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(reason, "no automatic answer matched");
+}
+
+#[tokio::test]
+async fn each_category_is_answered_with_its_text_from_the_database() {
+    let app = spawn_app().start().await;
+    let cases = [
+        (
+            "Can I book a cleaning next week?",
+            "appointment",
+            "To book, move or cancel an appointment",
+        ),
+        (
+            "What are your hours?",
+            "office_hours",
+            "Maple Dental is open Mon–Fri 8:00 AM–5:00 PM.",
+        ),
+        (
+            "whats ur address",
+            "location",
+            "Maple Dental is at 12 Main St, Montreal.",
+        ),
+        (
+            "Do you take Delta Dental insurance?",
+            "insurance",
+            "We work with most insurance plans",
+        ),
+        (
+            "my face is swollen and my tooth is throbbing",
+            "emergency",
+            "call 911",
+        ),
+    ];
+    for (i, (text, category, reply)) in cases.iter().enumerate() {
+        let before = app.voipms.sent_sms().len();
+        let (_, body) = app
+            .text_in(&format!("43855502{i:02}"), text, &format!("c{i}"))
+            .await;
+        assert_eq!(
+            body["autoResponse"],
+            json!({"category": category, "sent": true}),
+            "{text}"
+        );
+        let parts: Vec<_> = app.voipms.sent_sms().into_iter().skip(before).collect();
+        let whole = parts
+            .iter()
+            .map(|p| p.message.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(whole.contains(reply), "{text} → {whole:?}");
+        assert!(parts
+            .iter()
+            .all(|p| p.did == DID && p.dst == format!("43855502{i:02}")));
+    }
+    // The reply is stored in the thread, linked to what it answers.
+    let row = app
+        .sql()
+        .await
+        .query_one(
+            "SELECT r.origin, r.status, r.provider, r.auto_response_category, r.reply_to_id = i.id \
+             FROM sms_messages r JOIN sms_messages i ON i.conversation_id = r.conversation_id AND i.direction = 'inbound' \
+             WHERE r.direction = 'outbound' AND r.auto_response_category = 'location'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "auto_reply");
+    assert_eq!(row.get::<_, String>(1), "sent");
+    assert_eq!(row.get::<_, Option<String>>(2).as_deref(), Some("voipms"));
+    assert!(row.get::<_, bool>(4));
+}
+
+#[tokio::test]
+async fn an_emergency_is_answered_and_flagged_for_a_person() {
+    let app = spawn_app().start().await;
+    let (_, body) = app
+        .text_in(
+            PATIENT,
+            "Need an appointment, also my gums are bleeding a lot",
+            "e1",
+        )
+        .await;
+    assert_eq!(
+        body["autoResponse"]["category"], "emergency",
+        "emergency outranks appointment"
+    );
+    assert_eq!(body["autoResponse"]["sent"], true);
+    assert_eq!(body["needsReview"], true);
+    let (flag, reason): (bool, String) = {
+        let row = app
+            .sql()
+            .await
+            .query_one(
+                "SELECT needs_review, review_reason FROM sms_conversations",
+                &[],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert!(flag);
+    assert!(reason.contains("emergency"), "{reason}");
+}
+
+#[tokio::test]
+async fn one_reply_per_category_per_contact_within_the_quiet_period() {
+    let app = spawn_app().start().await;
+    let (_, first) = app.text_in(PATIENT, "what are your hours", "q1").await;
+    assert_eq!(first["autoResponse"]["sent"], true);
+    let (_, second) = app
+        .text_in(
+            PATIENT,
+            "are you open saturday? what time do you close",
+            "q2",
+        )
+        .await;
+    assert_eq!(second["autoResponse"]["category"], "office_hours");
+    assert_eq!(second["autoResponse"]["sent"], false);
+    assert!(second["autoResponse"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("24 hours"));
+    assert_eq!(
+        second["needsReview"], true,
+        "a repeated question goes to a person"
+    );
+    // Another category is still answered, and so is another contact.
+    let (_, other) = app.text_in(PATIENT, "where are you located?", "q3").await;
+    assert_eq!(other["autoResponse"]["sent"], true);
+    let (_, someone_else) = app.text_in("4385550188", "what are your hours", "q4").await;
+    assert_eq!(someone_else["autoResponse"]["sent"], true);
+    assert_eq!(app.voipms.sent_sms().len(), 3);
+    // After the quiet period the same question is answered again.
+    app.clock.advance(chrono::Duration::hours(24));
+    let (_, later) = app.text_in(PATIENT, "hours today?", "q5").await;
+    assert_eq!(later["autoResponse"]["sent"], true, "{later}");
+}
+
+#[tokio::test]
+async fn a_burst_from_one_number_gets_one_reply() {
+    let app = spawn_app().start().await;
+    let requests: Vec<_> = (0..10)
+        .map(|i| {
+            let app = &app;
+            async move {
+                app.text_in(PATIENT, "what are your office hours?", &format!("burst{i}"))
+                    .await
+            }
+        })
+        .collect();
+    let mut handles = Vec::new();
+    for request in requests {
+        handles.push(request);
+    }
+    let results = run_together(handles).await;
+    assert!(results.iter().all(|(status, _)| *status == 200));
+    assert_eq!(
+        app.count("SELECT count(*) FROM sms_messages WHERE direction = 'inbound'")
+            .await,
+        10
+    );
+    assert_eq!(
+        app.voipms.sent_sms().len(),
+        1,
+        "one reply however many texts race"
+    );
+}
+
+async fn run_together<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut results: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (slot, future) in results.iter_mut().zip(pinned.iter_mut()) {
+            if slot.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *slot = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    results.into_iter().map(Option::unwrap).collect()
+}
+
+#[tokio::test]
+async fn short_codes_and_our_own_numbers_are_never_answered() {
+    let app = spawn_app().start().await;
+    let (status, body) = app
+        .text_in("24273", "URGENT: what are your hours", "s1")
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["autoResponse"], Value::Null);
+    let (_, body) = app.text_in(DID_E164, "what are your hours", "s2").await;
+    assert_eq!(body["autoResponse"], Value::Null);
+    assert!(app.voipms.sent_sms().is_empty());
+    assert_eq!(
+        app.count("SELECT count(*) FROM sms_messages WHERE direction = 'inbound'")
+            .await,
+        2,
+        "still stored"
+    );
+}
+
+#[tokio::test]
+async fn outside_office_hours_the_reply_says_when_the_office_opens() {
+    let app = spawn_app().start().await;
+    app.clock.set(office_closed());
+    app.text_in(PATIENT, "where are you located", "h1").await;
+    let reply = app.voipms_sent_bodies().pop().unwrap();
+    assert!(
+        reply.ends_with("Our office is closed right now and opens again tomorrow at 8:00 AM."),
+        "{reply}"
+    );
+
+    // The office-hours answer states the hours, from the practice's settings in its time zone.
+    app.sql()
+        .await
+        .execute(
+            "UPDATE practices SET office_hours = '{\"tue\": [[\"09:00\", \"12:00\"]], \"thu\": [[\"13:00\", \"19:00\"]]}', timezone = 'America/Vancouver'",
+            &[],
+        )
+        .await
+        .unwrap();
+    app.text_in("4385550188", "what time do you open", "h2")
+        .await;
+    let reply = app.voipms_sent_bodies().pop().unwrap();
+    // Wednesday 17:00 in Vancouver: closed; next opening Thursday 13:00.
+    assert!(
+        reply.starts_with("Maple Dental is open Tue 9:00 AM–12:00 PM; Thu 1:00 PM–7:00 PM."),
+        "{reply}"
+    );
+    assert!(
+        reply.ends_with("opens again tomorrow at 1:00 PM."),
+        "{reply}"
+    );
+}
+
+#[tokio::test]
+async fn rules_and_replies_change_in_the_database_without_a_deploy() {
+    let app = spawn_app().start().await;
+    let db = app.sql().await;
+    db.execute(
+        "UPDATE auto_response_rules SET reply_template = 'Parking is free behind {practice_name}.', \
+         keywords = keywords || ARRAY['parking lot'] WHERE category = 'location'",
+        &[],
+    )
+    .await
+    .unwrap();
+    let (_, body) = app.text_in(PATIENT, "is there a parking lot", "r1").await;
+    assert_eq!(body["autoResponse"]["category"], "location");
+    assert_eq!(
+        app.voipms_sent_bodies().pop().unwrap(),
+        "Parking is free behind Maple Dental."
+    );
+
+    db.execute(
+        "UPDATE auto_response_rules SET enabled = false WHERE category = 'insurance'",
+        &[],
+    )
+    .await
+    .unwrap();
+    let (_, body) = app.text_in(PATIENT, "do you take my insurance", "r2").await;
+    assert_eq!(
+        body["autoResponse"],
+        Value::Null,
+        "a disabled rule answers nothing"
+    );
+    assert_eq!(body["needsReview"], true);
+}
+
+#[tokio::test]
+async fn stop_opts_out_once_and_binds_every_way_of_sending() {
+    let app = spawn_app().twilio().start().await;
+    let (_, body) = app.text_in(PATIENT, "Stop", "o1").await;
+    assert_eq!(
+        body["autoResponse"],
+        json!({"category": "optout", "sent": true})
+    );
+    let confirmation = app.voipms_sent_bodies().pop().unwrap();
+    assert!(
+        confirmation.contains("unsubscribed") && confirmation.contains("START"),
+        "{confirmation}"
+    );
+
+    // A second STOP is stored but not confirmed again.
+    let (_, body) = app.text_in(PATIENT, "STOP", "o2").await;
+    assert_eq!(body["autoResponse"]["sent"], false);
+    // Nothing automatic reaches the number...
+    let (_, body) = app.text_in(PATIENT, "what are your hours", "o3").await;
+    assert_eq!(body["autoResponse"], Value::Null);
+    assert_eq!(body["needsReview"], true);
+    // ...nor through the API, on either carrier.
+    app.voipms.set_fault(
+        "sendSMS",
+        Some(pedro_tests::fakes::voipms::Fault::Http(500)),
+    );
+    let (status, body) = app.send(PATIENT_E164, "Your appointment is tomorrow").await;
+    assert_eq!(status, 409);
+    assert_eq!(body["error"]["code"], "opted_out");
+    assert_eq!(app.voipms.sent_sms().len(), 1, "only the one confirmation");
+    assert_eq!(app.twilio.request_count(), 0);
+    let list: Value = app
+        .get("/api/voip/sms/conversations")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["conversations"][0]["optedOut"], true);
+
+    // START opts back in, with a confirmation.
+    app.voipms.set_fault("sendSMS", None);
+    let (_, body) = app.text_in(PATIENT, "start", "o4").await;
+    assert_eq!(
+        body["autoResponse"],
+        json!({"category": "optin", "sent": true})
+    );
+    let (status, _) = app.send(PATIENT_E164, "Your appointment is tomorrow").await;
+    assert_eq!(status, 201);
+}
+
+#[tokio::test]
+async fn every_opt_out_word_counts_only_as_the_whole_message() {
+    let app = spawn_app().start().await;
+    for (i, word) in [
+        "STOPALL",
+        "unsubscribe",
+        "Cancel",
+        "end",
+        "QUIT",
+        "optout",
+        "remove",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let (_, body) = app
+            .text_in(&format!("43855503{i:02}"), word, &format!("w{i}"))
+            .await;
+        assert_eq!(body["autoResponse"]["category"], "optout", "{word}");
+    }
+    let (_, body) = app
+        .text_in("4385550399", "I need to cancel my appointment", "w9")
+        .await;
+    assert_eq!(body["autoResponse"]["category"], "appointment");
+    assert_eq!(app.count("SELECT count(*) FROM sms_opt_outs").await, 7);
+    // YES from someone who never opted out is an ordinary answer, not an opt-in.
+    let (_, body) = app.text_in("4385550398", "Yes", "w10").await;
+    assert_eq!(body["autoResponse"], Value::Null);
+}
+
+#[tokio::test]
+async fn help_answers_with_the_practice_name_and_phone() {
+    let app = spawn_app().start().await;
+    let (_, body) = app.text_in(PATIENT, "HELP", "help1").await;
+    assert_eq!(
+        body["autoResponse"],
+        json!({"category": "help", "sent": true})
+    );
+    let reply = app.voipms_sent_bodies().pop().unwrap();
+    assert!(
+        reply.contains("Maple Dental") && reply.contains("+15145550100"),
+        "{reply}"
+    );
+}
+
+#[tokio::test]
+async fn opt_out_is_per_practice() {
+    let app = spawn_app().start().await;
+    let db = app.sql().await;
+    let other: uuid::Uuid = db
+        .query_one(
+            "INSERT INTO practices (name) VALUES ('Other Clinic') RETURNING id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    db.execute(
+        "INSERT INTO practice_dids (did, practice_id) VALUES ('+15145550177', $1)",
+        &[&other],
+    )
+    .await
+    .unwrap();
+    app.voipms.add_did("5145550177");
+    app.text_in(PATIENT, "STOP", "p1").await;
+    let response = app
+        .post_json("/api/voip/sms/webhook", &json!({"from": PATIENT, "to": "5145550177", "message": "what are your hours", "id": "p2"}))
+        .await;
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["autoResponse"]["sent"], true,
+        "the other practice may still answer: {body}"
+    );
+    assert_eq!(app.voipms.sent_sms().last().unwrap().did, "5145550177");
+}

@@ -1,0 +1,173 @@
+//! Every function's sample trigger in `events/` fed to its Lambda handler — through the same
+//! adapter `lambda_http::run` uses, so the API Gateway / function URL translation is exercised.
+
+use std::collections::BTreeSet;
+
+use lambda_http::request::LambdaRequest;
+use lambda_http::{Context, LambdaEvent, Service};
+use pedro_tests::app::{DID_E164, PATIENT_E164};
+use pedro_tests::fakes::voipms::InboundSms;
+use pedro_tests::{spawn_app, TestApp};
+use pedro_voip::http::{function_router, ENDPOINTS};
+use pedro_voip::jobs::Job;
+use pedro_voip::lambda::handle_scheduled_event;
+use serde_json::Value;
+
+const FIXTURE_CONVERSATION: &str = "0b7e6a52-4c1e-4a8e-9a61-3f0b2c1d9e01";
+
+fn fixture(function: &str) -> String {
+    let path = format!("{}/../events/{function}.json", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Invokes `function`'s handler with its fixture; returns (statusCode, body as JSON or string).
+async fn invoke(app: &TestApp, function: &str) -> (u16, Value) {
+    let router = function_router(function, app.ctx.clone()).expect("an endpoint function");
+    let request: LambdaRequest =
+        serde_json::from_str(&fixture(function)).expect("a valid API Gateway v2 event");
+    let mut adapter = lambda_http::Adapter::from(router);
+    let response = adapter
+        .call(LambdaEvent::new(request, Context::default()))
+        .await
+        .unwrap();
+    let response = serde_json::to_value(&response).unwrap();
+    let status = response["statusCode"].as_u64().unwrap() as u16;
+    let body = response["body"].as_str().unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_string())),
+    )
+}
+
+async fn seed_fixture_conversation(app: &TestApp) {
+    let id: uuid::Uuid = FIXTURE_CONVERSATION.parse().unwrap();
+    let db = app.sql().await;
+    db.execute(
+        "INSERT INTO sms_conversations (id, practice_id, did, contact, last_message_at, needs_review, review_reason, unread_count) \
+         VALUES ($1, $2, $3, $4, now(), true, 'no automatic answer matched', 1)",
+        &[&id, &app.practice_id, &DID_E164, &PATIENT_E164],
+    )
+    .await
+    .unwrap();
+    db.execute(
+        "INSERT INTO sms_messages (practice_id, conversation_id, direction, body, occurred_at, origin, provider, provider_message_id, status) \
+         VALUES ($1, $2, 'inbound', 'Can someone call me back?', now(), 'webhook', 'voipms', 'fixture-1', 'received')",
+        &[&app.practice_id, &id],
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn every_function_has_a_fixture_and_every_fixture_a_function() {
+    let functions: BTreeSet<String> = ENDPOINTS
+        .iter()
+        .map(|e| e.function.to_string())
+        .chain(Job::ALL.iter().map(|j| j.name().to_string()))
+        .collect();
+    let fixtures: BTreeSet<String> =
+        std::fs::read_dir(format!("{}/../events", env!("CARGO_MANIFEST_DIR")))
+            .unwrap()
+            .map(|e| {
+                e.unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .trim_end_matches(".json")
+                    .to_string()
+            })
+            .collect();
+    assert_eq!(functions, fixtures);
+}
+
+#[tokio::test]
+async fn sms_webhook_function_url_event() {
+    let app = spawn_app().start().await;
+    let (status, body) = invoke(&app, "sms-webhook").await;
+    assert_eq!((status, body), (200, Value::String("ok".into())));
+    let stored: String = app
+        .sql()
+        .await
+        .query_one(
+            "SELECT body FROM sms_messages WHERE direction = 'inbound'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, "What are your hours?");
+    assert_eq!(app.voipms.sent_sms().len(), 1, "answered automatically");
+}
+
+#[tokio::test]
+async fn sms_send_event() {
+    let app = spawn_app().start().await;
+    let (status, body) = invoke(&app, "sms-send").await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["status"], "sent");
+    assert_eq!(
+        app.voipms.sent_sms()[0].message,
+        "Your cleaning is tomorrow at 9:00. Reply STOP to opt out."
+    );
+}
+
+#[tokio::test]
+async fn sms_conversations_event() {
+    let app = spawn_app().start().await;
+    seed_fixture_conversation(&app).await;
+    let (status, body) = invoke(&app, "sms-conversations").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["conversations"][0]["id"], FIXTURE_CONVERSATION);
+}
+
+#[tokio::test]
+async fn sms_conversation_messages_event() {
+    let app = spawn_app().start().await;
+    seed_fixture_conversation(&app).await;
+    let (status, body) = invoke(&app, "sms-conversation-messages").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["messages"][0]["body"], "Can someone call me back?");
+}
+
+#[tokio::test]
+async fn sms_conversation_review_event() {
+    let app = spawn_app().start().await;
+    seed_fixture_conversation(&app).await;
+    let (status, body) = invoke(&app, "sms-conversation-review").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["needsReview"], false);
+}
+
+#[tokio::test]
+async fn configure_webhook_event() {
+    let app = spawn_app().start().await;
+    let (status, body) = invoke(&app, "configure-webhook").await;
+    assert_eq!(status, 200, "{body}");
+    let calls = app.voipms.calls("setSMS");
+    assert_eq!(calls.len(), 1);
+    assert!(
+        calls[0]["url_callback"].starts_with("https://abcdefghijklmnopqrstuvwxyz012345.lambda-url")
+    );
+}
+
+#[tokio::test]
+async fn check_sms_scheduled_event() {
+    let app = spawn_app().start().await;
+    app.voipms.add_received_sms(InboundSms {
+        id: "missed-1".into(),
+        date: (app.clock_now() - chrono::Duration::minutes(5)).naive_utc(),
+        did: pedro_tests::app::DID.into(),
+        contact: pedro_tests::app::PATIENT.into(),
+        message: "Is anyone there?".into(),
+        media: None,
+    });
+    let event: Value = serde_json::from_str(&fixture("check-sms")).unwrap();
+    let report = handle_scheduled_event(&app.ctx, Job::CheckSms, event)
+        .await
+        .unwrap();
+    assert_eq!(report["stored"], 1, "{report}");
+    assert_eq!(
+        app.count("SELECT count(*) FROM sms_messages WHERE origin = 'check_sms'")
+            .await,
+        1
+    );
+}
