@@ -1,6 +1,9 @@
 //! The one integration-test binary: real Postgres, the real router and jobs, fakes of the carriers.
 
 mod auto_reply;
+mod check_sms;
+mod configure_webhook;
+mod conversations;
 mod fake_twilio;
 mod fake_voipms;
 mod lambda_events;

@@ -20,14 +20,15 @@ pub const MAX_PAGE: i64 = 200;
 struct Page {
     limit: i64,
     cursor: Option<Cursor>,
-    needs_review: bool,
+    /// None: every thread; Some(flag): only threads whose needs-review flag is `flag`.
+    needs_review: Option<bool>,
 }
 
 fn page(query: Option<String>) -> Result<Page, ApiError> {
     let mut page = Page {
         limit: DEFAULT_PAGE,
         cursor: None,
-        needs_review: false,
+        needs_review: None,
     };
     for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         match key.as_ref() {
@@ -50,8 +51,8 @@ fn page(query: Option<String>) -> Result<Page, ApiError> {
             }
             "needsReview" => {
                 page.needs_review = match value.as_ref() {
-                    "true" => true,
-                    "false" => false,
+                    "true" => Some(true),
+                    "false" => Some(false),
                     _ => {
                         return Err(ApiError::bad_request(
                             "invalid_filter",

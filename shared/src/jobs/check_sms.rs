@@ -11,8 +11,9 @@ use crate::app::AppContext;
 use crate::db::DbError;
 use crate::domain::practice::Practice;
 use crate::sms::inbound::{receive, InboundError, InboundText};
+use crate::store::jobs::{self, ResumePoint};
 use crate::store::messages::Origin;
-use crate::store::{jobs, practices};
+use crate::store::practices;
 use crate::voipms::VoipMsClient;
 
 pub const JOB: &str = "check-sms";
@@ -66,13 +67,15 @@ pub async fn run(ctx: &AppContext) -> Result<CheckSmsReport, DbError> {
 /// The window to read: from a little before the last successful run ended, to now.
 pub fn window(
     now: DateTime<Utc>,
-    last_end: Option<DateTime<Utc>>,
+    resume: ResumePoint,
     overlap: Duration,
     first_lookback: Duration,
 ) -> (DateTime<Utc>, DateTime<Utc>) {
-    let start = last_end
-        .map(|end| end - overlap)
-        .unwrap_or(now - first_lookback);
+    let start = match resume {
+        ResumePoint::After(end) => end - overlap,
+        ResumePoint::RetryFrom(start) => start,
+        ResumePoint::FirstRun => now - first_lookback,
+    };
     (
         start.max(now - Duration::days(MAX_LOOKBACK_DAYS)).min(now),
         now,
@@ -94,7 +97,7 @@ async fn run_for_practice(
         let client = ctx.conn().await?;
         window(
             now,
-            jobs::last_window_end(&**client, practice.id, JOB).await?,
+            jobs::resume_point(&**client, practice.id, JOB).await?,
             overlap,
             lookback,
         )
@@ -122,7 +125,9 @@ async fn read_window(
     max_age: Duration,
     report: &mut CheckSmsReport,
 ) -> anyhow::Result<serde_json::Value> {
-    let (mut fetched, mut stored, mut duplicates) = (0, 0, 0);
+    // Counted locally and added to the report only when the whole window was read.
+    let (mut fetched, mut stored, mut duplicates, mut replied, mut flagged, mut rejected) =
+        (0, 0, 0, 0, 0, 0);
     for did in dids {
         let digits = did.trim_start_matches("+1");
         let records = voipms
@@ -149,13 +154,12 @@ async fn read_window(
                 Ok(outcome) if outcome.duplicate => duplicates += 1,
                 Ok(outcome) => {
                     stored += 1;
-                    report.auto_replied +=
-                        usize::from(outcome.auto_response.is_some_and(|r| r.sent));
-                    report.flagged += usize::from(outcome.needs_review);
+                    replied += usize::from(outcome.auto_response.is_some_and(|r| r.sent));
+                    flagged += usize::from(outcome.needs_review);
                 }
                 Err(InboundError::Db(error)) => return Err(error.into()),
                 Err(error) => {
-                    report.rejected += 1;
+                    rejected += 1;
                     tracing::warn!(%error, "check-sms skipped a text it cannot store");
                 }
             }
@@ -164,7 +168,12 @@ async fn read_window(
     report.fetched += fetched;
     report.stored += stored;
     report.duplicates += duplicates;
-    Ok(json!({ "fetched": fetched, "stored": stored, "duplicates": duplicates }))
+    report.auto_replied += replied;
+    report.flagged += flagged;
+    report.rejected += rejected;
+    Ok(
+        json!({ "fetched": fetched, "stored": stored, "duplicates": duplicates, "autoReplied": replied, "flagged": flagged, "rejected": rejected }),
+    )
 }
 
 #[cfg(test)]
@@ -176,31 +185,21 @@ mod tests {
     #[test]
     fn window_overlaps_the_last_run_and_stays_within_limits() {
         let now = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
-        let hour = Duration::hours(1);
+        let (hour, day) = (Duration::hours(1), Duration::days(1));
+        let start = |resume| window(now, resume, hour, day).0;
         assert_eq!(
-            window(
-                now,
-                Some(now - Duration::minutes(15)),
-                hour,
-                Duration::days(1)
-            )
-            .0,
+            start(ResumePoint::After(now - Duration::minutes(15))),
             now - Duration::minutes(75)
         );
+        assert_eq!(start(ResumePoint::FirstRun), now - day);
         assert_eq!(
-            window(now, None, hour, Duration::days(1)).0,
-            now - Duration::days(1)
+            start(ResumePoint::RetryFrom(now - Duration::days(3))),
+            now - Duration::days(3)
         );
         assert_eq!(
-            window(
-                now,
-                Some(now - Duration::days(400)),
-                hour,
-                Duration::days(1)
-            )
-            .0,
+            start(ResumePoint::After(now - Duration::days(400))),
             now - Duration::days(90)
         );
-        assert_eq!(window(now, None, hour, Duration::days(1)).1, now);
+        assert_eq!(window(now, ResumePoint::FirstRun, hour, day).1, now);
     }
 }

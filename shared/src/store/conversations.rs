@@ -154,12 +154,12 @@ impl Cursor {
 pub async fn list(
     conn: &impl Conn,
     practice_id: Uuid,
-    needs_review_only: bool,
+    needs_review: Option<bool>,
     after: Option<Cursor>,
     limit: i64,
 ) -> Result<Vec<ConversationSummary>, DbError> {
     let sql = format!(
-        "{SUMMARY} WHERE c.practice_id = $1 AND (NOT $2 OR c.needs_review) \
+        "{SUMMARY} WHERE c.practice_id = $1 AND ($2::bool IS NULL OR c.needs_review = $2) \
          AND ($3::timestamptz IS NULL OR (c.last_message_at, c.id) < ($3, $4)) \
          ORDER BY c.last_message_at DESC, c.id DESC LIMIT $5"
     );
@@ -168,7 +168,7 @@ pub async fn list(
         &sql,
         &[
             &practice_id,
-            &needs_review_only,
+            &needs_review,
             &after.map(|c| c.at),
             &after.map(|c| c.id),
             &limit,

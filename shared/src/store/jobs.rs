@@ -5,19 +5,34 @@ use uuid::Uuid;
 
 use crate::db::{self, Conn, DbError};
 
-/// Where the last successful run of `job` for the practice stopped reading.
-pub async fn last_window_end(
+/// Where the next run of `job` must start reading from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ResumePoint {
+    /// The end of the last successful window.
+    After(DateTime<Utc>),
+    /// No run has succeeded yet: the start of the earliest window ever attempted, so texts are not
+    /// lost however long the first runs keep failing.
+    RetryFrom(DateTime<Utc>),
+    FirstRun,
+}
+
+pub async fn resume_point(
     conn: &impl Conn,
     practice_id: Uuid,
     job: &str,
-) -> Result<Option<DateTime<Utc>>, DbError> {
+) -> Result<ResumePoint, DbError> {
     let row = db::query_one(
         conn,
-        "SELECT max(window_end) FROM job_runs WHERE practice_id = $1 AND job = $2 AND status = 'succeeded'",
+        "SELECT max(window_end) FILTER (WHERE status = 'succeeded'), min(window_start) \
+         FROM job_runs WHERE practice_id = $1 AND job = $2",
         &[&practice_id, &job],
     )
     .await?;
-    Ok(row.get(0))
+    Ok(match (row.get(0), row.get(1)) {
+        (Some(end), _) => ResumePoint::After(end),
+        (None, Some(start)) => ResumePoint::RetryFrom(start),
+        (None, None) => ResumePoint::FirstRun,
+    })
 }
 
 pub async fn start(
