@@ -7,5 +7,7 @@ mod conversations;
 mod fake_twilio;
 mod fake_voipms;
 mod lambda_events;
+mod migrations;
 mod send;
+mod template;
 mod webhook;

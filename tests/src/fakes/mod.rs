@@ -1,5 +1,6 @@
 //! Fakes of the external services, real HTTP on loopback, behaving as ../shared/contracts/ says.
 //! Their own tests (integration/fake_*.rs) prove they do.
 
+pub mod lambda_runtime;
 pub mod twilio;
 pub mod voipms;

@@ -1,0 +1,176 @@
+//! Each function binary, started as a real process against an emulator of the Lambda Runtime API,
+//! answers its sample event from `events/`. Prints each one's start-up time to first answer.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pedro_tests::app::{DID, DID_E164, PATIENT, PATIENT_E164};
+use pedro_tests::fakes::lambda_runtime::{Outcome, RuntimeApi};
+use pedro_tests::fakes::voipms::InboundSms;
+use pedro_tests::{spawn_app, TestApp};
+use serde_json::Value;
+
+const FIXTURE_CONVERSATION: &str = "0b7e6a52-4c1e-4a8e-9a61-3f0b2c1d9e01";
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(binary: &str, function: &str, runtime: &RuntimeApi, app: &TestApp) -> Running {
+    let child = Command::new(binary)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", &runtime.address)
+        .env("AWS_LAMBDA_FUNCTION_NAME", function)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env(
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            format!("/aws/lambda/{function}"),
+        )
+        .env(
+            "AWS_LAMBDA_LOG_STREAM_NAME",
+            "2026/11/25/[$LATEST]0123456789abcdef",
+        )
+        .env("AWS_REGION", "ca-central-1")
+        .env("DATABASE_URL", &app.db.url)
+        .env("DATABASE_POOL_SIZE", "2")
+        .env("VOIPMS_USERNAME", pedro_tests::app::VOIPMS_USER)
+        .env("VOIPMS_PASSWORD", pedro_tests::app::VOIPMS_PASSWORD)
+        .env("VOIPMS_API_URL", app.voipms.api_url())
+        .env("VOIPMS_DID", DID)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {binary}: {e}"));
+    Running(child)
+}
+
+fn fixture(function: &str) -> Value {
+    let path = format!("{}/../events/{function}.json", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+async fn seed_fixture_conversation(app: &TestApp) {
+    let id: uuid::Uuid = FIXTURE_CONVERSATION.parse().unwrap();
+    app.sql()
+        .await
+        .execute(
+            "INSERT INTO sms_conversations (id, practice_id, did, contact, last_message_at, needs_review) \
+             VALUES ($1, $2, $3, $4, now(), true)",
+            &[&id, &app.practice_id, &DID_E164, &PATIENT_E164],
+        )
+        .await
+        .unwrap();
+}
+
+/// Starts `function`, invokes it once with its fixture, returns the answer and the time from
+/// process start to answer.
+async fn invoke(binary: &str, function: &str, app: &TestApp) -> (Value, Duration) {
+    let runtime = RuntimeApi::start().await;
+    let started = Instant::now();
+    let _process = start(binary, function, &runtime, app);
+    match runtime
+        .invoke(fixture(function), Duration::from_secs(30))
+        .await
+    {
+        Ok(Outcome::Response(answer)) => (answer, started.elapsed()),
+        Ok(Outcome::Error(error)) => panic!("{function} answered with an error: {error}"),
+        Err(e) => panic!("{function}: {e}"),
+    }
+}
+
+#[tokio::test]
+async fn every_function_binary_answers_its_sample_event_through_the_runtime_api() {
+    let app = spawn_app().start().await;
+    seed_fixture_conversation(&app).await;
+    app.voipms.add_received_sms(InboundSms {
+        id: "runtime-missed-1".into(),
+        date: chrono::Utc::now().naive_utc() - chrono::Duration::minutes(5),
+        did: DID.into(),
+        contact: PATIENT.into(),
+        message: "hello?".into(),
+        media: None,
+    });
+    let functions: [(&str, &str, u64); 7] = [
+        ("sms-webhook", env!("CARGO_BIN_EXE_sms-webhook"), 200),
+        ("sms-send", env!("CARGO_BIN_EXE_sms-send"), 201),
+        (
+            "sms-conversations",
+            env!("CARGO_BIN_EXE_sms-conversations"),
+            200,
+        ),
+        (
+            "sms-conversation-messages",
+            env!("CARGO_BIN_EXE_sms-conversation-messages"),
+            200,
+        ),
+        (
+            "sms-conversation-review",
+            env!("CARGO_BIN_EXE_sms-conversation-review"),
+            200,
+        ),
+        (
+            "configure-webhook",
+            env!("CARGO_BIN_EXE_configure-webhook"),
+            200,
+        ),
+        ("check-sms", env!("CARGO_BIN_EXE_check-sms"), 0),
+    ];
+    for (function, binary, status) in functions {
+        let (answer, elapsed) = invoke(binary, function, &app).await;
+        println!(
+            "{function:<26} first answer {:>5} ms after process start (debug build)",
+            elapsed.as_millis()
+        );
+        if status == 0 {
+            assert!(answer["stored"].as_u64().is_some(), "{function}: {answer}");
+        } else {
+            assert_eq!(answer["statusCode"], status, "{function}: {answer}");
+        }
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM sms_messages WHERE origin = 'check_sms'")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM sms_messages WHERE origin = 'api'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_function_without_its_configuration_reports_an_init_error() {
+    let runtime = RuntimeApi::start().await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sms-send"))
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", &runtime.address)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "sms-send")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/sms-send")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "x")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        !status.success(),
+        "without DATABASE_URL the function must not start"
+    );
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(
+        stderr.contains("DATABASE_URL"),
+        "the error names what is missing: {stderr}"
+    );
+}
