@@ -67,8 +67,7 @@ fn ensure_database(settings: &mut Settings) -> anyhow::Result<Option<LocalPostgr
 
 /// Migrations, then the default practice for VOIPMS_DID.
 async fn migrate_and_seed(settings: &Settings) -> anyhow::Result<()> {
-    let url = settings.require_database_url()?;
-    let mut client = migrate::connect(url).await?;
+    let mut client = migrate::connect(&settings.database()?).await?;
     let applied = migrate::run(&mut client).await?;
     tracing::info!(?applied, "migrations applied");
     if let Some(did) = &settings.default_did {
@@ -87,7 +86,7 @@ async fn serve(mut settings: Settings, port: u16) -> anyhow::Result<()> {
         eprintln!("pedro: VOIPMS_DID not set; sandbox practice uses demo DID {DEMO_DID}");
     }
     if local_pg.is_some() {
-        migrate::create_database_if_missing(settings.require_database_url()?).await?;
+        migrate::create_database_if_missing(&settings.database()?).await?;
     }
     migrate_and_seed(&settings).await?;
     let ctx = Arc::new(AppContext::new(settings, Arc::new(SystemClock))?);
@@ -148,7 +147,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate => {
             let local_pg = ensure_database(&mut settings)?;
             if local_pg.is_some() {
-                migrate::create_database_if_missing(settings.require_database_url()?).await?;
+                migrate::create_database_if_missing(&settings.database()?).await?;
             }
             migrate_and_seed(&settings).await?;
             if let Some(pg) = local_pg {

@@ -23,8 +23,7 @@ pub struct AppContext {
 impl AppContext {
     /// Builds clients and a lazy database pool; connects to nothing yet.
     pub fn new(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let database_url = settings.require_database_url()?;
-        let pool = db::pool(database_url, &settings.pool)?;
+        let pool = db::pool(&settings.database()?, &settings.pool)?;
         let voipms = settings.voipms.clone().map(VoipMsClient::new);
         let primary: Box<dyn SmsGateway> = match &voipms {
             Some(client) => Box::new(VoipMsGateway::new(client.clone())),

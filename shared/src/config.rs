@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::db::tls::{self, PgTarget};
 use crate::db::PoolSettings;
 use crate::domain::office_hours::OfficeHours;
 use crate::domain::phone::{Did, PhoneNumber};
@@ -45,6 +46,8 @@ pub struct PracticeDefaults {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub database_url: Option<String>,
+    /// `DATABASE_CA_CERT`: PEM (or a path to one) of a CA to trust besides the web PKI roots.
+    pub database_ca_cert: Option<String>,
     pub pool: PoolSettings,
     /// `VOIPMS_DID`: the practice number the API acts for and the default practice is created for.
     pub default_did: Option<Did>,
@@ -146,6 +149,7 @@ impl Settings {
             .or_else(|| default_did.as_ref().map(|d| d.number().clone()));
         Ok(Self {
             database_url: get(lookup, "DATABASE_URL"),
+            database_ca_cert: get(lookup, "DATABASE_CA_CERT"),
             pool: PoolSettings {
                 max_size: parse(lookup, "DATABASE_POOL_SIZE", 4)?,
                 timeout: Duration::from_millis(parse(lookup, "DATABASE_TIMEOUT_MS", 5_000)?),
@@ -178,6 +182,14 @@ impl Settings {
         self.database_url
             .as_deref()
             .ok_or_else(|| ConfigError("DATABASE_URL is required".into()))
+    }
+
+    /// The database to connect to, with its TLS settings.
+    pub fn database(&self) -> anyhow::Result<PgTarget> {
+        tls::target(
+            self.require_database_url()?,
+            self.database_ca_cert.as_deref(),
+        )
     }
 }
 

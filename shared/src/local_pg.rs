@@ -82,6 +82,14 @@ impl LocalPostgres {
         Ok(this)
     }
 
+    /// Makes `path` the server's (when the server runs as the `postgres` user), e.g. TLS key files.
+    pub fn hand_over(&self, path: &Path) -> anyhow::Result<()> {
+        if self.as_postgres_user {
+            self.chown(path)?;
+        }
+        Ok(())
+    }
+
     fn chown(&self, path: &Path) -> anyhow::Result<()> {
         let status = Command::new("chown")
             .args(["-R", "postgres:postgres"])
@@ -128,6 +136,16 @@ impl LocalPostgres {
     /// Starts the server on 127.0.0.1:`port` (reuses one already running). `durable: false` turns
     /// fsync off, for throwaway test clusters.
     pub fn start(&mut self, port: u16, durable: bool) -> anyhow::Result<()> {
+        self.start_with(port, durable, &[])
+    }
+
+    /// [`Self::start`] with extra server settings (`name=value`).
+    pub fn start_with(
+        &mut self,
+        port: u16,
+        durable: bool,
+        settings: &[String],
+    ) -> anyhow::Result<()> {
         if let Some(running) = self.running_port() {
             self.port = running;
             return Ok(());
@@ -138,6 +156,9 @@ impl LocalPostgres {
         );
         if !durable {
             options.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300");
+        }
+        for setting in settings {
+            options.push_str(&format!(" -c {setting}"));
         }
         let log = self.data_dir.join("server.log");
         let output = self

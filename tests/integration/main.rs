@@ -3,7 +3,9 @@
 mod auto_reply;
 mod check_sms;
 mod configure_webhook;
+
 mod conversations;
+mod database_tls;
 mod fake_twilio;
 mod fake_voipms;
 mod lambda_events;

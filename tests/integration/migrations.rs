@@ -6,7 +6,8 @@ use pedro_voip::db::migrate::{self, MigrateError, MIGRATIONS};
 #[tokio::test]
 async fn migrating_again_applies_nothing_and_edits_are_refused() {
     let db = TestDatabase::create().await; // already migrated from the template
-    let mut client = migrate::connect(&db.url).await.unwrap();
+    let target = pedro_voip::db::tls::target(&db.url, None).unwrap();
+    let mut client = migrate::connect(&target).await.unwrap();
     assert_eq!(migrate::run(&mut client).await.unwrap(), Vec::<i32>::new());
     let applied: i64 = client
         .query_one("SELECT count(*) FROM schema_migrations", &[])

@@ -95,10 +95,12 @@ fn prepare_server() -> Result<Server, String> {
                     .await
                     .map_err(|e| format!("cannot create the template database: {e:?}"))?;
             }
-            let mut template_client =
-                migrate::connect(&with_database(&admin_url_for_thread, &template_for_thread))
-                    .await
-                    .map_err(|e| e.to_string())?;
+            let target = pedro_voip::db::tls::target(
+                &with_database(&admin_url_for_thread, &template_for_thread),
+                None,
+            )
+            .map_err(|e| e.to_string())?;
+            let mut template_client = migrate::connect(&target).await.map_err(|e| e.to_string())?;
             migrate::run(&mut template_client)
                 .await
                 .map_err(|e| format!("{e:?}"))?;

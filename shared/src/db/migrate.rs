@@ -1,7 +1,9 @@
 //! Versioned SQL migrations, embedded in the binary and applied in order by `pedro migrate` and the
 //! test harness — never implicitly on a Lambda cold start.
 
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
+
+use super::tls::PgTarget;
 
 /// (version, name, SQL). Append only: an applied migration must never change.
 pub const MIGRATIONS: &[(i32, &str, &str)] =
@@ -31,8 +33,10 @@ fn checksum(sql: &str) -> String {
     format!("{hash:016x}")
 }
 
-pub async fn connect(database_url: &str) -> Result<Client, MigrateError> {
-    let (client, connection) = tokio_postgres::connect(database_url, NoTls)
+pub async fn connect(target: &PgTarget) -> Result<Client, MigrateError> {
+    let (client, connection) = target
+        .config
+        .connect(target.tls.clone())
         .await
         .map_err(MigrateError::Connect)?;
     tokio::spawn(async move {
@@ -106,12 +110,14 @@ async fn apply_missing(client: &mut Client) -> Result<Vec<i32>, MigrateError> {
 }
 
 /// Creates the database named in `url` when it does not exist (connecting to `postgres` to do so).
-pub async fn create_database_if_missing(url: &str) -> Result<(), MigrateError> {
-    let config: tokio_postgres::Config = url.parse().map_err(MigrateError::Connect)?;
-    let name = config.get_dbname().unwrap_or("postgres").to_string();
-    let mut admin = config.clone();
+pub async fn create_database_if_missing(target: &PgTarget) -> Result<(), MigrateError> {
+    let name = target.config.get_dbname().unwrap_or("postgres").to_string();
+    let mut admin = target.config.clone();
     admin.dbname("postgres");
-    let (client, connection) = admin.connect(NoTls).await.map_err(MigrateError::Connect)?;
+    let (client, connection) = admin
+        .connect(target.tls.clone())
+        .await
+        .map_err(MigrateError::Connect)?;
     tokio::spawn(connection);
     let exists = client
         .query_typed(

@@ -7,13 +7,14 @@
 
 pub mod migrate;
 pub mod params;
+pub mod tls;
 
 use std::future::Future;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::Row;
 
 pub use params::SqlParam;
 
@@ -152,17 +153,15 @@ impl Default for PoolSettings {
 
 /// Builds a lazy pool: nothing connects until the first request, so a database outage at start-up
 /// does not stop the process, and connections that broke are replaced on their next checkout.
-pub fn pool(database_url: &str, settings: &PoolSettings) -> anyhow::Result<Pool> {
-    let mut config: tokio_postgres::Config = database_url
-        .parse()
-        .map_err(|e| anyhow::anyhow!("DATABASE_URL is not a valid Postgres URL: {e}"))?;
+pub fn pool(target: &tls::PgTarget, settings: &PoolSettings) -> anyhow::Result<Pool> {
+    let mut config = target.config.clone();
     config.connect_timeout(settings.timeout);
     if config.get_application_name().is_none() {
         config.application_name("pedro-voip");
     }
     let manager = Manager::from_config(
         config,
-        NoTls,
+        target.tls.clone(),
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
