@@ -4,13 +4,11 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use pedro_tests::app::{DID, DID_E164, PATIENT, PATIENT_E164};
+use pedro_tests::app::{DID, PATIENT};
 use pedro_tests::fakes::lambda_runtime::{Outcome, RuntimeApi};
 use pedro_tests::fakes::voipms::InboundSms;
 use pedro_tests::{spawn_app, TestApp};
 use serde_json::Value;
-
-const FIXTURE_CONVERSATION: &str = "0b7e6a52-4c1e-4a8e-9a61-3f0b2c1d9e01";
 
 struct Running(Child);
 
@@ -57,19 +55,6 @@ fn fixture(function: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
-async fn seed_fixture_conversation(app: &TestApp) {
-    let id: uuid::Uuid = FIXTURE_CONVERSATION.parse().unwrap();
-    app.sql()
-        .await
-        .execute(
-            "INSERT INTO sms_conversations (id, practice_id, did, contact, last_message_at, needs_review) \
-             VALUES ($1, $2, $3, $4, now(), true)",
-            &[&id, &app.practice_id, &DID_E164, &PATIENT_E164],
-        )
-        .await
-        .unwrap();
-}
-
 /// Starts `function`, invokes it once with its fixture, returns the answer and the time from
 /// process start to answer.
 async fn invoke(binary: &str, function: &str, app: &TestApp) -> (Value, Duration) {
@@ -89,7 +74,7 @@ async fn invoke(binary: &str, function: &str, app: &TestApp) -> (Value, Duration
 #[tokio::test]
 async fn every_function_binary_answers_its_sample_event_through_the_runtime_api() {
     let app = spawn_app().start().await;
-    seed_fixture_conversation(&app).await;
+    app.seed_fixture_conversation().await;
     app.voipms.add_received_sms(InboundSms {
         id: "runtime-missed-1".into(),
         date: chrono::Utc::now().naive_utc() - chrono::Duration::minutes(5),

@@ -248,20 +248,9 @@ async fn one_reply_per_category_per_contact_within_the_quiet_period() {
 #[tokio::test]
 async fn a_burst_from_one_number_gets_one_reply() {
     let app = spawn_app().start().await;
-    let requests: Vec<_> = (0..10)
-        .map(|i| {
-            let app = &app;
-            async move {
-                app.text_in(PATIENT, "what are your office hours?", &format!("burst{i}"))
-                    .await
-            }
-        })
-        .collect();
-    let mut handles = Vec::new();
-    for request in requests {
-        handles.push(request);
-    }
-    let results = run_together(handles).await;
+    let burst =
+        (0..10).map(|i| app.text_in(PATIENT, "what are your office hours?", format!("burst{i}")));
+    let results = futures::future::join_all(burst).await;
     assert!(results.iter().all(|(status, _)| *status == 200));
     assert_eq!(
         app.count("SELECT count(*) FROM sms_messages WHERE direction = 'inbound'")
@@ -273,29 +262,6 @@ async fn a_burst_from_one_number_gets_one_reply() {
         1,
         "one reply however many texts race"
     );
-}
-
-async fn run_together<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
-    let mut results: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (slot, future) in results.iter_mut().zip(pinned.iter_mut()) {
-            if slot.is_none() {
-                match future.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => *slot = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    results.into_iter().map(Option::unwrap).collect()
 }
 
 #[tokio::test]
@@ -482,21 +448,7 @@ async fn help_answers_with_the_practice_name_and_phone() {
 #[tokio::test]
 async fn opt_out_is_per_practice() {
     let app = spawn_app().start().await;
-    let db = app.sql().await;
-    let other: uuid::Uuid = db
-        .query_one(
-            "INSERT INTO practices (name) VALUES ('Other Clinic') RETURNING id",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    db.execute(
-        "INSERT INTO practice_dids (did, practice_id) VALUES ('+15145550177', $1)",
-        &[&other],
-    )
-    .await
-    .unwrap();
+    app.add_practice("Other Clinic", "+15145550177").await;
     app.voipms.add_did("5145550177");
     app.text_in(PATIENT, "STOP", "p1").await;
     let response = app

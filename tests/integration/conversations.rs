@@ -547,21 +547,8 @@ async fn unknown_ids_paths_and_methods_get_json_errors() {
 
     // A thread of another practice is as unknown as one that does not exist.
     let foreign: Uuid = {
+        let practice = app.add_practice("Other Clinic", "+12025550123").await;
         let db = app.sql().await;
-        let practice: Uuid = db
-            .query_one(
-                "INSERT INTO practices (name) VALUES ('Other Clinic') RETURNING id",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        db.execute(
-            "INSERT INTO practice_dids (did, practice_id) VALUES ('+12025550123', $1)",
-            &[&practice],
-        )
-        .await
-        .unwrap();
         db.query_one(
             "INSERT INTO sms_conversations (practice_id, did, contact, last_message_at, needs_review, review_reason, unread_count) \
              VALUES ($1, '+12025550123', $2, now(), true, 'theirs', 3) RETURNING id",

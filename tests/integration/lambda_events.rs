@@ -5,15 +5,13 @@ use std::collections::BTreeSet;
 
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Context, LambdaEvent, Service};
-use pedro_tests::app::{DID_E164, PATIENT_E164};
+use pedro_tests::app::FIXTURE_CONVERSATION;
 use pedro_tests::fakes::voipms::InboundSms;
 use pedro_tests::{spawn_app, TestApp};
 use pedro_voip::http::{function_router, ENDPOINTS};
 use pedro_voip::jobs::Job;
 use pedro_voip::lambda::handle_scheduled_event;
 use serde_json::Value;
-
-const FIXTURE_CONVERSATION: &str = "0b7e6a52-4c1e-4a8e-9a61-3f0b2c1d9e01";
 
 fn fixture(function: &str) -> String {
     let path = format!("{}/../events/{function}.json", env!("CARGO_MANIFEST_DIR"));
@@ -37,25 +35,6 @@ async fn invoke(app: &TestApp, function: &str) -> (u16, Value) {
         status,
         serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_string())),
     )
-}
-
-async fn seed_fixture_conversation(app: &TestApp) {
-    let id: uuid::Uuid = FIXTURE_CONVERSATION.parse().unwrap();
-    let db = app.sql().await;
-    db.execute(
-        "INSERT INTO sms_conversations (id, practice_id, did, contact, last_message_at, needs_review, review_reason, unread_count) \
-         VALUES ($1, $2, $3, $4, now(), true, 'no automatic answer matched', 1)",
-        &[&id, &app.practice_id, &DID_E164, &PATIENT_E164],
-    )
-    .await
-    .unwrap();
-    db.execute(
-        "INSERT INTO sms_messages (practice_id, conversation_id, direction, body, occurred_at, origin, provider, provider_message_id, status) \
-         VALUES ($1, $2, 'inbound', 'Can someone call me back?', now(), 'webhook', 'voipms', 'fixture-1', 'received')",
-        &[&app.practice_id, &id],
-    )
-    .await
-    .unwrap();
 }
 
 #[tokio::test]
@@ -113,7 +92,7 @@ async fn sms_send_event() {
 #[tokio::test]
 async fn sms_conversations_event() {
     let app = spawn_app().start().await;
-    seed_fixture_conversation(&app).await;
+    app.seed_fixture_conversation().await;
     let (status, body) = invoke(&app, "sms-conversations").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["conversations"][0]["id"], FIXTURE_CONVERSATION);
@@ -122,7 +101,7 @@ async fn sms_conversations_event() {
 #[tokio::test]
 async fn sms_conversation_messages_event() {
     let app = spawn_app().start().await;
-    seed_fixture_conversation(&app).await;
+    app.seed_fixture_conversation().await;
     let (status, body) = invoke(&app, "sms-conversation-messages").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["messages"][0]["body"], "Can someone call me back?");
@@ -131,7 +110,7 @@ async fn sms_conversation_messages_event() {
 #[tokio::test]
 async fn sms_conversation_review_event() {
     let app = spawn_app().start().await;
-    seed_fixture_conversation(&app).await;
+    app.seed_fixture_conversation().await;
     let (status, body) = invoke(&app, "sms-conversation-review").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["needsReview"], false);

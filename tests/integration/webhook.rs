@@ -116,8 +116,7 @@ async fn a_redelivered_text_is_stored_once_and_still_answered_ok() {
 async fn concurrent_duplicates_are_stored_once_and_answered_at_most_once() {
     let app = spawn_app().start().await;
     let path = format!("/api/voip/sms/webhook?to={DID}&from={PATIENT}&message=where+is+your+office+located&id=race-1");
-    let requests = (0..8).map(|_| app.get(&path));
-    let responses = futures_join_all(requests).await;
+    let responses = futures::future::join_all((0..8).map(|_| app.get(&path))).await;
     for response in responses {
         assert_eq!(response.status(), 200);
     }
@@ -132,38 +131,6 @@ async fn concurrent_duplicates_are_stored_once_and_answered_at_most_once() {
         1
     );
     assert_eq!(app.voipms.sent_sms().len(), 1);
-}
-
-async fn futures_join_all<F: std::future::Future>(
-    futures: impl Iterator<Item = F>,
-) -> Vec<F::Output> {
-    let handles: Vec<_> = futures.map(Box::pin).collect();
-    let mut out = Vec::new();
-    // Drive them together so the requests really race.
-    let joined = async {
-        let mut pending = handles;
-        let mut results: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();
-        std::future::poll_fn(|cx| {
-            let mut done = true;
-            for (i, f) in pending.iter_mut().enumerate() {
-                if results[i].is_none() {
-                    match f.as_mut().poll(cx) {
-                        std::task::Poll::Ready(v) => results[i] = Some(v),
-                        std::task::Poll::Pending => done = false,
-                    }
-                }
-            }
-            if done {
-                std::task::Poll::Ready(())
-            } else {
-                std::task::Poll::Pending
-            }
-        })
-        .await;
-        results.into_iter().map(Option::unwrap).collect::<Vec<_>>()
-    };
-    out.extend(joined.await);
-    out
 }
 
 #[tokio::test]

@@ -27,6 +27,8 @@ pub const PATIENT_E164: &str = "+14385550199";
 pub const TWILIO_SID: &str = "AC0123456789abcdef0123456789abcdef";
 pub const TWILIO_TOKEN: &str = "twilio-token";
 pub const TWILIO_FROM: &str = "+15145550111";
+/// The conversation the `events/` fixtures for one thread refer to.
+pub const FIXTURE_CONVERSATION: &str = "0b7e6a52-4c1e-4a8e-9a61-3f0b2c1d9e01";
 
 /// Wednesday 2026-11-25 10:00 in Toronto: the office is open.
 pub fn office_open() -> DateTime<Utc> {
@@ -166,11 +168,11 @@ impl TestApp {
     }
 
     /// A text from `from` as VoIP.ms's JSON form of the webhook.
-    pub async fn text_in(&self, from: &str, message: &str, id: &str) -> (u16, Value) {
+    pub async fn text_in(&self, from: &str, message: &str, id: impl AsRef<str>) -> (u16, Value) {
         let response = self
             .post_json(
                 "/api/voip/sms/webhook",
-                &serde_json::json!({"from": from, "message": message, "id": id}),
+                &serde_json::json!({"from": from, "message": message, "id": id.as_ref()}),
             )
             .await;
         let status = response.status().as_u16();
@@ -204,6 +206,46 @@ impl TestApp {
             .await
             .expect(sql)
             .get(0)
+    }
+
+    /// Another practice owning `did` (E.164); returns its id.
+    pub async fn add_practice(&self, name: &str, did: &str) -> Uuid {
+        let db = self.sql().await;
+        let id: Uuid = db
+            .query_one(
+                "INSERT INTO practices (name) VALUES ($1) RETURNING id",
+                &[&name],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        db.execute(
+            "INSERT INTO practice_dids (did, practice_id) VALUES ($1, $2)",
+            &[&did, &id],
+        )
+        .await
+        .unwrap();
+        id
+    }
+
+    /// The flagged thread the `events/` fixtures name, with one inbound text.
+    pub async fn seed_fixture_conversation(&self) {
+        let id: Uuid = FIXTURE_CONVERSATION.parse().unwrap();
+        let db = self.sql().await;
+        db.execute(
+            "INSERT INTO sms_conversations (id, practice_id, did, contact, last_message_at, needs_review, review_reason, unread_count) \
+             VALUES ($1, $2, $3, $4, now(), true, 'no automatic answer matched', 1)",
+            &[&id, &self.practice_id, &DID_E164, &PATIENT_E164],
+        )
+        .await
+        .unwrap();
+        db.execute(
+            "INSERT INTO sms_messages (practice_id, conversation_id, direction, body, occurred_at, origin, provider, provider_message_id, status) \
+             VALUES ($1, $2, 'inbound', 'Can someone call me back?', now(), 'webhook', 'voipms', 'fixture-1', 'received')",
+            &[&self.practice_id, &id],
+        )
+        .await
+        .unwrap();
     }
 
     /// Bodies of the texts the fake VoIP.ms accepted, in order.
