@@ -7,9 +7,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use pedro_voip::app::AppContext;
 use pedro_voip::clock::SystemClock;
-use pedro_voip::config::Settings;
+use pedro_voip::config::{PracticeDefaults, Settings};
 use pedro_voip::db::migrate;
+use pedro_voip::domain::office_hours::OfficeHours;
 use pedro_voip::domain::phone::Did;
+use pedro_voip::domain::phone::PhoneNumber;
 use pedro_voip::jobs::Job;
 use pedro_voip::local_pg::{free_port, LocalPostgres};
 use pedro_voip::store::practices;
@@ -38,6 +40,33 @@ enum Command {
     Migrate,
     /// Run one scheduled job once, now (e.g. `pedro job check-sms`).
     Job { name: String },
+    /// Manage practices (tenants).
+    Practice {
+        #[command(subcommand)]
+        command: PracticeCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PracticeCommand {
+    /// Add a practice with its DIDs; prints the new practice's id. Inbound texts to those DIDs
+    /// are routed to it.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// A DID (10-digit or E.164); repeat for several.
+        #[arg(long = "did", required = true)]
+        dids: Vec<String>,
+        #[arg(long, default_value = "America/Toronto")]
+        timezone: String,
+        #[arg(long, default_value = "Mon-Fri 08:00-17:00")]
+        office_hours: String,
+        /// The number patients should call (defaults to the first DID).
+        #[arg(long)]
+        phone: Option<String>,
+        #[arg(long)]
+        address: Option<String>,
+    },
 }
 
 /// Without DATABASE_URL, a private Postgres in $PEDRO_DATA_DIR (default .pedro/postgres).
@@ -153,6 +182,51 @@ async fn main() -> anyhow::Result<()> {
             if let Some(pg) = local_pg {
                 pg.stop();
             }
+            Ok(())
+        }
+        Command::Practice {
+            command:
+                PracticeCommand::Add {
+                    name,
+                    dids,
+                    timezone,
+                    office_hours,
+                    phone,
+                    address,
+                },
+        } => {
+            let dids = dids
+                .iter()
+                .map(|d| Did::parse(d).with_context(|| format!("--did {d:?}")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let practice = PracticeDefaults {
+                name,
+                phone: match phone {
+                    Some(p) => {
+                        Some(PhoneNumber::parse(&p).with_context(|| format!("--phone {p:?}"))?)
+                    }
+                    None => Some(dids[0].number().clone()),
+                },
+                address,
+                timezone: timezone.parse().map_err(|_| {
+                    anyhow::anyhow!("--timezone {timezone:?} is not an IANA time zone")
+                })?,
+                office_hours: OfficeHours::parse(&office_hours).context("--office-hours")?,
+            };
+            let local_pg = ensure_database(&mut settings)?;
+            let mut client = migrate::connect(&settings.database()?).await?;
+            let tx = client.transaction().await?;
+            let id = match practices::create(&tx, &practice, &dids).await {
+                Ok(id) => tx.commit().await.map(|_| id).map_err(anyhow::Error::from),
+                Err(e) => Err(e.into()),
+            };
+            if let Some(pg) = local_pg {
+                pg.stop();
+            }
+            println!(
+                "{}",
+                id.context("cannot add the practice (is one of its DIDs taken?)")?
+            );
             Ok(())
         }
         Command::Job { name } => {

@@ -74,6 +74,9 @@ CREATE TABLE sms_messages (
     reply_to_id uuid REFERENCES sms_messages (id) ON DELETE SET NULL,
     needs_review boolean NOT NULL DEFAULT false,
     review_reason text,
+    -- Inbound: when the auto-responder finished with it. NULL after a crash in between, so a
+    -- redelivery finishes the job.
+    answered_at timestamptz,
     created_at timestamptz NOT NULL DEFAULT now(),
     search tsvector GENERATED ALWAYS AS (to_tsvector('english', body)) STORED
 );

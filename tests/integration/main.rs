@@ -8,6 +8,7 @@ mod conversations;
 mod database_tls;
 mod fake_twilio;
 mod fake_voipms;
+mod faults;
 mod lambda_events;
 mod migrations;
 mod send;

@@ -14,6 +14,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::database::TestDatabase;
+use crate::db_proxy::DbProxy;
 use crate::fakes::twilio::FakeTwilio;
 use crate::fakes::voipms::FakeVoipMs;
 
@@ -49,11 +50,14 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub practice_id: Uuid,
     pub db: TestDatabase,
+    /// Between the app and its database, when started with [`TestAppBuilder::db_proxy`].
+    pub db_proxy: Option<DbProxy>,
 }
 
 pub struct TestAppBuilder {
     voipms_credentials: bool,
     twilio: bool,
+    db_proxy: bool,
     env: HashMap<String, String>,
 }
 
@@ -61,6 +65,7 @@ pub fn spawn_app() -> TestAppBuilder {
     TestAppBuilder {
         voipms_credentials: true,
         twilio: false,
+        db_proxy: false,
         env: HashMap::new(),
     }
 }
@@ -78,6 +83,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// Reach the database through a proxy the test can cut (`app.db_proxy`).
+    pub fn db_proxy(mut self) -> Self {
+        self.db_proxy = true;
+        self
+    }
+
     pub fn env(mut self, name: &str, value: &str) -> Self {
         self.env.insert(name.into(), value.into());
         self
@@ -88,8 +99,16 @@ impl TestAppBuilder {
         let voipms = FakeVoipMs::start(VOIPMS_USER, VOIPMS_PASSWORD).await;
         voipms.add_did(DID);
         let twilio = FakeTwilio::start(TWILIO_SID, TWILIO_TOKEN).await;
+        let db_proxy = match self.db_proxy {
+            true => Some(DbProxy::start(db.host_port()).await),
+            false => None,
+        };
+        let database_url = match &db_proxy {
+            Some(proxy) => db.url_via(proxy.port),
+            None => db.url.clone(),
+        };
         let mut env: HashMap<String, String> = [
-            ("DATABASE_URL", db.url.as_str()),
+            ("DATABASE_URL", database_url.as_str()),
             ("VOIPMS_DID", DID),
             ("PRACTICE_NAME", "Maple Dental"),
             ("PRACTICE_PHONE", "+15145550100"),
@@ -145,6 +164,7 @@ impl TestAppBuilder {
             http: reqwest::Client::new(),
             practice_id,
             db,
+            db_proxy,
         }
     }
 }

@@ -144,6 +144,36 @@ impl TestDatabase {
         }
     }
 
+    /// `host:port` of the server.
+    pub fn host_port(&self) -> String {
+        let config: tokio_postgres::Config = self.url.parse().unwrap();
+        let host = match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+            _ => "127.0.0.1".into(),
+        };
+        format!(
+            "{host}:{}",
+            config.get_ports().first().copied().unwrap_or(5432)
+        )
+    }
+
+    /// This database's URL through a proxy listening on 127.0.0.1:`port`.
+    pub fn url_via(&self, port: u16) -> String {
+        let mut config: tokio_postgres::Config = self.url.parse().unwrap();
+        config.host("127.0.0.1").port(port);
+        let user = config.get_user().unwrap_or("postgres").to_string();
+        let password = config
+            .get_password()
+            .map(|p| {
+                format!(
+                    ":{}",
+                    form_urlencoded::byte_serialize(p).collect::<String>()
+                )
+            })
+            .unwrap_or_default();
+        format!("postgres://{user}{password}@127.0.0.1:{port}/{}", self.name)
+    }
+
     pub async fn client(&self) -> tokio_postgres::Client {
         admin(&self.url).await
     }

@@ -107,26 +107,44 @@ pub async fn receive(ctx: &AppContext, text: InboundText) -> Result<InboundOutco
         provider_message_id: provider_id,
         provider_date: text.provider_date.as_deref(),
     };
-    let Some(message_id) = messages::insert_inbound(&*tx, &new).await? else {
-        tx.rollback().await?;
-        let (message_id, conversation_id, needs_review) =
-            messages::find_inbound(&**client, practice.id, provider_id)
+    let (message_id, conversation_id, duplicate) = match messages::insert_inbound(&*tx, &new)
+        .await?
+    {
+        Some(message_id) => {
+            conversations::record_message(
+                &*tx,
+                conversation_id,
+                text.received_at,
+                &text.message,
+                true,
+            )
+            .await?;
+            tx.commit().await?;
+            tracing::info!(message = %message_id, from = %sender.masked(), origin = text.origin.as_str(), "text received");
+            (message_id, conversation_id, false)
+        }
+        None => {
+            tx.rollback().await?;
+            let stored = messages::find_inbound(&**client, practice.id, provider_id)
                 .await?
                 .ok_or_else(|| DbError::NoRow("duplicate inbound text vanished".into()))?;
-        tracing::info!(message = %message_id, origin = text.origin.as_str(), "duplicate delivery ignored");
-        return Ok(InboundOutcome {
-            conversation_id,
-            message_id,
-            duplicate: true,
-            auto_response: None,
-            needs_review,
-        });
+            if stored.answered {
+                tracing::info!(message = %stored.id, origin = text.origin.as_str(), "duplicate delivery ignored");
+                return Ok(InboundOutcome {
+                    conversation_id: stored.conversation_id,
+                    message_id: stored.id,
+                    duplicate: true,
+                    auto_response: None,
+                    needs_review: stored.needs_review,
+                });
+            }
+            // Stored by an earlier delivery that stopped before answering: finish it now. The
+            // quiet-period claim keeps this to one reply even if that delivery is still running.
+            tracing::warn!(message = %stored.id, "redelivery of a text that was never answered; answering now");
+            (stored.id, stored.conversation_id, true)
+        }
     };
-    conversations::record_message(&*tx, conversation_id, text.received_at, &text.message, true)
-        .await?;
-    tx.commit().await?;
     drop(client);
-    tracing::info!(message = %message_id, from = %sender.masked(), origin = text.origin.as_str(), "text received");
 
     let answer = answer(ctx, &practice, &did, &sender, message_id, &text).await?;
     let client = ctx.conn().await?;
@@ -143,7 +161,7 @@ pub async fn receive(ctx: &AppContext, text: InboundText) -> Result<InboundOutco
     Ok(InboundOutcome {
         conversation_id,
         message_id,
-        duplicate: false,
+        duplicate,
         auto_response: answer.response,
         needs_review: answer.review.is_some(),
     })

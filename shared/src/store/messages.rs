@@ -63,20 +63,33 @@ pub async fn insert_inbound(conn: &impl Conn, m: &NewInbound<'_>) -> Result<Opti
     Ok(row.map(|r| r.get(0)))
 }
 
-/// The stored copy of an inbound message, by carrier id: (message id, conversation id, needs review).
+/// The stored copy of an inbound message.
+pub struct StoredInbound {
+    pub id: Uuid,
+    pub conversation_id: Uuid,
+    pub needs_review: bool,
+    /// False when processing stopped between storing and answering (a crash, an outage).
+    pub answered: bool,
+}
+
 pub async fn find_inbound(
     conn: &impl Conn,
     practice_id: Uuid,
     provider_message_id: &str,
-) -> Result<Option<(Uuid, Uuid, bool)>, DbError> {
+) -> Result<Option<StoredInbound>, DbError> {
     let row = db::query_opt(
         conn,
-        "SELECT id, conversation_id, needs_review FROM sms_messages \
+        "SELECT id, conversation_id, needs_review, answered_at IS NOT NULL FROM sms_messages \
          WHERE practice_id = $1 AND provider = 'voipms' AND provider_message_id = $2 AND direction = 'inbound'",
         &[&practice_id, &provider_message_id],
     )
     .await?;
-    Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
+    Ok(row.map(|r| StoredInbound {
+        id: r.get(0),
+        conversation_id: r.get(1),
+        needs_review: r.get(2),
+        answered: r.get(3),
+    }))
 }
 
 /// Records what the auto-responder made of an inbound message.
@@ -88,7 +101,7 @@ pub async fn annotate_inbound(
 ) -> Result<(), DbError> {
     db::execute(
         conn,
-        "UPDATE sms_messages SET auto_response_category = $2, needs_review = $3, review_reason = $4 WHERE id = $1",
+        "UPDATE sms_messages SET auto_response_category = $2, needs_review = $3, review_reason = $4, answered_at = now() WHERE id = $1",
         &[&id, &category, &review_reason.is_some(), &review_reason],
     )
     .await?;
