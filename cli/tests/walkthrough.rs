@@ -19,6 +19,8 @@ fn free_port() -> u16 {
 async fn serve_runs_the_whole_system_with_its_own_database() {
     let data_dir = std::env::temp_dir().join(format!("pedro-walkthrough-{}", std::process::id()));
     let port = free_port();
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let log_path = data_dir.join("pedro.log");
     let mut child = Command::new(env!("CARGO_BIN_EXE_pedro"))
         .arg("serve")
         .env_remove("DATABASE_URL")
@@ -26,8 +28,9 @@ async fn serve_runs_the_whole_system_with_its_own_database() {
         .env_remove("VOIPMS_DID")
         .env("PORT", port.to_string())
         .env("PEDRO_DATA_DIR", &data_dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .env("RUST_LOG", "info")
+        .stdout(std::fs::File::create(&log_path).unwrap())
+        .stderr(Stdio::null())
         .spawn()
         .expect("start pedro serve");
     let base = format!("http://127.0.0.1:{port}");

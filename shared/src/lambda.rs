@@ -11,15 +11,16 @@ use crate::jobs::Job;
 
 pub type Error = lambda_runtime::Error;
 
-/// JSON logs, one line per event; `RUST_LOG` filters (default info).
+/// JSON logs, one line per event, with the enclosing span's fields (the request id); `RUST_LOG`
+/// filters (default info). Lambda adds its own timestamps.
 pub fn init_tracing() {
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     let _ = tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
-        .with_current_span(false)
-        .without_time()
+        .with_current_span(true)
+        .with_span_list(false)
         .try_init();
 }
 

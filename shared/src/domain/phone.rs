@@ -99,6 +99,40 @@ pub fn mask(number: &str) -> String {
     format!("…{tail}")
 }
 
+/// Masks every phone-number-like run (7 or more digits, with the usual separators) in free text,
+/// such as a carrier's error message, before it is logged.
+pub fn redact_numbers(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let starts_number = chars[i].is_ascii_digit()
+            || (chars[i] == '+' && chars.get(i + 1).is_some_and(char::is_ascii_digit));
+        if !starts_number {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        // The run: digits, and separators that sit between digits.
+        let mut end = i + 1;
+        let mut last_digit = i;
+        while end < chars.len() && (chars[end].is_ascii_digit() || " -.()".contains(chars[end])) {
+            if chars[end].is_ascii_digit() {
+                last_digit = end;
+            }
+            end += 1;
+        }
+        let run: String = chars[i..=last_digit].iter().collect();
+        if run.chars().filter(char::is_ascii_digit).count() >= 7 {
+            out.push_str(&mask(&run));
+        } else {
+            out.push_str(&run);
+        }
+        i = last_digit + 1;
+    }
+    out
+}
+
 impl fmt::Display for PhoneNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -256,6 +290,23 @@ mod tests {
             Ok(Sender::ShortCode("24273".into()))
         );
         assert!(matches!(Sender::parse("5145550123"), Ok(Sender::Number(_))));
+    }
+
+    #[test]
+    fn numbers_in_free_text_are_redacted() {
+        assert_eq!(
+            redact_numbers("The 'To' number +1 438-555-0199 is not valid (code 21211)"),
+            "The 'To' number …99 is not valid (code 21211)"
+        );
+        assert_eq!(
+            redact_numbers("dst 4385550199, did 5145550100."),
+            "dst …99, did …00."
+        );
+        assert_eq!(
+            redact_numbers("HTTP 503 after 2 tries"),
+            "HTTP 503 after 2 tries"
+        );
+        assert_eq!(redact_numbers("é+"), "é+");
     }
 
     #[test]

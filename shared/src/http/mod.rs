@@ -5,6 +5,7 @@ mod configure;
 mod conversations;
 pub mod error;
 pub mod extract;
+mod request_log;
 mod send;
 pub mod webhook;
 
@@ -85,6 +86,7 @@ fn finish(router: Router<Arc<AppContext>>, ctx: Arc<AppContext>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(request_log::log_request))
         .with_state(ctx)
 }
 

@@ -139,7 +139,7 @@ pub async fn send_text(
             };
             messages::finish_outbound(&**client, id, &result).await?;
             conversations::flag_for_review(&**client, conversation_id, &reason).await?;
-            tracing::error!(message = %id, to = %to.masked(), reason = %error.summary(), "text failed on every carrier");
+            tracing::error!(message = %id, to = %to.masked(), reason = %error.redacted_summary(), "text failed on every carrier");
             let text = SentText {
                 id,
                 conversation_id,

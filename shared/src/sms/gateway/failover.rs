@@ -25,7 +25,7 @@ impl SmsGateway for Failover {
         let Some(fallback) = &self.fallback else {
             return Err(first);
         };
-        tracing::warn!(reason = %first.summary(), "primary SMS carrier failed; trying the fallback");
+        tracing::warn!(reason = %first.redacted_summary(), "primary SMS carrier failed; trying the fallback");
         let rest = OutboundSms {
             body: first.unsent_text.as_deref().unwrap_or(sms.body),
             ..*sms

@@ -80,6 +80,11 @@ impl SendError {
         }
     }
 
+    /// "voipms: ...; twilio: ..." for logs: phone numbers in carriers' messages are masked.
+    pub fn redacted_summary(&self) -> String {
+        crate::domain::phone::redact_numbers(&self.summary())
+    }
+
     /// "voipms: ...; twilio: ..." for people.
     pub fn summary(&self) -> String {
         self.failures
