@@ -90,7 +90,7 @@ fn ensure_database(settings: &mut Settings) -> anyhow::Result<Option<LocalPostgr
         pg.data_dir.display(),
         pg.port
     );
-    settings.database_url = Some(pg.url("pedro"));
+    settings.database_url = Some(pedro_voip::config::Secret(pg.url("pedro")));
     Ok(Some(pg))
 }
 

@@ -77,6 +77,8 @@ CREATE TABLE sms_messages (
     -- Inbound: when the auto-responder finished with it. NULL after a crash in between, so a
     -- redelivery finishes the job.
     answered_at timestamptz,
+    -- Inbound: when a delivery took it on; a second delivery answers it only once this is stale.
+    answering_at timestamptz,
     created_at timestamptz NOT NULL DEFAULT now(),
     search tsvector GENERATED ALWAYS AS (to_tsvector('english', body)) STORED
 );

@@ -25,17 +25,23 @@ impl AppContext {
     pub fn new(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let pool = db::pool(&settings.database()?, &settings.pool)?;
         let voipms = settings.voipms.clone().map(VoipMsClient::new);
-        let primary: Box<dyn SmsGateway> = match &voipms {
-            Some(client) => Box::new(VoipMsGateway::new(client.clone())),
-            None => Box::new(SandboxOutbox::new(pool.clone())),
-        };
-        let fallback = settings
+        let twilio = settings
             .twilio
             .clone()
             .map(|t| Box::new(TwilioGateway::new(t)) as Box<dyn SmsGateway>);
+        // VoIP.ms first and Twilio as the fallback; Twilio alone when it is the only carrier; the
+        // sandbox outbox when there is none.
+        let sms: Box<dyn SmsGateway> = match (&voipms, twilio) {
+            (Some(client), fallback) => Box::new(Failover::new(
+                Box::new(VoipMsGateway::new(client.clone())),
+                fallback,
+            )),
+            (None, Some(twilio)) => twilio,
+            (None, None) => Box::new(SandboxOutbox::new(pool.clone())),
+        };
         Ok(Self {
             db: pool,
-            sms: Box::new(Failover::new(primary, fallback)),
+            sms,
             voipms,
             clock,
             settings,
@@ -52,6 +58,6 @@ impl AppContext {
 
     /// True when texts go to the sandbox outbox instead of a carrier.
     pub fn is_sandbox(&self) -> bool {
-        self.voipms.is_none()
+        self.voipms.is_none() && self.settings.twilio.is_none()
     }
 }

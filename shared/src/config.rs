@@ -16,10 +16,26 @@ pub const DEFAULT_TWILIO_API_URL: &str = "https://api.twilio.com";
 #[error("configuration: {0}")]
 pub struct ConfigError(pub String);
 
+/// A value that must never reach a log: `{:?}` prints `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct VoipMsSettings {
     pub username: String,
-    pub password: String,
+    pub password: Secret,
     pub api_url: String,
     pub timeout: Duration,
 }
@@ -27,7 +43,7 @@ pub struct VoipMsSettings {
 #[derive(Debug, Clone)]
 pub struct TwilioSettings {
     pub account_sid: String,
-    pub auth_token: String,
+    pub auth_token: Secret,
     pub from: PhoneNumber,
     pub api_url: String,
     pub timeout: Duration,
@@ -45,7 +61,7 @@ pub struct PracticeDefaults {
 
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub database_url: Option<String>,
+    pub database_url: Option<Secret>,
     /// `DATABASE_CA_CERT`: PEM (or a path to one) of a CA to trust besides the web PKI roots.
     pub database_ca_cert: Option<String>,
     pub pool: PoolSettings,
@@ -53,7 +69,7 @@ pub struct Settings {
     pub default_did: Option<Did>,
     pub voipms: Option<VoipMsSettings>,
     pub twilio: Option<TwilioSettings>,
-    pub webhook_secret: Option<String>,
+    pub webhook_secret: Option<Secret>,
     pub practice: PracticeDefaults,
     /// check-sms answers automatically only texts younger than this; older ones go to a person.
     pub auto_reply_max_age: Duration,
@@ -102,7 +118,7 @@ impl Settings {
             .map(|(username, password)| -> Result<_, ConfigError> {
                 Ok(VoipMsSettings {
                     username,
-                    password,
+                    password: Secret(password),
                     api_url: get(lookup, "VOIPMS_API_URL")
                         .unwrap_or_else(|| DEFAULT_VOIPMS_API_URL.into()),
                     timeout: Duration::from_millis(parse(lookup, "VOIPMS_TIMEOUT_MS", 10_000)?),
@@ -126,7 +142,7 @@ impl Settings {
                     .map_err(|e| ConfigError(format!("TWILIO_FROM_NUMBER={from:?}: {e}")))?;
                 Some(TwilioSettings {
                     account_sid,
-                    auth_token,
+                    auth_token: Secret(auth_token),
                     from,
                     api_url: get(lookup, "TWILIO_API_URL")
                         .unwrap_or_else(|| DEFAULT_TWILIO_API_URL.into()),
@@ -148,7 +164,7 @@ impl Settings {
             .transpose()?
             .or_else(|| default_did.as_ref().map(|d| d.number().clone()));
         Ok(Self {
-            database_url: get(lookup, "DATABASE_URL"),
+            database_url: get(lookup, "DATABASE_URL").map(Secret),
             database_ca_cert: get(lookup, "DATABASE_CA_CERT"),
             pool: PoolSettings {
                 max_size: parse(lookup, "DATABASE_POOL_SIZE", 4)?,
@@ -157,7 +173,7 @@ impl Settings {
             default_did,
             voipms,
             twilio,
-            webhook_secret: get(lookup, "WEBHOOK_SECRET"),
+            webhook_secret: get(lookup, "WEBHOOK_SECRET").map(Secret),
             practice: PracticeDefaults {
                 name: get(lookup, "PRACTICE_NAME").unwrap_or_else(|| "Our office".into()),
                 phone,
@@ -180,7 +196,8 @@ impl Settings {
     /// For processes that cannot run without a database (every Lambda).
     pub fn require_database_url(&self) -> Result<&str, ConfigError> {
         self.database_url
-            .as_deref()
+            .as_ref()
+            .map(Secret::expose)
             .ok_or_else(|| ConfigError("DATABASE_URL is required".into()))
     }
 
@@ -245,6 +262,24 @@ mod tests {
             let err = settings(&[(name, value)]).unwrap_err().to_string();
             assert!(err.contains(name), "{err}");
         }
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = settings(&[
+            ("VOIPMS_USERNAME", "u"),
+            ("VOIPMS_PASSWORD", "hunter2-voip"),
+            ("VOIPMS_DID", "5145550123"),
+            ("TWILIO_ACCOUNT_SID", "AC1"),
+            ("TWILIO_AUTH_TOKEN", "hunter2-twilio"),
+            ("TWILIO_FROM_NUMBER", "5145550111"),
+            ("WEBHOOK_SECRET", "hunter2-hook"),
+            ("DATABASE_URL", "postgres://u:hunter2-db@h/db"),
+        ])
+        .unwrap();
+        let printed = format!("{s:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("[redacted]"));
     }
 
     #[test]

@@ -31,6 +31,9 @@ pub struct VoipMsClient {
     settings: VoipMsSettings,
 }
 
+/// The most rows one `getSMS` call asks for.
+pub const GET_SMS_LIMIT: usize = 10_000;
+
 /// One row of `getSMS`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SmsRecord {
@@ -67,11 +70,11 @@ impl VoipMsClient {
         &self,
         method: &str,
         params: &[(&str, String)],
-        empty_status: &str,
+        empty_status: Option<&str>,
     ) -> Result<Option<Map<String, Value>>, VoipMsError> {
         let mut query: Vec<(&str, &str)> = vec![
             ("api_username", &self.settings.username),
-            ("api_password", &self.settings.password),
+            ("api_password", self.settings.password.expose()),
             ("method", method),
         ];
         query.extend(params.iter().map(|(k, v)| (*k, v.as_str())));
@@ -95,8 +98,8 @@ impl VoipMsClient {
             serde_json::from_str(&body).map_err(|e| VoipMsError::Malformed(e.to_string()))?;
         match text(json.get("status")).as_str() {
             "success" => Ok(Some(json)),
-            s if s == empty_status => Ok(None),
             "" => Err(VoipMsError::Malformed("no status".into())),
+            s if Some(s) == empty_status => Ok(None),
             other => Err(VoipMsError::Status(other.to_string())),
         }
     }
@@ -110,13 +113,15 @@ impl VoipMsClient {
         }
     }
 
-    /// `sendSMS`: one part of at most 160 characters. Returns the message id.
+    /// `sendSMS`: one part of at most 160 characters. Returns the message id, when VoIP.ms gives
+    /// one: a success without an id (or with an empty body) is still a success, so it must not be
+    /// sent again through the fallback.
     pub async fn send_sms(
         &self,
         did: &str,
         dst: &str,
         message: &str,
-    ) -> Result<String, VoipMsError> {
+    ) -> Result<Option<String>, VoipMsError> {
         let json = self
             .call(
                 "sendSMS",
@@ -125,17 +130,12 @@ impl VoipMsClient {
                     ("dst", dst.into()),
                     ("message", message.into()),
                 ],
-                "",
+                None,
             )
             .await?
             .unwrap_or_default();
         let id = text(json.get("sms"));
-        if id.is_empty() {
-            return Err(VoipMsError::Malformed(
-                "sendSMS success without an sms id".into(),
-            ));
-        }
-        Ok(id)
+        Ok(Some(id).filter(|id| !id.is_empty()))
     }
 
     /// `getSMS` for received messages of `did` dated `from..=to` (UTC days).
@@ -151,9 +151,9 @@ impl VoipMsClient {
             ("type", "1".to_string()),
             ("did", did.to_string()),
             ("timezone", "0".to_string()),
-            ("limit", "10000".to_string()),
+            ("limit", GET_SMS_LIMIT.to_string()),
         ];
-        let Some(json) = self.call("getSMS", &params, "no_sms").await? else {
+        let Some(json) = self.call("getSMS", &params, Some("no_sms")).await? else {
             return Ok(Vec::new());
         };
         let rows = json
@@ -180,7 +180,7 @@ impl VoipMsClient {
     /// `getDIDsInfo` for one DID: its current settings, as VoIP.ms names them.
     pub async fn did_info(&self, did: &str) -> Result<Option<Map<String, Value>>, VoipMsError> {
         let Some(json) = self
-            .call("getDIDsInfo", &[("did", did.into())], "no_did")
+            .call("getDIDsInfo", &[("did", did.into())], Some("no_did"))
             .await?
         else {
             return Ok(None);
@@ -198,7 +198,7 @@ impl VoipMsClient {
 
     /// `setSMS` with the given parameters (which must include every setting to keep).
     pub async fn set_sms(&self, params: &[(&str, String)]) -> Result<(), VoipMsError> {
-        self.call("setSMS", params, "").await.map(|_| ())
+        self.call("setSMS", params, None).await.map(|_| ())
     }
 }
 
@@ -209,7 +209,14 @@ pub fn set_sms_preserving(
     info: &Map<String, Value>,
     callback_url: &str,
 ) -> Vec<(&'static str, String)> {
-    let flag = |key: &str| if text(info.get(key)) == "1" { "1" } else { "0" }.to_string();
+    // VoIP.ms writes booleans as "1"/"0" or "yes"/"no".
+    let flag = |key: &str| {
+        let on = matches!(
+            text(info.get(key)).to_ascii_lowercase().as_str(),
+            "1" | "yes" | "true"
+        );
+        if on { "1" } else { "0" }.to_string()
+    };
     let keep = |key: &str| text(info.get(key));
     let mut params = vec![
         ("did", did.to_string()),

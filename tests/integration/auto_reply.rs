@@ -461,3 +461,46 @@ async fn opt_out_is_per_practice() {
     );
     assert_eq!(app.voipms.sent_sms().last().unwrap().did, "5145550177");
 }
+
+#[tokio::test]
+async fn a_reply_that_could_not_be_sent_does_not_use_up_the_quiet_period() {
+    let app = spawn_app().start().await;
+    app.voipms.set_fault(
+        "sendSMS",
+        Some(pedro_tests::fakes::voipms::Fault::Http(500)),
+    );
+    let (_, first) = app.text_in(PATIENT, "what are your hours", "f1").await;
+    assert_eq!(first["autoResponse"]["sent"], false);
+    assert_eq!(first["needsReview"], true);
+    app.voipms.set_fault("sendSMS", None);
+    let (_, second) = app.text_in(PATIENT, "what are your hours??", "f2").await;
+    assert_eq!(second["autoResponse"]["sent"], true, "{second}");
+}
+
+#[tokio::test]
+async fn an_emergency_from_an_opted_out_patient_is_flagged_as_an_emergency() {
+    let app = spawn_app().start().await;
+    app.text_in(PATIENT, "STOP", "x1").await;
+    let (_, body) = app
+        .text_in(PATIENT, "my face is swollen and bleeding", "x2")
+        .await;
+    assert_eq!(
+        body["autoResponse"],
+        Value::Null,
+        "nothing is sent to an opted-out number"
+    );
+    assert_eq!(body["needsReview"], true);
+    let reason: String = app
+        .sql()
+        .await
+        .query_one("SELECT review_reason FROM sms_conversations", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(reason.contains("emergency"), "{reason}");
+    assert_eq!(
+        app.voipms.sent_sms().len(),
+        1,
+        "only the opt-out confirmation"
+    );
+}

@@ -256,3 +256,36 @@ async fn without_credentials_texts_go_to_the_sandbox_outbox_marked_not_sent() {
     app.text_in(PATIENT, "what are your hours", "sb1").await;
     assert_eq!(app.count("SELECT count(*) FROM sandbox_outbox").await, 2);
 }
+
+#[tokio::test]
+async fn a_nul_character_is_refused() {
+    let app = spawn_app().start().await;
+    let (status, body) = app.send(PATIENT, "hello\u{0}there").await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["code"], "invalid_text");
+    assert_eq!(app.count("SELECT count(*) FROM sms_messages").await, 0);
+}
+
+#[tokio::test]
+async fn with_twilio_as_the_only_carrier_texts_go_through_twilio() {
+    let app = spawn_app().sandbox().twilio().start().await;
+    let (status, body) = app.send(PATIENT, "Only Twilio here").await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["provider"], "twilio");
+    assert_eq!(app.count("SELECT count(*) FROM sandbox_outbox").await, 0);
+}
+
+#[tokio::test]
+async fn a_voipms_success_without_an_id_is_not_sent_again_through_twilio() {
+    let app = spawn_app().twilio().start().await;
+    // The contract: some methods answer success with an empty body.
+    app.voipms.set_fault("sendSMS", Some(Fault::EmptyBody));
+    let (status, body) = app.send(PATIENT, "Once only").await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["provider"], "voipms");
+    assert_eq!(
+        app.twilio.request_count(),
+        0,
+        "the patient must not get it twice"
+    );
+}

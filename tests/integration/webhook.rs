@@ -362,3 +362,94 @@ async fn one_thread_per_contact_and_did() {
     assert_eq!(row.get::<_, i32>(0), 2);
     assert_eq!(row.get::<_, String>(1), "see you");
 }
+
+#[tokio::test]
+async fn nul_characters_are_refused_not_a_500() {
+    let app = spawn_app().start().await;
+    let get = app
+        .get(&format!(
+            "/api/voip/sms/webhook?to={DID}&from={PATIENT}&message=a%00b&id=n1"
+        ))
+        .await;
+    assert_eq!(get.status(), 400);
+    assert_eq!(
+        get.json::<Value>().await.unwrap()["error"]["code"],
+        "invalid_text"
+    );
+    let post = app
+        .post_json(
+            "/api/voip/sms/webhook",
+            &json!({"from": PATIENT, "message": "ok", "id": "n\u{0}2"}),
+        )
+        .await;
+    assert_eq!(post.status(), 400);
+    assert_eq!(app.count("SELECT count(*) FROM sms_messages").await, 0);
+}
+
+#[tokio::test]
+async fn an_international_sender_whose_plus_became_a_space_is_stored() {
+    let app = spawn_app().start().await;
+    let response = app
+        .get(&format!(
+            "/api/voip/sms/webhook?to={DID}&from=+447700900123&message=hello&id=int1"
+        ))
+        .await;
+    assert_eq!(response.text().await.unwrap(), "ok");
+    let contact: String = app
+        .sql()
+        .await
+        .query_one("SELECT contact FROM sms_conversations", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(contact, "+447700900123");
+}
+
+#[tokio::test]
+async fn the_secret_is_checked_before_the_body_is_read() {
+    let app = spawn_app()
+        .env("WEBHOOK_SECRET", "s3cr3t-value")
+        .start()
+        .await;
+    let response = app
+        .http
+        .post(app.url("/api/voip/sms/webhook?secret=wrong"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
+
+#[tokio::test]
+async fn racing_duplicates_leave_the_answered_text_unflagged() {
+    let app = spawn_app().start().await;
+    let path = format!(
+        "/api/voip/sms/webhook?to={DID}&from={PATIENT}&message=what+are+your+hours&id=race-2"
+    );
+    futures::future::join_all((0..8).map(|_| app.get(&path))).await;
+    let row = app
+        .sql()
+        .await
+        .query_one("SELECT needs_review, auto_response_category FROM sms_messages WHERE direction = 'inbound'", &[])
+        .await
+        .unwrap();
+    assert!(
+        !row.get::<_, bool>(0),
+        "answered once, not flagged as asked again"
+    );
+    assert_eq!(
+        row.get::<_, Option<String>>(1).as_deref(),
+        Some("office_hours")
+    );
+    let flagged: bool = app
+        .sql()
+        .await
+        .query_one("SELECT needs_review FROM sms_conversations", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!flagged);
+    assert_eq!(app.voipms.sent_sms().len(), 1);
+}

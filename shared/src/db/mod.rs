@@ -31,6 +31,17 @@ pub enum DbError {
 }
 
 impl DbError {
+    /// For logs: the SQLSTATE and the server's message, never its DETAIL (which can quote rows).
+    pub fn log_summary(&self) -> String {
+        match self {
+            Self::Postgres(e) => match e.as_db_error() {
+                Some(db) => format!("{} {}", db.code().code(), db.message()),
+                None => e.to_string(),
+            },
+            other => other.to_string(),
+        }
+    }
+
     /// The database could not be reached, or the connection broke: the same request may work later.
     pub fn is_unavailable(&self) -> bool {
         match self {

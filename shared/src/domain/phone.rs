@@ -188,8 +188,16 @@ pub enum Sender {
 impl Sender {
     pub fn parse(input: &str) -> Result<Self, PhoneNumberError> {
         let trimmed = input.trim();
-        if (3..=8).contains(&trimmed.len()) && trimmed.chars().all(|c| c.is_ascii_digit()) {
+        let all_digits = !trimmed.is_empty() && trimmed.chars().all(|c| c.is_ascii_digit());
+        if all_digits && (3..=8).contains(&trimmed.len()) {
             return Ok(Self::ShortCode(trimmed.to_string()));
+        }
+        // An international sender whose `+` became a space in a query string (`from=+4477…`).
+        if all_digits
+            && (11..=15).contains(&trimmed.len())
+            && !(trimmed.len() == 11 && trimmed.starts_with('1'))
+        {
+            return PhoneNumber::parse(&format!("+{trimmed}")).map(Self::Number);
         }
         PhoneNumber::parse(trimmed).map(Self::Number)
     }
@@ -290,6 +298,16 @@ mod tests {
             Ok(Sender::ShortCode("24273".into()))
         );
         assert!(matches!(Sender::parse("5145550123"), Ok(Sender::Number(_))));
+        let international = Sender::parse(" 447700900123").unwrap();
+        assert_eq!(
+            international.as_str(),
+            "+447700900123",
+            "a `+` decoded as a space"
+        );
+        assert_eq!(
+            Sender::parse("14385550199").unwrap().as_str(),
+            "+14385550199"
+        );
     }
 
     #[test]

@@ -18,59 +18,74 @@ fn fits(text: &str, limit: usize) -> bool {
     text.len() <= limit && text.chars().count() <= limit
 }
 
-/// Splits `text` into ordered parts that each fit in `limit` characters and bytes.
-/// Whitespace at a break is dropped; an empty or blank text gives no parts.
-pub fn split_message(text: &str, limit: usize) -> Vec<String> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Vec::new();
-    }
-    if fits(text, limit) {
-        return vec![text.to_string()];
-    }
+/// Splits `text` into ordered parts that each fit in `limit` characters and bytes. Each part is a
+/// slice of `text` (so what follows a part is `&text[offset..]`); whitespace at a break is left out
+/// of both sides; a blank text gives no parts.
+pub fn split_message(text: &str, limit: usize) -> Vec<&str> {
     let mut parts = Vec::new();
-    let mut current = String::new();
-    // split_word_bounds keeps every character; whitespace runs are their own items.
-    for piece in text.split_word_bounds() {
-        let candidate_len = current.len() + piece.len();
-        let candidate_chars = current.chars().count() + piece.chars().count();
-        if candidate_len <= limit && candidate_chars <= limit {
-            current.push_str(piece);
+    // Byte range of the part being built, within `text`.
+    let (mut start, mut end) = (0, 0);
+    let mut chars = 0;
+    for (offset, piece) in text.split_word_bound_indices() {
+        let piece_chars = piece.chars().count();
+        if end - start + piece.len() <= limit && chars + piece_chars <= limit {
+            end = offset + piece.len();
+            chars += piece_chars;
             continue;
         }
         if piece.trim().is_empty() {
             // A break at whitespace: close the part, drop the space.
-            push_part(&mut parts, &mut current);
+            push_part(text, &mut parts, start, end);
+            (start, end, chars) = (offset + piece.len(), offset + piece.len(), 0);
             continue;
         }
-        if !current.trim().is_empty() && fits(piece, limit) {
-            push_part(&mut parts, &mut current);
-            current.push_str(piece);
+        if !text[start..end].trim().is_empty() && fits(piece, limit) {
+            push_part(text, &mut parts, start, end);
+            (start, end, chars) = (offset, offset + piece.len(), piece_chars);
             continue;
         }
         // A single word longer than a part (a URL, say): break it between graphemes.
-        for grapheme in piece.graphemes(true) {
-            if !fits(&(current.clone() + grapheme), limit) {
-                push_part(&mut parts, &mut current);
+        for (g_offset, grapheme) in piece.grapheme_indices(true) {
+            let at = offset + g_offset;
+            if !fits(&text[start..at + grapheme.len()], limit) {
+                push_part(text, &mut parts, start, end);
+                (start, chars) = (at, 0);
             }
-            current.push_str(grapheme);
+            end = at + grapheme.len();
+            chars += grapheme.chars().count();
         }
     }
-    push_part(&mut parts, &mut current);
+    push_part(text, &mut parts, start, end);
     parts
 }
 
-fn push_part(parts: &mut Vec<String>, current: &mut String) {
-    let part = current.trim();
+fn push_part<'a>(text: &'a str, parts: &mut Vec<&'a str>, start: usize, end: usize) {
+    let part = text[start..end].trim();
     if !part.is_empty() {
-        parts.push(part.to_string());
+        parts.push(part);
     }
-    current.clear();
+}
+
+/// Where `part` (a slice returned by [`split_message`]) starts within `text`.
+pub fn offset_in(text: &str, part: &str) -> usize {
+    part.as_ptr() as usize - text.as_ptr() as usize
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parts_are_slices_so_the_rest_of_a_text_is_exact() {
+        let text = format!("See https://example.com/{}\nthen call", "y".repeat(170));
+        let parts = split_message(&text, 160);
+        let rest = &text[offset_in(&text, parts[1])..];
+        assert!(
+            text.ends_with(rest),
+            "the tail is untouched, newline included"
+        );
+        assert!(rest.contains("\nthen call"));
+    }
 
     #[test]
     fn short_text_is_one_part() {

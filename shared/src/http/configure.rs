@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use super::error::ApiError;
 use super::extract::{ActingPractice, JsonBody};
 use crate::app::AppContext;
+use crate::config::Secret;
 use crate::voipms::{set_sms_preserving, VoipMsError};
 
 /// The placeholders VoIP.ms fills in; `{TIMESTAMP}` arrives as `date`.
@@ -85,7 +86,10 @@ pub async fn configure(
                 format!("VoIP.ms does not list the DID {did} on this account"),
             )
         })?;
-    let template = callback_template(url.as_str(), ctx.settings.webhook_secret.as_deref());
+    let template = callback_template(
+        url.as_str(),
+        ctx.settings.webhook_secret.as_ref().map(Secret::expose),
+    );
     let params = set_sms_preserving(did, &info, &template);
     voipms.set_sms(&params).await.map_err(voipms_failure)?;
     tracing::info!(did = %acting.did.number().masked(), "SMS URL callback configured");

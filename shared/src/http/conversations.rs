@@ -24,6 +24,15 @@ struct Page {
     needs_review: Option<bool>,
 }
 
+impl Page {
+    /// The cursor of the next page, when this one is full.
+    fn next_cursor<T>(&self, items: &[T], position: impl Fn(&T) -> Cursor) -> Option<String> {
+        (items.len() as i64 == self.limit)
+            .then(|| items.last().map(|i| position(i).encode()))
+            .flatten()
+    }
+}
+
 fn page(query: Option<String>) -> Result<Page, ApiError> {
     let mut page = Page {
         limit: DEFAULT_PAGE,
@@ -86,17 +95,10 @@ pub async fn list(
         page.limit,
     )
     .await?;
-    let next = (items.len() as i64 == page.limit)
-        .then(|| {
-            items.last().map(|c| {
-                Cursor {
-                    at: c.last_message_at,
-                    id: c.id,
-                }
-                .encode()
-            })
-        })
-        .flatten();
+    let next = page.next_cursor(&items, |c| Cursor {
+        at: c.last_message_at,
+        id: c.id,
+    });
     Ok(Json(json!({ "conversations": items, "nextCursor": next })))
 }
 
@@ -122,17 +124,10 @@ pub async fn messages(
     let conversation = find(&ctx, &acting, &id).await?;
     let client = ctx.conn().await?;
     let items = messages::list(&**client, conversation.id, page.cursor, page.limit).await?;
-    let next = (items.len() as i64 == page.limit)
-        .then(|| {
-            items.last().map(|m| {
-                Cursor {
-                    at: m.occurred_at,
-                    id: m.id,
-                }
-                .encode()
-            })
-        })
-        .flatten();
+    let next = page.next_cursor(&items, |m| Cursor {
+        at: m.occurred_at,
+        id: m.id,
+    });
     Ok(Json(
         json!({ "conversation": conversation, "messages": items, "nextCursor": next }),
     ))
@@ -144,10 +139,12 @@ pub async fn review(
     Path(id): Path<String>,
 ) -> Result<Json<ConversationSummary>, ApiError> {
     let conversation = find(&ctx, &acting, &id).await?;
-    let client = ctx.conn().await?;
-    conversations::mark_reviewed(&**client, acting.practice.id, conversation.id).await?;
-    let updated = conversations::get(&**client, acting.practice.id, conversation.id)
+    let mut client = ctx.conn().await?;
+    let tx = client.transaction().await?;
+    conversations::mark_reviewed(&*tx, acting.practice.id, conversation.id).await?;
+    let updated = conversations::get(&*tx, acting.practice.id, conversation.id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no conversation with id {id}")))?;
+    tx.commit().await?;
     Ok(Json(updated))
 }

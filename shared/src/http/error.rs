@@ -52,14 +52,14 @@ impl IntoResponse for ApiError {
 impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
         if error.is_unavailable() {
-            tracing::warn!(%error, "database unavailable");
+            tracing::warn!(error = %error.log_summary(), "database unavailable");
             Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "database_unavailable",
                 "the database is unavailable; try again shortly",
             )
         } else {
-            tracing::error!(%error, "database error");
+            tracing::error!(error = %error.log_summary(), "database error");
             Self::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",

@@ -35,6 +35,12 @@ pub async fn send(
     let message = request
         .message
         .ok_or_else(|| ApiError::bad_request("missing_field", "`message` is required"))?;
+    if message.contains('\0') {
+        return Err(ApiError::bad_request(
+            "invalid_text",
+            "`message` contains a NUL character",
+        ));
+    }
     if message.trim().is_empty() {
         return Err(ApiError::bad_request("empty_message", "`message` is empty"));
     }

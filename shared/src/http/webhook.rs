@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{RawQuery, State};
+use axum::extract::{FromRequest, RawQuery, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -43,7 +43,7 @@ fn check_secret(ctx: &AppContext, pairs: &[(String, String)]) -> Result<(), ApiE
         return Ok(());
     };
     match param(pairs, "secret") {
-        Some(given) if constant_time_eq(given.as_bytes(), expected.as_bytes()) => Ok(()),
+        Some(given) if constant_time_eq(given.as_bytes(), expected.expose().as_bytes()) => Ok(()),
         _ => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "bad_secret",
@@ -82,6 +82,7 @@ fn inbound_error(error: InboundError) -> ApiError {
         }
         InboundError::BadProviderId => ApiError::bad_request("missing_field", error.to_string()),
         InboundError::TooLong => ApiError::bad_request("message_too_long", error.to_string()),
+        InboundError::NulCharacter(_) => ApiError::bad_request("invalid_text", error.to_string()),
     }
 }
 
@@ -127,12 +128,14 @@ pub struct JsonInbound {
 pub async fn json(
     State(ctx): State<Arc<AppContext>>,
     RawQuery(query): RawQuery,
-    JsonBody(body): JsonBody<JsonInbound>,
+    request: Request,
 ) -> Result<impl IntoResponse, ApiError> {
+    // The secret first: a caller without it learns nothing, not even what a valid body looks like.
     check_secret(
         &ctx,
         &parse_callback_query(query.as_deref().unwrap_or_default()),
     )?;
+    let JsonBody(body) = JsonBody::<JsonInbound>::from_request(request, &()).await?;
     let to = match body.to {
         Some(to) => to,
         None => default_to(&ctx)?,

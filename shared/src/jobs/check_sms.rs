@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::app::AppContext;
 use crate::db::DbError;
+use crate::domain::phone::Did;
 use crate::domain::practice::Practice;
 use crate::sms::inbound::{receive, InboundError, InboundText};
 use crate::store::jobs::{self, ResumePoint};
@@ -129,15 +130,23 @@ async fn read_window(
     let (mut fetched, mut stored, mut duplicates, mut replied, mut flagged, mut rejected) =
         (0, 0, 0, 0, 0, 0);
     for did in dids {
-        let digits = did.trim_start_matches("+1");
+        let digits = Did::parse(did)
+            .map(|d| d.voipms_digits().to_string())
+            .unwrap_or_else(|_| did.clone());
+        // getSMS selects whole days; everything it returns is stored (dedupe makes the overlap
+        // harmless). No finer time filter: `timezone=0` meaning UTC is only inferred, and a wrong
+        // guess must cost a duplicate check, not a lost text.
         let records = voipms
-            .received_sms(digits, start.date_naive(), end.date_naive())
+            .received_sms(&digits, start.date_naive(), end.date_naive())
             .await?;
+        if records.len() >= crate::voipms::GET_SMS_LIMIT {
+            tracing::warn!(
+                count = records.len(),
+                "getSMS returned its limit; some texts of this window may be missing"
+            );
+        }
         for record in records.into_iter().filter(|r| r.inbound) {
             let at = record.date.and_utc();
-            if at < start {
-                continue;
-            }
             fetched += 1;
             let text = InboundText {
                 to: did.clone(),

@@ -63,6 +63,8 @@ pub enum InboundError {
     BadProviderId,
     #[error("the message is longer than {MAX_INBOUND_CHARS} characters")]
     TooLong,
+    #[error("`{0}` contains a NUL character")]
+    NulCharacter(&'static str),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -80,6 +82,20 @@ pub async fn receive(ctx: &AppContext, text: InboundText) -> Result<InboundOutco
     }
     if text.message.chars().count() > MAX_INBOUND_CHARS {
         return Err(InboundError::TooLong);
+    }
+    // Postgres cannot store NUL in text; refuse it here rather than fail on insert.
+    let fields = [
+        ("message", Some(text.message.as_str())),
+        ("id", Some(provider_id)),
+        ("date", text.provider_date.as_deref()),
+    ];
+    let media = text.media.iter().map(|m| ("media", Some(m.as_str())));
+    if let Some((name, _)) = fields
+        .into_iter()
+        .chain(media)
+        .find(|(_, v)| v.is_some_and(|v| v.contains('\0')))
+    {
+        return Err(InboundError::NulCharacter(name));
     }
     let did = Did::parse(&text.to).map_err(InboundError::BadDid)?;
     let sender = Sender::parse(&text.from).map_err(InboundError::BadSender)?;
@@ -128,7 +144,8 @@ pub async fn receive(ctx: &AppContext, text: InboundText) -> Result<InboundOutco
             let stored = messages::find_inbound(&**client, practice.id, provider_id)
                 .await?
                 .ok_or_else(|| DbError::NoRow("duplicate inbound text vanished".into()))?;
-            if stored.answered {
+            // Answered already, or being answered by a delivery still running: nothing to do.
+            if stored.answered || !messages::claim_answering(&**client, stored.id).await? {
                 tracing::info!(message = %stored.id, origin = text.origin.as_str(), "duplicate delivery ignored");
                 return Ok(InboundOutcome {
                     conversation_id: stored.conversation_id,
@@ -138,8 +155,7 @@ pub async fn receive(ctx: &AppContext, text: InboundText) -> Result<InboundOutco
                     needs_review: stored.needs_review,
                 });
             }
-            // Stored by an earlier delivery that stopped before answering: finish it now. The
-            // quiet-period claim keeps this to one reply even if that delivery is still running.
+            // Stored by an earlier delivery that stopped before answering: finish it now.
             tracing::warn!(message = %stored.id, "redelivery of a text that was never answered; answering now");
             (stored.id, stored.conversation_id, true)
         }
@@ -215,7 +231,8 @@ async fn answer(
         templates: &rules.templates,
     };
 
-    match compliance_keyword(&text.message) {
+    let keyword = compliance_keyword(&text.message);
+    match keyword {
         Some(ComplianceKeyword::OptOut) => {
             let newly = replies::opt_out(&**client, practice.id, number.as_e164(), now).await?;
             drop(client);
@@ -234,8 +251,10 @@ async fn answer(
                 review: None,
             });
         }
-        Some(ComplianceKeyword::OptIn) if opted_out => {
-            replies::opt_in(&**client, practice.id, number.as_e164()).await?;
+        // Only the delivery that actually opted the number back in confirms it.
+        Some(ComplianceKeyword::OptIn)
+            if opted_out && replies::opt_in(&**client, practice.id, number.as_e164()).await? =>
+        {
             drop(client);
             tracing::info!(contact = %number.masked(), "contact opted back in");
             let response = reply.send(ReplyKind::OptIn).await?;
@@ -247,48 +266,48 @@ async fn answer(
         }
         _ => {}
     }
-    if opted_out {
-        return Ok(Answer::review(
-            "contact has opted out of texts; answer by phone if needed",
-        ));
-    }
-    let kind = match compliance_keyword(&text.message) {
-        Some(ComplianceKeyword::Help) => ReplyKind::Help,
-        _ => match classify(&rules.topics, &text.message) {
-            Some(category) => ReplyKind::Topic(category),
-            None => return Ok(Answer::review("no automatic answer matched")),
-        },
+    let kind = match keyword {
+        Some(ComplianceKeyword::Help) => Some(ReplyKind::Help),
+        _ => classify(&rules.topics, &text.message).map(ReplyKind::Topic),
     };
-    let emergency = kind == ReplyKind::Topic(Category::Emergency);
+    let emergency = kind == Some(ReplyKind::Topic(Category::Emergency));
     let mut review = emergency.then(|| "patient may have an emergency".to_string());
+    if opted_out {
+        let reason = review
+            .unwrap_or_else(|| "contact has opted out of texts; answer by phone if needed".into());
+        return Ok(Answer {
+            category: kind.map(|k| k.as_str()),
+            response: None,
+            review: Some(reason),
+        });
+    }
+    let Some(kind) = kind else {
+        return Ok(Answer::review("no automatic answer matched"));
+    };
+    let quiet = Duration::hours(i64::from(practice.auto_reply_quiet_hours));
     let response = if !text.may_auto_reply {
         review.get_or_insert_with(|| {
             "found late by the 15-minute check; too old for an automatic reply".into()
         });
         not_sent(kind, "too old for an automatic reply")
-    } else if !replies::claim_auto_reply(
-        &**client,
-        practice.id,
-        number.as_e164(),
-        kind,
-        now,
-        Duration::hours(i64::from(practice.auto_reply_quiet_hours)),
-    )
-    .await?
+    } else if !replies::claim_auto_reply(&**client, practice.id, number.as_e164(), kind, now, quiet)
+        .await?
     {
         review.get_or_insert_with(|| "asked again after an automatic reply; needs a person".into());
-        not_sent(
-            kind,
-            &format!(
-                "already answered automatically in the last {} hours",
-                practice.auto_reply_quiet_hours
-            ),
-        )
+        let reason = format!(
+            "already answered automatically in the last {} hours",
+            practice.auto_reply_quiet_hours
+        );
+        not_sent(kind, &reason)
     } else {
         drop(client);
         let response = reply.send(kind).await?;
         if let Some(reason) = response.reason.as_ref().filter(|_| !response.sent) {
             review.get_or_insert_with(|| format!("automatic reply failed: {reason}"));
+            // Nothing reached the patient: the next text may be answered.
+            let client = ctx.conn().await?;
+            replies::release_auto_reply(&**client, practice.id, number.as_e164(), kind, now)
+                .await?;
         }
         response
     };

@@ -102,8 +102,9 @@ pub async fn flag_for_review(conn: &impl Conn, id: Uuid, reason: &str) -> Result
     Ok(())
 }
 
-/// A person has dealt with the thread: clears its flag, its messages' flags and its unread count.
-/// False when there is no such conversation in the practice.
+/// A person has dealt with the thread: clears its flag, its messages' flags (their reasons stay as
+/// history) and its unread count. False when there is no such conversation in the practice. Run it
+/// in a transaction.
 pub async fn mark_reviewed(conn: &impl Conn, practice_id: Uuid, id: Uuid) -> Result<bool, DbError> {
     let n = db::execute(
         conn,
@@ -113,7 +114,8 @@ pub async fn mark_reviewed(conn: &impl Conn, practice_id: Uuid, id: Uuid) -> Res
     )
     .await?;
     if n == 1 {
-        db::execute(conn, "UPDATE sms_messages SET needs_review = false WHERE conversation_id = $1 AND needs_review", &[&id]).await?;
+        db::execute(conn, "UPDATE sms_messages SET needs_review = false WHERE conversation_id = $1 AND needs_review", &[&id])
+            .await?;
     }
     Ok(n == 1)
 }

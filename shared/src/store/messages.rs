@@ -44,8 +44,8 @@ pub async fn insert_inbound(conn: &impl Conn, m: &NewInbound<'_>) -> Result<Opti
     let row = db::query_opt(
         conn,
         "INSERT INTO sms_messages (practice_id, conversation_id, direction, body, media_urls, occurred_at, origin, \
-             provider, provider_message_id, provider_date, status) \
-         VALUES ($1, $2, 'inbound', $3, $4, $5, $6, 'voipms', $7, $8, 'received') \
+             provider, provider_message_id, provider_date, status, answering_at) \
+         VALUES ($1, $2, 'inbound', $3, $4, $5, $6, 'voipms', $7, $8, 'received', now()) \
          ON CONFLICT (practice_id, provider, provider_message_id) WHERE direction = 'inbound' DO NOTHING \
          RETURNING id",
         &[
@@ -90,6 +90,19 @@ pub async fn find_inbound(
         needs_review: r.get(2),
         answered: r.get(3),
     }))
+}
+
+/// Takes on answering a stored text that was never answered, unless another delivery is doing it
+/// right now (within the last two minutes). True for the one delivery that gets it.
+pub async fn claim_answering(conn: &impl Conn, id: Uuid) -> Result<bool, DbError> {
+    let row = db::query_opt(
+        conn,
+        "UPDATE sms_messages SET answering_at = now() WHERE id = $1 AND answered_at IS NULL \
+         AND (answering_at IS NULL OR answering_at < now() - interval '2 minutes') RETURNING id",
+        &[&id],
+    )
+    .await?;
+    Ok(row.is_some())
 }
 
 /// Records what the auto-responder made of an inbound message.
@@ -233,12 +246,4 @@ pub async fn list(
     )
     .await?;
     Ok(rows.iter().map(stored).collect())
-}
-
-pub async fn get(conn: &impl Conn, id: Uuid) -> Result<Option<StoredMessage>, DbError> {
-    let sql = format!("{MESSAGE} WHERE id = $1");
-    Ok(db::query_opt(conn, &sql, &[&id])
-        .await?
-        .as_ref()
-        .map(stored))
 }

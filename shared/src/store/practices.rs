@@ -91,14 +91,6 @@ pub async fn for_did(conn: &impl Conn, did: &str) -> Result<Option<Practice>, Db
         .map(from_row))
 }
 
-pub async fn get(conn: &impl Conn, id: Uuid) -> Result<Option<Practice>, DbError> {
-    let sql = format!("SELECT {COLUMNS} FROM practices p WHERE p.id = $1");
-    Ok(db::query_opt(conn, &sql, &[&id])
-        .await?
-        .as_ref()
-        .map(from_row))
-}
-
 /// Every practice with its DIDs, for the scheduled jobs.
 pub async fn all_with_dids(conn: &impl Conn) -> Result<Vec<(Practice, Vec<String>)>, DbError> {
     let sql = format!(

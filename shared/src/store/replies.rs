@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use crate::db::{self, Conn, DbError};
-use crate::domain::auto_reply::{Category, ReplyKind, Rule};
+use crate::domain::auto_reply::{ReplyKind, Rule};
 
 /// A practice's enabled rules: the topic rules for the classifier and every kind's reply text.
 #[derive(Debug, Clone, Default)]
@@ -19,7 +19,7 @@ pub async fn load_rules(conn: &impl Conn, practice_id: Uuid) -> Result<RuleSet, 
     let rows = db::query(
         conn,
         "SELECT category, priority, keywords, weak_keywords, context_keywords, negations, reply_template \
-         FROM auto_response_rules WHERE practice_id = $1 AND enabled",
+         FROM auto_response_rules WHERE practice_id = $1 AND enabled ORDER BY priority DESC, category",
         &[&practice_id],
     )
     .await?;
@@ -42,21 +42,6 @@ pub async fn load_rules(conn: &impl Conn, practice_id: Uuid) -> Result<RuleSet, 
         }
     }
     Ok(set)
-}
-
-pub async fn set_reply_template(
-    conn: &impl Conn,
-    practice_id: Uuid,
-    category: Category,
-    template: &str,
-) -> Result<bool, DbError> {
-    let n = db::execute(
-        conn,
-        "UPDATE auto_response_rules SET reply_template = $3, updated_at = now() WHERE practice_id = $1 AND category = $2",
-        &[&practice_id, &category.as_str(), &template],
-    )
-    .await?;
-    Ok(n == 1)
 }
 
 pub async fn is_opted_out(
@@ -120,4 +105,21 @@ pub async fn claim_auto_reply(
     )
     .await?;
     Ok(row.is_some())
+}
+
+/// Gives back a claim taken at `claimed_at` whose reply could not be sent.
+pub async fn release_auto_reply(
+    conn: &impl Conn,
+    practice_id: Uuid,
+    contact: &str,
+    kind: ReplyKind,
+    claimed_at: DateTime<Utc>,
+) -> Result<(), DbError> {
+    db::execute(
+        conn,
+        "DELETE FROM auto_reply_claims WHERE practice_id = $1 AND contact = $2 AND category = $3 AND last_sent_at = $4",
+        &[&practice_id, &contact, &kind.as_str(), &claimed_at],
+    )
+    .await?;
+    Ok(())
 }

@@ -176,8 +176,16 @@ fn masked_tokens(rules: &[Rule], text: &str) -> Vec<Option<String>> {
 
 /// Classify an inbound text. Returns the category of the highest-priority
 /// matching rule, or `None` when no rule matches.
+/// An emergency outranks every other category whatever the priorities say: a mis-edited priority
+/// must never turn an emergency into an appointment reply.
 pub fn classify(rules: &[Rule], text: &str) -> Option<Category> {
     let tokens = masked_tokens(rules, text);
+    if rules
+        .iter()
+        .any(|r| r.category == Category::Emergency && rule_matches(r, &tokens))
+    {
+        return Some(Category::Emergency);
+    }
     let mut best: Option<&Rule> = None;
     for rule in rules {
         if best.is_some_and(|b| b.priority >= rule.priority) {
@@ -216,6 +224,18 @@ mod tests {
         }
         assert_eq!(Category::parse("OFFICE_HOURS"), Some(Category::OfficeHours));
         assert_eq!(Category::parse("nope"), None);
+    }
+
+    #[test]
+    fn emergency_wins_even_with_a_lower_priority() {
+        let r = [
+            rule(Category::Appointment, 90, &["appointment"]),
+            rule(Category::Emergency, 1, &["bleeding"]),
+        ];
+        assert_eq!(
+            classify(&r, "appointment please, my gums are bleeding"),
+            Some(Category::Emergency)
+        );
     }
 
     #[test]

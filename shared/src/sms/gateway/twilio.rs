@@ -50,7 +50,10 @@ impl SmsGateway for TwilioGateway {
         let response = self
             .http
             .post(&url)
-            .basic_auth(&self.settings.account_sid, Some(&self.settings.auth_token))
+            .basic_auth(
+                &self.settings.account_sid,
+                Some(self.settings.auth_token.expose()),
+            )
             .form(&form)
             .send()
             .await

@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 
 use super::{OutboundSms, Provider, Receipt, SendError, SmsGateway};
-use crate::domain::segment::{split_message, VOIPMS_PART_LIMIT};
+use crate::domain::segment::{offset_in, split_message, VOIPMS_PART_LIMIT};
 use crate::voipms::VoipMsClient;
 
 /// Sends through `sendSMS`, one call per part (VoIP.ms refuses more than 160 characters), in order.
@@ -32,11 +32,12 @@ impl SmsGateway for VoipMsGateway {
                 .send_sms(sms.from.voipms_digits(), dst, part)
                 .await
             {
-                Ok(id) => ids.push(id),
+                Ok(id) => ids.extend(id),
                 Err(error) => {
                     let mut failure = SendError::single(Provider::VoipMs, error.to_string());
                     if index > 0 {
-                        failure.unsent_text = Some(parts[index..].join(" "));
+                        failure.unsent_text =
+                            Some(sms.body[offset_in(sms.body, part)..].to_string());
                         failure.sent_ids = ids;
                     }
                     return Err(failure);
@@ -45,7 +46,7 @@ impl SmsGateway for VoipMsGateway {
         }
         Ok(Receipt {
             provider: Provider::VoipMs,
-            segments: ids.len() as u32,
+            segments: parts.len() as u32,
             message_ids: ids,
         })
     }
