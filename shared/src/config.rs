@@ -37,7 +37,10 @@ pub struct VoipMsSettings {
     pub username: String,
     pub password: Secret,
     pub api_url: String,
+    /// Per call.
     pub timeout: Duration,
+    /// For all the parts of one text; later parts go to the fallback.
+    pub send_budget: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -121,7 +124,12 @@ impl Settings {
                     password: Secret(password),
                     api_url: get(lookup, "VOIPMS_API_URL")
                         .unwrap_or_else(|| DEFAULT_VOIPMS_API_URL.into()),
-                    timeout: Duration::from_millis(parse(lookup, "VOIPMS_TIMEOUT_MS", 10_000)?),
+                    timeout: Duration::from_millis(parse(lookup, "VOIPMS_TIMEOUT_MS", 5_000)?),
+                    send_budget: Duration::from_millis(parse(
+                        lookup,
+                        "VOIPMS_SEND_BUDGET_MS",
+                        10_000,
+                    )?),
                 })
             })
             .transpose()?;
@@ -146,7 +154,7 @@ impl Settings {
                     from,
                     api_url: get(lookup, "TWILIO_API_URL")
                         .unwrap_or_else(|| DEFAULT_TWILIO_API_URL.into()),
-                    timeout: Duration::from_millis(parse(lookup, "TWILIO_TIMEOUT_MS", 10_000)?),
+                    timeout: Duration::from_millis(parse(lookup, "TWILIO_TIMEOUT_MS", 8_000)?),
                 })
             }
         };

@@ -104,6 +104,11 @@ impl VoipMsClient {
         }
     }
 
+    /// How long all the parts of one text may take (`VOIPMS_SEND_BUDGET_MS`).
+    pub fn send_budget(&self) -> Duration {
+        self.settings.send_budget
+    }
+
     fn transport(&self, error: reqwest::Error) -> VoipMsError {
         if error.is_timeout() {
             VoipMsError::Timeout(self.settings.timeout)

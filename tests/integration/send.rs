@@ -289,3 +289,36 @@ async fn a_voipms_success_without_an_id_is_not_sent_again_through_twilio() {
         "the patient must not get it twice"
     );
 }
+
+#[tokio::test]
+async fn a_slow_voipms_hands_the_parts_it_had_no_time_for_to_twilio() {
+    let app = spawn_app()
+        .twilio()
+        .env("VOIPMS_SEND_BUDGET_MS", "500")
+        .start()
+        .await;
+    app.voipms
+        .set_fault("sendSMS", Some(Fault::Delay(Duration::from_millis(300))));
+    let text = (1..=100)
+        .map(|i| format!("w{i}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let (status, body) = app.send(PATIENT, &text).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["provider"], "twilio", "Twilio finished the text");
+    let voipms_parts: Vec<String> = app
+        .voipms
+        .sent_sms()
+        .into_iter()
+        .map(|p| p.message)
+        .collect();
+    assert_eq!(voipms_parts.len(), 2, "parts started within the budget");
+    let twilio = app.twilio.sent();
+    assert_eq!(twilio.len(), 1);
+    assert_eq!(
+        format!("{} {}", voipms_parts.join(" "), twilio[0].body),
+        text,
+        "nothing lost or repeated"
+    );
+    assert_eq!(body["providerMessageIds"].as_array().unwrap().len(), 3);
+}
