@@ -35,6 +35,10 @@ enum Command {
     Serve {
         #[arg(long, env = "PORT", default_value_t = 3000)]
         port: u16,
+        /// Accept every request without a token, as the service role. For local trials only; without
+        /// it, `serve` needs SUPABASE_JWT_SECRET or SUPABASE_JWKS_URL.
+        #[arg(long)]
+        insecure_no_auth: bool,
     },
     /// Apply database migrations and create the practice of VOIPMS_DID if it is new.
     Migrate,
@@ -108,7 +112,13 @@ async fn migrate_and_seed(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(mut settings: Settings, port: u16) -> anyhow::Result<()> {
+async fn serve(mut settings: Settings, port: u16, insecure_no_auth: bool) -> anyhow::Result<()> {
+    if !insecure_no_auth && settings.jwt_secret.is_none() && settings.jwks_url.is_none() {
+        anyhow::bail!(
+            "no way to check callers: set SUPABASE_JWT_SECRET or SUPABASE_JWKS_URL, \
+             or run `pedro serve --insecure-no-auth` for a local trial"
+        );
+    }
     let local_pg = ensure_database(&mut settings)?;
     if settings.default_did.is_none() && settings.voipms.is_none() {
         settings.default_did = Some(Did::parse(DEMO_DID)?);
@@ -118,7 +128,13 @@ async fn serve(mut settings: Settings, port: u16) -> anyhow::Result<()> {
         migrate::create_database_if_missing(&settings.database()?).await?;
     }
     migrate_and_seed(&settings).await?;
-    let ctx = Arc::new(AppContext::new(settings, Arc::new(SystemClock))?);
+    let mut ctx = AppContext::new(settings, Arc::new(SystemClock))?;
+    ctx.insecure_no_auth = insecure_no_auth;
+    let ctx = Arc::new(ctx);
+    if insecure_no_auth {
+        eprintln!("pedro: !!! INSECURE: --insecure-no-auth — every request is accepted WITHOUT A TOKEN, as the service role !!!");
+        tracing::warn!("running without authentication (--insecure-no-auth)");
+    }
     if ctx.is_sandbox() {
         eprintln!("pedro: SANDBOX MODE — no VoIP.ms credentials; texts are stored in sandbox_outbox and NOT sent");
     }
@@ -172,7 +188,10 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut settings = Settings::from_env()?;
     match cli.command {
-        Command::Serve { port } => serve(settings, port).await,
+        Command::Serve {
+            port,
+            insecure_no_auth,
+        } => serve(settings, port, insecure_no_auth).await,
         Command::Migrate => {
             let local_pg = ensure_database(&mut settings)?;
             if local_pg.is_some() {

@@ -22,10 +22,12 @@ async fn serve_runs_the_whole_system_with_its_own_database() {
     std::fs::create_dir_all(&data_dir).unwrap();
     let log_path = data_dir.join("pedro.log");
     let mut child = Command::new(env!("CARGO_BIN_EXE_pedro"))
-        .arg("serve")
+        .args(["serve", "--insecure-no-auth"])
         .env_remove("DATABASE_URL")
         .env_remove("VOIPMS_USERNAME")
         .env_remove("VOIPMS_DID")
+        .env_remove("SUPABASE_JWT_SECRET")
+        .env_remove("SUPABASE_JWKS_URL")
         .env("PORT", port.to_string())
         .env("PEDRO_DATA_DIR", &data_dir)
         .env("RUST_LOG", "info")
@@ -132,4 +134,21 @@ async fn serve_runs_the_whole_system_with_its_own_database() {
         "private Postgres still running"
     );
     let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+#[test]
+fn serve_will_not_run_open_without_being_told_to() {
+    let out = Command::new(env!("CARGO_BIN_EXE_pedro"))
+        .arg("serve")
+        .env_remove("SUPABASE_JWT_SECRET")
+        .env_remove("SUPABASE_JWKS_URL")
+        .env("PORT", free_port().to_string())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("SUPABASE_JWT_SECRET") && stderr.contains("--insecure-no-auth"),
+        "{stderr}"
+    );
 }

@@ -4,7 +4,8 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use pedro_tests::app::{DID, PATIENT};
+use pedro_tests::app::{member_token, DID, JWT_SECRET, PATIENT};
+use pedro_tests::events;
 use pedro_tests::fakes::lambda_runtime::{Outcome, RuntimeApi};
 use pedro_tests::fakes::voipms::InboundSms;
 use pedro_tests::{spawn_app, TestApp};
@@ -42,6 +43,7 @@ fn start(binary: &str, function: &str, runtime: &RuntimeApi, app: &TestApp) -> R
         .env("VOIPMS_PASSWORD", pedro_tests::app::VOIPMS_PASSWORD)
         .env("VOIPMS_API_URL", app.voipms.api_url())
         .env("VOIPMS_DID", DID)
+        .env("SUPABASE_JWT_SECRET", JWT_SECRET)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -50,9 +52,12 @@ fn start(binary: &str, function: &str, runtime: &RuntimeApi, app: &TestApp) -> R
     Running(child)
 }
 
-fn fixture(function: &str) -> Value {
-    let path = format!("{}/../events/{function}.json", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+fn fixture(function: &str, app: &TestApp) -> Value {
+    serde_json::from_str(&events::fixture(
+        function,
+        &member_token(app.practice_id, "admin"),
+    ))
+    .unwrap()
 }
 
 /// Starts `function`, invokes it once with its fixture, returns the answer and the time from
@@ -62,7 +67,7 @@ async fn invoke(binary: &str, function: &str, app: &TestApp) -> (Value, Duration
     let started = Instant::now();
     let _process = start(binary, function, &runtime, app);
     match runtime
-        .invoke(fixture(function), Duration::from_secs(30))
+        .invoke(fixture(function, app), Duration::from_secs(30))
         .await
     {
         Ok(Outcome::Response(answer)) => (answer, started.elapsed()),

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use deadpool_postgres::Pool;
 
+use crate::auth::Authenticator;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::db::{self, DbError};
@@ -18,6 +19,10 @@ pub struct AppContext {
     pub voipms: Option<VoipMsClient>,
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
+    /// Verifies callers' tokens; None when no secret or JWKS URL is configured.
+    pub auth: Option<Authenticator>,
+    /// Only `pedro serve --insecure-no-auth` sets this: every caller acts as the service role.
+    pub insecure_no_auth: bool,
 }
 
 impl AppContext {
@@ -42,6 +47,8 @@ impl AppContext {
         Ok(Self {
             db: pool,
             sms,
+            auth: Authenticator::new(settings.jwt_secret.as_ref(), settings.jwks_url.as_deref()),
+            insecure_no_auth: false,
             voipms,
             clock,
             settings,

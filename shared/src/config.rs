@@ -73,6 +73,10 @@ pub struct Settings {
     pub voipms: Option<VoipMsSettings>,
     pub twilio: Option<TwilioSettings>,
     pub webhook_secret: Option<Secret>,
+    /// `SUPABASE_JWT_SECRET`: verifies HS256 access tokens.
+    pub jwt_secret: Option<Secret>,
+    /// `SUPABASE_JWKS_URL`: the keys that verify ES256/RS256 access tokens.
+    pub jwks_url: Option<String>,
     pub practice: PracticeDefaults,
     /// check-sms answers automatically only texts younger than this; older ones go to a person.
     pub auto_reply_max_age: Duration,
@@ -182,6 +186,8 @@ impl Settings {
             voipms,
             twilio,
             webhook_secret: get(lookup, "WEBHOOK_SECRET").map(Secret),
+            jwt_secret: get(lookup, "SUPABASE_JWT_SECRET").map(Secret),
+            jwks_url: get(lookup, "SUPABASE_JWKS_URL"),
             practice: PracticeDefaults {
                 name: get(lookup, "PRACTICE_NAME").unwrap_or_else(|| "Our office".into()),
                 phone,

@@ -6,7 +6,7 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
 
 use crate::app::AppContext;
-use crate::http::function_router;
+use crate::http::{function_router, Access, ENDPOINTS};
 use crate::jobs::Job;
 
 pub type Error = lambda_runtime::Error;
@@ -28,6 +28,17 @@ pub fn init_tracing() {
 pub async fn serve_endpoint(function: &'static str) -> Result<(), Error> {
     init_tracing();
     let ctx = Arc::new(AppContext::from_env()?);
+    let endpoint = ENDPOINTS
+        .iter()
+        .find(|e| e.function == function)
+        .ok_or_else(|| format!("no endpoint is served by {function}"))?;
+    // A function never runs open.
+    if endpoint.access != Access::Public && ctx.auth.is_none() {
+        return Err(format!(
+            "{function} needs SUPABASE_JWT_SECRET or SUPABASE_JWKS_URL to check its callers"
+        )
+        .into());
+    }
     let router = function_router(function, ctx)
         .ok_or_else(|| format!("no endpoint is served by {function}"))?;
     lambda_http::run(router).await

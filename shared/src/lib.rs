@@ -4,6 +4,7 @@
 //! only wire it up, so the tests exercise what production runs.
 
 pub mod app;
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod db;

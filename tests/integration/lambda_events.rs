@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Context, LambdaEvent, Service};
-use pedro_tests::app::FIXTURE_CONVERSATION;
+use pedro_tests::app::{member_token, FIXTURE_CONVERSATION};
+use pedro_tests::events;
 use pedro_tests::fakes::voipms::InboundSms;
 use pedro_tests::{spawn_app, TestApp};
 use pedro_voip::http::{function_router, ENDPOINTS};
@@ -13,16 +14,14 @@ use pedro_voip::jobs::Job;
 use pedro_voip::lambda::handle_scheduled_event;
 use serde_json::Value;
 
-fn fixture(function: &str) -> String {
-    let path = format!("{}/../events/{function}.json", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
 /// Invokes `function`'s handler with its fixture; returns (statusCode, body as JSON or string).
 async fn invoke(app: &TestApp, function: &str) -> (u16, Value) {
     let router = function_router(function, app.ctx.clone()).expect("an endpoint function");
-    let request: LambdaRequest =
-        serde_json::from_str(&fixture(function)).expect("a valid API Gateway v2 event");
+    let request: LambdaRequest = serde_json::from_str(&events::fixture(
+        function,
+        &member_token(app.practice_id, "admin"),
+    ))
+    .expect("a valid API Gateway v2 event");
     let mut adapter = lambda_http::Adapter::from(router);
     let response = adapter
         .call(LambdaEvent::new(request, Context::default()))
@@ -44,17 +43,16 @@ async fn every_function_has_a_fixture_and_every_fixture_a_function() {
         .map(|e| e.function.to_string())
         .chain(Job::ALL.iter().map(|j| j.name().to_string()))
         .collect();
-    let fixtures: BTreeSet<String> =
-        std::fs::read_dir(format!("{}/../events", env!("CARGO_MANIFEST_DIR")))
-            .unwrap()
-            .map(|e| {
-                e.unwrap()
-                    .file_name()
-                    .to_string_lossy()
-                    .trim_end_matches(".json")
-                    .to_string()
-            })
-            .collect();
+    let fixtures: BTreeSet<String> = std::fs::read_dir(events::dir())
+        .unwrap()
+        .map(|e| {
+            e.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .trim_end_matches(".json")
+                .to_string()
+        })
+        .collect();
     assert_eq!(functions, fixtures);
 }
 
@@ -139,7 +137,7 @@ async fn check_sms_scheduled_event() {
         message: "Is anyone there?".into(),
         media: None,
     });
-    let event: Value = serde_json::from_str(&fixture("check-sms")).unwrap();
+    let event: Value = serde_json::from_str(&events::fixture("check-sms", "")).unwrap();
     let report = handle_scheduled_event(&app.ctx, Job::CheckSms, event)
         .await
         .unwrap();

@@ -28,6 +28,37 @@ pub const PATIENT_E164: &str = "+14385550199";
 pub const TWILIO_SID: &str = "AC0123456789abcdef0123456789abcdef";
 pub const TWILIO_TOKEN: &str = "twilio-token";
 pub const TWILIO_FROM: &str = "+15145550111";
+/// The secret the test apps verify HS256 tokens with (`SUPABASE_JWT_SECRET`).
+pub const JWT_SECRET: &str = "test-only-supabase-jwt-secret-0123456789";
+
+/// A Supabase-style access token, signed with [`JWT_SECRET`]: `role` is `staff` or `admin`.
+pub fn member_token(practice_id: Uuid, role: &str) -> String {
+    sign(serde_json::json!({
+        "aud": "authenticated",
+        "role": "authenticated",
+        "sub": Uuid::new_v4().to_string(),
+        "exp": Utc::now().timestamp() + 3600,
+        "app_metadata": {"provider": "email", "practice_id": practice_id.to_string(), "practice_role": role},
+    }))
+}
+
+/// Supabase's service-role key.
+pub fn service_token() -> String {
+    sign(
+        serde_json::json!({"iss": "supabase", "role": "service_role", "exp": Utc::now().timestamp() + 3600}),
+    )
+}
+
+pub fn sign(claims: Value) -> String {
+    let key = jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes());
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &key,
+    )
+    .unwrap()
+}
+
 /// The conversation the `events/` fixtures for one thread refer to.
 pub const FIXTURE_CONVERSATION: &str = "0b7e6a52-4c1e-4a8e-9a61-3f0b2c1d9e01";
 
@@ -110,6 +141,7 @@ impl TestAppBuilder {
         let mut env: HashMap<String, String> = [
             ("DATABASE_URL", database_url.as_str()),
             ("VOIPMS_DID", DID),
+            ("SUPABASE_JWT_SECRET", JWT_SECRET),
             ("PRACTICE_NAME", "Maple Dental"),
             ("PRACTICE_PHONE", "+15145550100"),
             ("PRACTICE_ADDRESS", "12 Main St, Montreal"),
@@ -161,12 +193,25 @@ impl TestAppBuilder {
             voipms,
             twilio,
             clock,
-            http: reqwest::Client::new(),
+            http: client_with_token(&member_token(practice_id, "admin")),
             practice_id,
             db,
             db_proxy,
         }
     }
+}
+
+/// An HTTP client that sends `Authorization: Bearer <token>` with every request.
+pub fn client_with_token(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
 }
 
 impl TestApp {

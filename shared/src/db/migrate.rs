@@ -6,8 +6,14 @@ use tokio_postgres::Client;
 use super::tls::PgTarget;
 
 /// (version, name, SQL). Append only: an applied migration must never change.
-pub const MIGRATIONS: &[(i32, &str, &str)] =
-    &[(1, "sms", include_str!("../../migrations/0001_sms.sql"))];
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "sms", include_str!("../../migrations/0001_sms.sql")),
+    (
+        2,
+        "security",
+        include_str!("../../migrations/0002_security.sql"),
+    ),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {

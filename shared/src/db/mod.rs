@@ -145,6 +145,30 @@ pub async fn execute(
     Ok(conn.execute_typed_raw(sql, &typed(params)).await?)
 }
 
+/// Opens a transaction acting as `caller`: `SET LOCAL ROLE` to Supabase's `authenticated` or
+/// `service_role`, and the verified claims in `request.jwt.claims`, so row-level security applies
+/// exactly as it does for Supabase's own client API. Transaction-local, so nothing leaks to the
+/// next user of the connection (and it works behind the transaction pooler). Every piece of
+/// request and job work reaches the database through here.
+pub async fn begin_as<'c>(
+    client: &'c mut deadpool_postgres::Object,
+    caller: &crate::auth::Caller,
+) -> Result<deadpool_postgres::Transaction<'c>, DbError> {
+    let tx = client.transaction().await?;
+    let role = match caller.role {
+        crate::auth::Role::Service => "service_role",
+        crate::auth::Role::Staff | crate::auth::Role::Admin => "authenticated",
+    };
+    tx.batch_execute(&format!("SET LOCAL ROLE {role}")).await?;
+    execute(
+        &*tx,
+        "SELECT set_config('request.jwt.claims', $1, true)",
+        &[&caller.claims.to_string()],
+    )
+    .await?;
+    Ok(tx)
+}
+
 /// Pool settings: small per Lambda instance, built once per cold start.
 #[derive(Debug, Clone)]
 pub struct PoolSettings {

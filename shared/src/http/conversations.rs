@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::error::ApiError;
 use super::extract::ActingPractice;
 use crate::app::AppContext;
+use crate::db::{self, Conn};
 use crate::store::conversations::{self, ConversationSummary, Cursor};
 use crate::store::messages;
 
@@ -86,15 +87,17 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let page = page(query)?;
-    let client = ctx.conn().await?;
+    let mut client = ctx.conn().await?;
+    let tx = db::begin_as(&mut client, &acting.caller).await?;
     let items = conversations::list(
-        &**client,
+        &*tx,
         acting.practice.id,
         page.needs_review,
         page.cursor,
         page.limit,
     )
     .await?;
+    tx.commit().await?;
     let next = page.next_cursor(&items, |c| Cursor {
         at: c.last_message_at,
         id: c.id,
@@ -103,13 +106,12 @@ pub async fn list(
 }
 
 async fn find(
-    ctx: &AppContext,
+    tx: &impl Conn,
     acting: &ActingPractice,
     id: &str,
 ) -> Result<ConversationSummary, ApiError> {
     let id = parse_id(id)?;
-    let client = ctx.conn().await?;
-    conversations::get(&**client, acting.practice.id, id)
+    conversations::get(tx, acting.practice.id, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no conversation with id {id}")))
 }
@@ -121,9 +123,11 @@ pub async fn messages(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let page = page(query)?;
-    let conversation = find(&ctx, &acting, &id).await?;
-    let client = ctx.conn().await?;
-    let items = messages::list(&**client, conversation.id, page.cursor, page.limit).await?;
+    let mut client = ctx.conn().await?;
+    let tx = db::begin_as(&mut client, &acting.caller).await?;
+    let conversation = find(&*tx, &acting, &id).await?;
+    let items = messages::list(&*tx, conversation.id, page.cursor, page.limit).await?;
+    tx.commit().await?;
     let next = page.next_cursor(&items, |m| Cursor {
         at: m.occurred_at,
         id: m.id,
@@ -138,9 +142,9 @@ pub async fn review(
     acting: ActingPractice,
     Path(id): Path<String>,
 ) -> Result<Json<ConversationSummary>, ApiError> {
-    let conversation = find(&ctx, &acting, &id).await?;
     let mut client = ctx.conn().await?;
-    let tx = client.transaction().await?;
+    let tx = db::begin_as(&mut client, &acting.caller).await?;
+    let conversation = find(&*tx, &acting, &id).await?;
     conversations::mark_reviewed(&*tx, acting.practice.id, conversation.id).await?;
     let updated = conversations::get(&*tx, acting.practice.id, conversation.id)
         .await?

@@ -1,7 +1,5 @@
 //! Extractors whose rejections speak our JSON error shape, and the practice a request acts for.
 
-use std::sync::Arc;
-
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -9,10 +7,9 @@ use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
-use crate::app::AppContext;
+use crate::auth::Caller;
 use crate::domain::phone::Did;
 use crate::domain::practice::Practice;
-use crate::store::practices;
 
 /// A JSON body; malformed, mistyped, oversized or non-JSON bodies get a 4xx that says why.
 pub struct JsonBody<T>(pub T);
@@ -64,38 +61,30 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
-/// The practice this request acts for, with the DID it texts from.
-///
-/// Until sign-in exists this is the practice of `VOIPMS_DID`; every route takes it from here, so
-/// authentication will replace this one extractor.
+/// The practice a request acts for, the DID it texts from, and who is asking. Put in the request by
+/// [`super::authorize::authorize`], the one place that authenticates.
+#[derive(Clone)]
 pub struct ActingPractice {
     pub practice: Practice,
     pub did: Did,
+    pub caller: Caller,
 }
 
-impl FromRequestParts<Arc<AppContext>> for ActingPractice {
+impl<S: Send + Sync> FromRequestParts<S> for ActingPractice {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        _: &mut Parts,
-        ctx: &Arc<AppContext>,
-    ) -> Result<Self, Self::Rejection> {
-        let unavailable = |message: &str| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "practice_not_configured",
-                message,
-            )
-        };
-        let did = ctx
-            .settings
-            .default_did
-            .clone()
-            .ok_or_else(|| unavailable("VOIPMS_DID is not set"))?;
-        let client = ctx.conn().await?;
-        let practice = practices::for_did(&**client, did.as_e164())
-            .await?
-            .ok_or_else(|| unavailable("no practice owns VOIPMS_DID; run `pedro migrate`"))?;
-        Ok(Self { practice, did })
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<ActingPractice>()
+            .cloned()
+            .ok_or_else(|| {
+                tracing::error!("a route that needs a caller has no authorization layer");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "an internal error occurred",
+                )
+            })
     }
 }

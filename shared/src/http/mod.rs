@@ -1,6 +1,7 @@
 //! HTTP routes over `http` types. Each Lambda mounts only its own route ([`function_router`]);
 //! `pedro serve` mounts all of them ([`all_routes`]). The route table is the one list of endpoints.
 
+mod authorize;
 mod configure;
 mod conversations;
 pub mod error;
@@ -16,6 +17,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 
+pub use self::authorize::Access;
 use self::error::ApiError;
 use crate::app::AppContext;
 
@@ -27,6 +29,7 @@ pub struct Endpoint {
     pub function: &'static str,
     pub path: &'static str,
     pub methods: &'static [&'static str],
+    pub access: Access,
     route: fn() -> MethodRouter<Arc<AppContext>>,
 }
 
@@ -35,36 +38,42 @@ pub const ENDPOINTS: &[Endpoint] = &[
         function: "sms-webhook",
         path: "/api/voip/sms/webhook",
         methods: &["GET", "POST"],
+        access: Access::Public,
         route: || get(webhook::callback).post(webhook::json),
     },
     Endpoint {
         function: "sms-send",
         path: "/api/voip/sms/send",
         methods: &["POST"],
+        access: Access::Staff,
         route: || post(send::send),
     },
     Endpoint {
         function: "sms-conversations",
         path: "/api/voip/sms/conversations",
         methods: &["GET"],
+        access: Access::Staff,
         route: || get(conversations::list),
     },
     Endpoint {
         function: "sms-conversation-messages",
         path: "/api/voip/sms/conversations/{id}/messages",
         methods: &["GET"],
+        access: Access::Staff,
         route: || get(conversations::messages),
     },
     Endpoint {
         function: "sms-conversation-review",
         path: "/api/voip/sms/conversations/{id}/review",
         methods: &["POST"],
+        access: Access::Staff,
         route: || post(conversations::review),
     },
     Endpoint {
         function: "configure-webhook",
         path: "/api/voip/configure-webhook",
         methods: &["POST"],
+        access: Access::Admin,
         route: || post(configure::configure),
     },
 ];
@@ -90,23 +99,49 @@ fn finish(router: Router<Arc<AppContext>>, ctx: Arc<AppContext>) -> Router {
         .with_state(ctx)
 }
 
+impl Endpoint {
+    /// The endpoint's handlers, behind the authorization layer unless it is public.
+    fn method_router(&self, ctx: &Arc<AppContext>) -> MethodRouter<Arc<AppContext>> {
+        let route = (self.route)();
+        match self.access {
+            Access::Public => route,
+            access => route.route_layer(axum::middleware::from_fn_with_state(
+                (ctx.clone(), access),
+                authorize::authorize,
+            )),
+        }
+    }
+}
+
 /// The router of one Lambda function. The webhook's also answers at `/`, so a function URL works
 /// with or without the path.
 pub fn function_router(function: &str, ctx: Arc<AppContext>) -> Option<Router> {
     let endpoint = ENDPOINTS.iter().find(|e| e.function == function)?;
-    let mut router = Router::new().route(endpoint.path, (endpoint.route)());
+    let mut router = Router::new().route(endpoint.path, endpoint.method_router(&ctx));
     if endpoint.function == "sms-webhook" {
-        router = router.route("/", (endpoint.route)());
+        router = router.route("/", endpoint.method_router(&ctx));
     }
     Some(finish(router, ctx))
 }
 
-/// Every endpoint, for `pedro serve`.
+/// The OpenAPI document of every endpoint (kept true by tests/integration/openapi.rs).
+pub const OPENAPI: &str = include_str!("../../openapi.json");
+
+/// Every endpoint, for `pedro serve`, with `/health` and `/openapi.json`.
 pub fn all_routes(ctx: Arc<AppContext>) -> Router {
-    let router = ENDPOINTS
-        .iter()
-        .fold(Router::new(), |router, e| router.route(e.path, (e.route)()));
-    finish(router.route("/health", get(|| async { "ok" })), ctx)
+    let router = ENDPOINTS.iter().fold(Router::new(), |router, e| {
+        router.route(e.path, e.method_router(&ctx))
+    });
+    let router = router.route("/health", get(|| async { "ok" })).route(
+        "/openapi.json",
+        get(|| async {
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                OPENAPI,
+            )
+        }),
+    );
+    finish(router, ctx)
 }
 
 /// Serves `router` on `listener` until `shutdown` completes.

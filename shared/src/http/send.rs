@@ -53,6 +53,7 @@ pub async fn send(
     }
     match send_text(
         &ctx,
+        &acting.caller,
         &acting.practice,
         &acting.did,
         &to,

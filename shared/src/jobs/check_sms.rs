@@ -8,6 +8,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::app::AppContext;
+use crate::auth::Caller;
+use crate::db;
 use crate::db::DbError;
 use crate::domain::phone::Did;
 use crate::domain::practice::Practice;
@@ -45,8 +47,9 @@ pub async fn run(ctx: &AppContext) -> Result<CheckSmsReport, DbError> {
         return Ok(report);
     };
     let all = {
-        let client = ctx.conn().await?;
-        practices::all_with_dids(&**client).await?
+        let mut client = ctx.conn().await?;
+        let tx = db::begin_as(&mut client, &Caller::service()).await?;
+        practices::all_with_dids(&*tx).await?
     };
     for (practice, dids) in all {
         report.practices += 1;
@@ -94,27 +97,30 @@ async fn run_for_practice(
     let overlap = Duration::from_std(ctx.settings.check_sms_overlap)?;
     let lookback = Duration::from_std(ctx.settings.check_sms_initial_lookback)?;
     let max_age = Duration::from_std(ctx.settings.auto_reply_max_age)?;
-    let (start, end) = {
-        let client = ctx.conn().await?;
-        window(
+    // Jobs act as the service role.
+    let service = Caller::service();
+    let (window, run_id) = {
+        let mut client = ctx.conn().await?;
+        let tx = db::begin_as(&mut client, &service).await?;
+        let window = window(
             now,
-            jobs::resume_point(&**client, practice.id, JOB).await?,
+            jobs::resume_point(&*tx, practice.id, JOB).await?,
             overlap,
             lookback,
-        )
+        );
+        let run_id = jobs::start(&*tx, practice.id, JOB, now, window).await?;
+        tx.commit().await.map_err(DbError::from)?;
+        (window, run_id)
     };
-    let run_id = {
-        let client = ctx.conn().await?;
-        jobs::start(&**client, practice.id, JOB, now, (start, end)).await?
-    };
-    let outcome = read_window(ctx, voipms, dids, (start, end), max_age, report).await;
-    let client = ctx.conn().await?;
+    let outcome = read_window(ctx, voipms, dids, window, max_age, report).await;
+    let mut client = ctx.conn().await?;
+    let tx = db::begin_as(&mut client, &service).await?;
+    let finished = ctx.clock.now();
     match &outcome {
-        Ok(stats) => jobs::finish(&**client, run_id, ctx.clock.now(), Ok(stats)).await?,
-        Err(error) => {
-            jobs::finish(&**client, run_id, ctx.clock.now(), Err(&error.to_string())).await?
-        }
+        Ok(stats) => jobs::finish(&*tx, run_id, finished, Ok(stats)).await?,
+        Err(error) => jobs::finish(&*tx, run_id, finished, Err(&error.to_string())).await?,
     }
+    tx.commit().await.map_err(DbError::from)?;
     outcome.map(|_| ())
 }
 

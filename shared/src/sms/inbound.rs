@@ -7,6 +7,8 @@ use uuid::Uuid;
 
 use super::outbound::{send_text, Purpose, SendTextError};
 use crate::app::AppContext;
+use crate::auth::Caller;
+use crate::db;
 use crate::db::DbError;
 use crate::domain::auto_reply::{classify, render_reply, Category, ReplyKind};
 use crate::domain::compliance::{compliance_keyword, ComplianceKeyword};
@@ -100,11 +102,13 @@ pub async fn receive(ctx: &AppContext, text: InboundText) -> Result<InboundOutco
     let did = Did::parse(&text.to).map_err(InboundError::BadDid)?;
     let sender = Sender::parse(&text.from).map_err(InboundError::BadSender)?;
 
+    // Carrier deliveries and jobs act as the service role.
+    let service = Caller::service();
     let mut client = ctx.conn().await?;
-    let practice = practices::for_did(&**client, did.as_e164())
+    let tx = db::begin_as(&mut client, &service).await?;
+    let practice = practices::for_did(&*tx, did.as_e164())
         .await?
         .ok_or_else(|| InboundError::UnknownDid(did.as_e164().to_string()))?;
-    let tx = client.transaction().await?;
     let conversation_id = conversations::ensure(
         &*tx,
         practice.id,
@@ -141,11 +145,14 @@ pub async fn receive(ctx: &AppContext, text: InboundText) -> Result<InboundOutco
         }
         None => {
             tx.rollback().await?;
-            let stored = messages::find_inbound(&**client, practice.id, provider_id)
+            let tx = db::begin_as(&mut client, &service).await?;
+            let stored = messages::find_inbound(&*tx, practice.id, provider_id)
                 .await?
                 .ok_or_else(|| DbError::NoRow("duplicate inbound text vanished".into()))?;
             // Answered already, or being answered by a delivery still running: nothing to do.
-            if stored.answered || !messages::claim_answering(&**client, stored.id).await? {
+            let take_over = !stored.answered && messages::claim_answering(&*tx, stored.id).await?;
+            tx.commit().await?;
+            if !take_over {
                 tracing::info!(message = %stored.id, origin = text.origin.as_str(), "duplicate delivery ignored");
                 return Ok(InboundOutcome {
                     conversation_id: stored.conversation_id,
@@ -163,17 +170,13 @@ pub async fn receive(ctx: &AppContext, text: InboundText) -> Result<InboundOutco
     drop(client);
 
     let answer = answer(ctx, &practice, &did, &sender, message_id, &text).await?;
-    let client = ctx.conn().await?;
-    messages::annotate_inbound(
-        &**client,
-        message_id,
-        answer.category,
-        answer.review.as_deref(),
-    )
-    .await?;
+    let mut client = ctx.conn().await?;
+    let tx = db::begin_as(&mut client, &service).await?;
+    messages::annotate_inbound(&*tx, message_id, answer.category, answer.review.as_deref()).await?;
     if let Some(reason) = &answer.review {
-        conversations::flag_for_review(&**client, conversation_id, reason).await?;
+        conversations::flag_for_review(&*tx, conversation_id, reason).await?;
     }
+    tx.commit().await?;
     Ok(InboundOutcome {
         conversation_id,
         message_id,
@@ -200,6 +203,18 @@ impl Answer {
     }
 }
 
+/// What to do about a text, decided (and its opt-out changes and quiet-period claim committed)
+/// before any carrier is called.
+enum Plan {
+    Done(Answer),
+    Confirm(ReplyKind),
+    Reply {
+        kind: ReplyKind,
+        claimed_at: chrono::DateTime<Utc>,
+        review: Option<String>,
+    },
+}
+
 async fn answer(
     ctx: &AppContext,
     practice: &Practice,
@@ -213,15 +228,14 @@ async fn answer(
             "sent from a short code; never answered automatically",
         ));
     };
-    let client = ctx.conn().await?;
-    if practices::is_own_did(&**client, number.as_e164()).await? {
-        return Ok(Answer::review(
-            "sent from one of our own numbers; never answered automatically",
-        ));
-    }
-    let opted_out = replies::is_opted_out(&**client, practice.id, number.as_e164()).await?;
-    let rules = replies::load_rules(&**client, practice.id).await?;
-    let now = ctx.clock.now();
+    let service = Caller::service();
+    let mut client = ctx.conn().await?;
+    let tx = db::begin_as(&mut client, &service).await?;
+    let rules = replies::load_rules(&*tx, practice.id).await?;
+    let plan = plan(ctx, &*tx, practice, number, text, &rules).await?;
+    tx.commit().await?;
+    drop(client);
+
     let reply = Reply {
         ctx,
         practice,
@@ -230,39 +244,79 @@ async fn answer(
         reply_to: message_id,
         templates: &rules.templates,
     };
+    match plan {
+        Plan::Done(answer) => Ok(answer),
+        Plan::Confirm(kind) => {
+            let response = reply.send(kind).await?;
+            Ok(Answer {
+                category: Some(kind.as_str()),
+                response: Some(response),
+                review: None,
+            })
+        }
+        Plan::Reply {
+            kind,
+            claimed_at,
+            mut review,
+        } => {
+            let response = reply.send(kind).await?;
+            if let Some(reason) = response.reason.as_ref().filter(|_| !response.sent) {
+                review.get_or_insert_with(|| format!("automatic reply failed: {reason}"));
+                // Nothing reached the patient: the next text may be answered.
+                let mut client = ctx.conn().await?;
+                let tx = db::begin_as(&mut client, &service).await?;
+                replies::release_auto_reply(&*tx, practice.id, number.as_e164(), kind, claimed_at)
+                    .await?;
+                tx.commit().await?;
+            }
+            Ok(Answer {
+                category: Some(kind.as_str()),
+                response: Some(response),
+                review,
+            })
+        }
+    }
+}
 
+async fn plan(
+    ctx: &AppContext,
+    tx: &impl db::Conn,
+    practice: &Practice,
+    number: &PhoneNumber,
+    text: &InboundText,
+    rules: &replies::RuleSet,
+) -> Result<Plan, DbError> {
+    if practices::is_own_did(tx, number.as_e164()).await? {
+        return Ok(Plan::Done(Answer::review(
+            "sent from one of our own numbers; never answered automatically",
+        )));
+    }
+    let now = ctx.clock.now();
+    let opted_out = replies::is_opted_out(tx, practice.id, number.as_e164()).await?;
     let keyword = compliance_keyword(&text.message);
     match keyword {
         Some(ComplianceKeyword::OptOut) => {
-            let newly = replies::opt_out(&**client, practice.id, number.as_e164(), now).await?;
-            drop(client);
+            let newly = replies::opt_out(tx, practice.id, number.as_e164(), now).await?;
             tracing::info!(contact = %number.masked(), newly, "contact opted out");
-            let response = if newly {
-                reply.send(ReplyKind::OptOut).await?
-            } else {
-                not_sent(
-                    ReplyKind::OptOut,
-                    "already opted out; confirmed once before",
-                )
-            };
-            return Ok(Answer {
+            if newly {
+                return Ok(Plan::Confirm(ReplyKind::OptOut));
+            }
+            let response = not_sent(
+                ReplyKind::OptOut,
+                "already opted out; confirmed once before",
+            );
+            return Ok(Plan::Done(Answer {
                 category: Some("optout"),
                 response: Some(response),
                 review: None,
-            });
+            }));
         }
         // Only the delivery that actually opted the number back in confirms it.
         Some(ComplianceKeyword::OptIn)
-            if opted_out && replies::opt_in(&**client, practice.id, number.as_e164()).await? =>
+            if opted_out && replies::opt_in(tx, practice.id, number.as_e164()).await? =>
         {
-            drop(client);
             tracing::info!(contact = %number.masked(), "contact opted back in");
-            let response = reply.send(ReplyKind::OptIn).await?;
-            return Ok(Answer {
-                category: Some("optin"),
-                response: Some(response),
-                review: None,
-            });
+            return Ok(Plan::Confirm(ReplyKind::OptIn));
         }
         _ => {}
     }
@@ -275,45 +329,43 @@ async fn answer(
     if opted_out {
         let reason = review
             .unwrap_or_else(|| "contact has opted out of texts; answer by phone if needed".into());
-        return Ok(Answer {
+        return Ok(Plan::Done(Answer {
             category: kind.map(|k| k.as_str()),
             response: None,
             review: Some(reason),
-        });
+        }));
     }
     let Some(kind) = kind else {
-        return Ok(Answer::review("no automatic answer matched"));
+        return Ok(Plan::Done(Answer::review("no automatic answer matched")));
     };
-    let quiet = Duration::hours(i64::from(practice.auto_reply_quiet_hours));
-    let response = if !text.may_auto_reply {
+    if !text.may_auto_reply {
         review.get_or_insert_with(|| {
             "found late by the 15-minute check; too old for an automatic reply".into()
         });
-        not_sent(kind, "too old for an automatic reply")
-    } else if !replies::claim_auto_reply(&**client, practice.id, number.as_e164(), kind, now, quiet)
-        .await?
-    {
+        let response = not_sent(kind, "too old for an automatic reply");
+        return Ok(Plan::Done(Answer {
+            category: Some(kind.as_str()),
+            response: Some(response),
+            review,
+        }));
+    }
+    let quiet = Duration::hours(i64::from(practice.auto_reply_quiet_hours));
+    if !replies::claim_auto_reply(tx, practice.id, number.as_e164(), kind, now, quiet).await? {
         review.get_or_insert_with(|| "asked again after an automatic reply; needs a person".into());
         let reason = format!(
             "already answered automatically in the last {} hours",
             practice.auto_reply_quiet_hours
         );
-        not_sent(kind, &reason)
-    } else {
-        drop(client);
-        let response = reply.send(kind).await?;
-        if let Some(reason) = response.reason.as_ref().filter(|_| !response.sent) {
-            review.get_or_insert_with(|| format!("automatic reply failed: {reason}"));
-            // Nothing reached the patient: the next text may be answered.
-            let client = ctx.conn().await?;
-            replies::release_auto_reply(&**client, practice.id, number.as_e164(), kind, now)
-                .await?;
-        }
-        response
-    };
-    Ok(Answer {
-        category: Some(kind.as_str()),
-        response: Some(response),
+        let response = not_sent(kind, &reason);
+        return Ok(Plan::Done(Answer {
+            category: Some(kind.as_str()),
+            response: Some(response),
+            review,
+        }));
+    }
+    Ok(Plan::Reply {
+        kind,
+        claimed_at: now,
         review,
     })
 }
@@ -348,7 +400,17 @@ impl Reply<'_> {
             kind,
             reply_to: self.reply_to,
         };
-        match send_text(self.ctx, self.practice, self.did, self.to, &body, purpose).await {
+        match send_text(
+            self.ctx,
+            &Caller::service(),
+            self.practice,
+            self.did,
+            self.to,
+            &body,
+            purpose,
+        )
+        .await
+        {
             Ok(_) => Ok(AutoResponse {
                 category: kind.as_str(),
                 sent: true,

@@ -6,6 +6,8 @@ use uuid::Uuid;
 
 use super::gateway::{OutboundSms, ProviderFailure};
 use crate::app::AppContext;
+use crate::auth::Caller;
+use crate::db;
 use crate::db::DbError;
 use crate::domain::auto_reply::ReplyKind;
 use crate::domain::phone::{Did, PhoneNumber};
@@ -44,8 +46,11 @@ pub enum SendTextError {
     },
 }
 
+/// Sends as `caller` (staff through the API, the service role for automatic replies): every
+/// database step runs under that caller's row-level security.
 pub async fn send_text(
     ctx: &AppContext,
+    caller: &Caller,
     practice: &Practice,
     did: &Did,
     to: &PhoneNumber,
@@ -60,6 +65,7 @@ pub async fn send_text(
         }
     };
     let mut client = ctx.conn().await?;
+    let tx = db::begin_as(&mut client, caller).await?;
     // The opt-out confirmation is the one text that goes to a number that has just opted out.
     let confirms_opt_out = matches!(
         purpose,
@@ -68,11 +74,10 @@ pub async fn send_text(
             ..
         }
     );
-    if !confirms_opt_out && replies::is_opted_out(&**client, practice.id, to.as_e164()).await? {
+    if !confirms_opt_out && replies::is_opted_out(&*tx, practice.id, to.as_e164()).await? {
         return Err(SendTextError::OptedOut);
     }
     let (conversation_id, id) = {
-        let tx = client.transaction().await.map_err(DbError::from)?;
         let conversation_id =
             conversations::ensure(&*tx, practice.id, did.as_e164(), to.as_e164(), now).await?;
         let new = NewOutbound {
@@ -101,7 +106,8 @@ pub async fn send_text(
             body,
         })
         .await;
-    let client = ctx.conn().await?;
+    let mut client = ctx.conn().await?;
+    let tx = db::begin_as(&mut client, caller).await?;
     match outcome {
         Ok(receipt) => {
             let status = if receipt.provider == super::gateway::Provider::Sandbox {
@@ -117,7 +123,8 @@ pub async fn send_text(
                 segments,
                 error: None,
             };
-            messages::finish_outbound(&**client, id, &result).await?;
+            messages::finish_outbound(&*tx, id, &result).await?;
+            tx.commit().await.map_err(DbError::from)?;
             tracing::info!(message = %id, provider = receipt.provider.as_str(), to = %to.masked(), segments, "text sent");
             Ok(SentText {
                 id,
@@ -137,8 +144,9 @@ pub async fn send_text(
                 segments: None,
                 error: Some(&reason),
             };
-            messages::finish_outbound(&**client, id, &result).await?;
-            conversations::flag_for_review(&**client, conversation_id, &reason).await?;
+            messages::finish_outbound(&*tx, id, &result).await?;
+            conversations::flag_for_review(&*tx, conversation_id, &reason).await?;
+            tx.commit().await.map_err(DbError::from)?;
             tracing::error!(message = %id, to = %to.masked(), reason = %error.redacted_summary(), "text failed on every carrier");
             let text = SentText {
                 id,

@@ -91,6 +91,25 @@ pub async fn for_did(conn: &impl Conn, did: &str) -> Result<Option<Practice>, Db
         .map(from_row))
 }
 
+pub async fn get(conn: &impl Conn, id: Uuid) -> Result<Option<Practice>, DbError> {
+    let sql = format!("SELECT {COLUMNS} FROM practices p WHERE p.id = $1");
+    Ok(db::query_opt(conn, &sql, &[&id])
+        .await?
+        .as_ref()
+        .map(from_row))
+}
+
+/// The DID a practice texts from: its first.
+pub async fn texting_did(conn: &impl Conn, practice_id: Uuid) -> Result<Option<Did>, DbError> {
+    let row = db::query_opt(
+        conn,
+        "SELECT did FROM practice_dids WHERE practice_id = $1 ORDER BY created_at, did LIMIT 1",
+        &[&practice_id],
+    )
+    .await?;
+    Ok(row.and_then(|r| Did::parse(&r.get::<_, String>(0)).ok()))
+}
+
 /// Every practice with its DIDs, for the scheduled jobs.
 pub async fn all_with_dids(conn: &impl Conn) -> Result<Vec<(Practice, Vec<String>)>, DbError> {
     let sql = format!(
