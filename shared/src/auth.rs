@@ -65,10 +65,13 @@ fn unauthenticated(message: impl Into<String>) -> AuthError {
     AuthError::Unauthenticated(message.into())
 }
 
+/// The published keys by key id, and when they were last fetched.
+type KeyCache = (HashMap<String, (Algorithm, DecodingKey)>, Option<Instant>);
+
 struct Jwks {
     url: String,
     http: reqwest::Client,
-    keys: Mutex<(HashMap<String, (Algorithm, DecodingKey)>, Option<Instant>)>,
+    keys: Mutex<KeyCache>,
 }
 
 pub struct Authenticator {
