@@ -164,3 +164,25 @@ async fn a_function_without_its_configuration_reports_an_init_error() {
         "the error names what is missing: {stderr}"
     );
 }
+
+#[tokio::test]
+async fn a_protected_function_never_runs_open() {
+    let app = spawn_app().start().await;
+    let runtime = RuntimeApi::start().await;
+    let out = Command::new(env!("CARGO_BIN_EXE_sms-conversations"))
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", &runtime.address)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "sms-conversations")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/sms-conversations")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "x")
+        .env("DATABASE_URL", &app.db.url)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "without SUPABASE_JWT_SECRET or SUPABASE_JWKS_URL it must not start"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SUPABASE_JWT_SECRET"));
+}

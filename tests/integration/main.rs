@@ -1,5 +1,6 @@
 //! The one integration-test binary: real Postgres, the real router and jobs, fakes of the carriers.
 
+mod auth;
 mod auto_reply;
 mod check_sms;
 mod configure_webhook;
@@ -9,6 +10,7 @@ mod database_tls;
 mod fake_twilio;
 mod fake_voipms;
 mod faults;
+mod isolation;
 mod lambda_events;
 mod migrations;
 mod send;
