@@ -20,10 +20,7 @@ use pedro_voip::store::practices;
 const DEMO_DID: &str = "5145550100";
 
 #[derive(Parser)]
-#[command(
-    name = "pedro",
-    about = "Pedro VoIP: a clinic's phone and text backend"
-)]
+#[command(name = "pedro", about = "Pedro VoIP: a clinic's phone and text backend")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -164,8 +161,7 @@ async fn serve(mut settings: Settings, port: u16, insecure_no_auth: bool) -> any
 
 async fn axum_serve(listener: tokio::net::TcpListener, ctx: Arc<AppContext>) -> anyhow::Result<()> {
     pedro_voip::http::serve(listener, pedro_voip::http::all_routes(ctx), async {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         let terminated = async {
             match terminate.as_mut() {
                 Some(signal) => signal.recv().await,
@@ -188,10 +184,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut settings = Settings::from_env()?;
     match cli.command {
-        Command::Serve {
-            port,
-            insecure_no_auth,
-        } => serve(settings, port, insecure_no_auth).await,
+        Command::Serve { port, insecure_no_auth } => serve(settings, port, insecure_no_auth).await,
         Command::Migrate => {
             let local_pg = ensure_database(&mut settings)?;
             if local_pg.is_some() {
@@ -221,15 +214,13 @@ async fn main() -> anyhow::Result<()> {
             let practice = PracticeDefaults {
                 name,
                 phone: match phone {
-                    Some(p) => {
-                        Some(PhoneNumber::parse(&p).with_context(|| format!("--phone {p:?}"))?)
-                    }
+                    Some(p) => Some(PhoneNumber::parse(&p).with_context(|| format!("--phone {p:?}"))?),
                     None => Some(dids[0].number().clone()),
                 },
                 address,
-                timezone: timezone.parse().map_err(|_| {
-                    anyhow::anyhow!("--timezone {timezone:?} is not an IANA time zone")
-                })?,
+                timezone: timezone
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("--timezone {timezone:?} is not an IANA time zone"))?,
                 office_hours: OfficeHours::parse(&office_hours).context("--office-hours")?,
             };
             let local_pg = ensure_database(&mut settings)?;
@@ -242,10 +233,7 @@ async fn main() -> anyhow::Result<()> {
             if let Some(pg) = local_pg {
                 pg.stop();
             }
-            println!(
-                "{}",
-                id.context("cannot add the practice (is one of its DIDs taken?)")?
-            );
+            println!("{}", id.context("cannot add the practice (is one of its DIDs taken?)")?);
             Ok(())
         }
         Command::Job { name } => {

@@ -30,11 +30,7 @@ async fn adds_a_practice_with_its_dids_and_prints_its_id() {
             "America/Vancouver",
         ],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let id: uuid::Uuid = String::from_utf8(out.stdout)
         .unwrap()
         .trim()
@@ -42,18 +38,12 @@ async fn adds_a_practice_with_its_dids_and_prints_its_id() {
         .expect("prints the id");
     let client = db.client().await;
     let row = client
-        .query_one(
-            "SELECT name, timezone, phone FROM practices WHERE id = $1",
-            &[&id],
-        )
+        .query_one("SELECT name, timezone, phone FROM practices WHERE id = $1", &[&id])
         .await
         .unwrap();
     assert_eq!(row.get::<_, String>(0), "Harbour Dental");
     assert_eq!(row.get::<_, String>(1), "America/Vancouver");
-    assert_eq!(
-        row.get::<_, Option<String>>(2).as_deref(),
-        Some("+16045550100")
-    );
+    assert_eq!(row.get::<_, Option<String>>(2).as_deref(), Some("+16045550100"));
     let dids: Vec<String> = client
         .query(
             "SELECT did FROM practice_dids WHERE practice_id = $1 ORDER BY did",
@@ -79,12 +69,11 @@ async fn adds_a_practice_with_its_dids_and_prints_its_id() {
 #[tokio::test]
 async fn a_taken_did_or_bad_input_adds_nothing() {
     let db = TestDatabase::create().await;
-    assert!(pedro(
-        &db,
-        &["practice", "add", "--name", "First", "--did", "6045550100"]
-    )
-    .status
-    .success());
+    assert!(
+        pedro(&db, &["practice", "add", "--name", "First", "--did", "6045550100"])
+            .status
+            .success()
+    );
     let taken = pedro(
         &db,
         &[
@@ -124,10 +113,7 @@ async fn a_taken_did_or_bad_input_adds_nothing() {
     ] {
         let out = pedro(&db, &args);
         assert!(!out.status.success(), "{args:?}");
-        assert!(
-            !String::from_utf8_lossy(&out.stderr).is_empty(),
-            "{args:?} says why"
-        );
+        assert!(!String::from_utf8_lossy(&out.stderr).is_empty(), "{args:?} says why");
     }
     let client = db.client().await;
     let names: Vec<String> = client

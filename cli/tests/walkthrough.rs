@@ -43,10 +43,7 @@ async fn serve_runs_the_whole_system_with_its_own_database() {
             started.elapsed() < Duration::from_secs(60),
             "pedro serve did not come up"
         );
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "pedro serve exited early"
-        );
+        assert!(child.try_wait().unwrap().is_none(), "pedro serve exited early");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
@@ -66,7 +63,9 @@ async fn serve_runs_the_whole_system_with_its_own_database() {
     );
     // 2. VoIP.ms's GET form answers exactly "ok".
     let ok = http
-        .get(format!("{base}/api/voip/sms/webhook?to=5145550100&from=4385550199&message=my+tooth+is+bleeding&id=2"))
+        .get(format!(
+            "{base}/api/voip/sms/webhook?to=5145550100&from=4385550199&message=my+tooth+is+bleeding&id=2"
+        ))
         .send()
         .await
         .unwrap()
@@ -85,9 +84,7 @@ async fn serve_runs_the_whole_system_with_its_own_database() {
     assert_eq!(sent.json::<Value>().await.unwrap()["status"], "sandboxed");
     // 4. The thread is flagged (an emergency), then reviewed.
     let list: Value = http
-        .get(format!(
-            "{base}/api/voip/sms/conversations?needsReview=true"
-        ))
+        .get(format!("{base}/api/voip/sms/conversations?needsReview=true"))
         .send()
         .await
         .unwrap()

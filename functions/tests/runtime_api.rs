@@ -28,14 +28,8 @@ fn start(binary: &str, function: &str, runtime: &RuntimeApi, app: &TestApp) -> R
         .env("AWS_LAMBDA_FUNCTION_NAME", function)
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env(
-            "AWS_LAMBDA_LOG_GROUP_NAME",
-            format!("/aws/lambda/{function}"),
-        )
-        .env(
-            "AWS_LAMBDA_LOG_STREAM_NAME",
-            "2026/11/25/[$LATEST]0123456789abcdef",
-        )
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{function}"))
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/25/[$LATEST]0123456789abcdef")
         .env("AWS_REGION", "ca-central-1")
         .env("DATABASE_URL", &app.db.url)
         .env("DATABASE_POOL_SIZE", "2")
@@ -53,11 +47,7 @@ fn start(binary: &str, function: &str, runtime: &RuntimeApi, app: &TestApp) -> R
 }
 
 fn fixture(function: &str, app: &TestApp) -> Value {
-    serde_json::from_str(&events::fixture(
-        function,
-        &member_token(app.practice_id, "admin"),
-    ))
-    .unwrap()
+    serde_json::from_str(&events::fixture(function, &member_token(app.practice_id, "admin"))).unwrap()
 }
 
 /// Starts `function`, invokes it once with its fixture, returns the answer and the time from
@@ -66,10 +56,7 @@ async fn invoke(binary: &str, function: &str, app: &TestApp) -> (Value, Duration
     let runtime = RuntimeApi::start().await;
     let started = Instant::now();
     let _process = start(binary, function, &runtime, app);
-    match runtime
-        .invoke(fixture(function, app), Duration::from_secs(30))
-        .await
-    {
+    match runtime.invoke(fixture(function, app), Duration::from_secs(30)).await {
         Ok(Outcome::Response(answer)) => (answer, started.elapsed()),
         Ok(Outcome::Error(error)) => panic!("{function} answered with an error: {error}"),
         Err(e) => panic!("{function}: {e}"),
@@ -91,11 +78,7 @@ async fn every_function_binary_answers_its_sample_event_through_the_runtime_api(
     let functions: [(&str, &str, u64); 7] = [
         ("sms-webhook", env!("CARGO_BIN_EXE_sms-webhook"), 200),
         ("sms-send", env!("CARGO_BIN_EXE_sms-send"), 201),
-        (
-            "sms-conversations",
-            env!("CARGO_BIN_EXE_sms-conversations"),
-            200,
-        ),
+        ("sms-conversations", env!("CARGO_BIN_EXE_sms-conversations"), 200),
         (
             "sms-conversation-messages",
             env!("CARGO_BIN_EXE_sms-conversation-messages"),
@@ -106,11 +89,7 @@ async fn every_function_binary_answers_its_sample_event_through_the_runtime_api(
             env!("CARGO_BIN_EXE_sms-conversation-review"),
             200,
         ),
-        (
-            "configure-webhook",
-            env!("CARGO_BIN_EXE_configure-webhook"),
-            200,
-        ),
+        ("configure-webhook", env!("CARGO_BIN_EXE_configure-webhook"), 200),
         ("check-sms", env!("CARGO_BIN_EXE_check-sms"), 0),
     ];
     for (function, binary, status) in functions {
@@ -153,10 +132,7 @@ async fn a_function_without_its_configuration_reports_an_init_error() {
         .spawn()
         .unwrap();
     let status = child.wait().unwrap();
-    assert!(
-        !status.success(),
-        "without DATABASE_URL the function must not start"
-    );
+    assert!(!status.success(), "without DATABASE_URL the function must not start");
     let mut stderr = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     assert!(

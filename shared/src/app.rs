@@ -37,10 +37,7 @@ impl AppContext {
         // VoIP.ms first and Twilio as the fallback; Twilio alone when it is the only carrier; the
         // sandbox outbox when there is none.
         let sms: Box<dyn SmsGateway> = match (&voipms, twilio) {
-            (Some(client), fallback) => Box::new(Failover::new(
-                Box::new(VoipMsGateway::new(client.clone())),
-                fallback,
-            )),
+            (Some(client), fallback) => Box::new(Failover::new(Box::new(VoipMsGateway::new(client.clone())), fallback)),
             (None, Some(twilio)) => twilio,
             (None, None) => Box::new(SandboxOutbox::new(pool.clone())),
         };

@@ -101,17 +101,11 @@ impl Authenticator {
     /// Verifies an `Authorization` header value.
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Caller, AuthError> {
         let token = authorization
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
+            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                unauthenticated("send `Authorization: Bearer <token>` with a Supabase access token")
-            })?;
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|_| unauthenticated("the token is not a JWT"))?;
+            .ok_or_else(|| unauthenticated("send `Authorization: Bearer <token>` with a Supabase access token"))?;
+        let header = jsonwebtoken::decode_header(token).map_err(|_| unauthenticated("the token is not a JWT"))?;
         let key = match header.alg {
             Algorithm::HS256 => self
                 .hs256
@@ -140,9 +134,7 @@ impl Authenticator {
         validation.validate_aud = false;
         validation.required_spec_claims = ["exp".to_string()].into();
         let claims = jsonwebtoken::decode::<Value>(token, &key, &validation)
-            .map_err(|e| {
-                unauthenticated(format!("the token is not valid: {}", e.kind_description()))
-            })?
+            .map_err(|e| unauthenticated(format!("the token is not valid: {}", e.kind_description())))?
             .claims;
         caller_from_claims(claims)
     }
@@ -180,9 +172,7 @@ pub fn caller_from_claims(claims: Value) -> Result<Caller, AuthError> {
         _ => false,
     };
     if !audience_ok {
-        return Err(unauthenticated(format!(
-            "the token's audience is not `{AUDIENCE}`"
-        )));
+        return Err(unauthenticated(format!("the token's audience is not `{AUDIENCE}`")));
     }
     let metadata = claims.get("app_metadata");
     let practice_id = metadata
@@ -190,14 +180,9 @@ pub fn caller_from_claims(claims: Value) -> Result<Caller, AuthError> {
         .and_then(Value::as_str)
         .and_then(|id| Uuid::parse_str(id).ok())
         .ok_or_else(|| {
-            AuthError::Forbidden(
-                "this account is not linked to a practice (app_metadata.practice_id)".into(),
-            )
+            AuthError::Forbidden("this account is not linked to a practice (app_metadata.practice_id)".into())
         })?;
-    let role = match metadata
-        .and_then(|m| m.get("practice_role"))
-        .and_then(Value::as_str)
-    {
+    let role = match metadata.and_then(|m| m.get("practice_role")).and_then(Value::as_str) {
         Some("admin") => Role::Admin,
         Some("staff") => Role::Staff,
         _ => {
@@ -221,9 +206,7 @@ impl Jwks {
         let may_refresh = self
             .keys
             .lock()
-            .map(|k| {
-                k.1.is_none_or(|at| at.elapsed() >= JWKS_REFRESH_AT_MOST_EVERY)
-            })
+            .map(|k| k.1.is_none_or(|at| at.elapsed() >= JWKS_REFRESH_AT_MOST_EVERY))
             .unwrap_or(true);
         if may_refresh {
             self.refresh().await?;
@@ -233,15 +216,10 @@ impl Jwks {
     }
 
     fn cached(&self, kid: &str, alg: Algorithm) -> Result<Option<DecodingKey>, AuthError> {
-        let keys = self
-            .keys
-            .lock()
-            .map_err(|_| unauthenticated("key cache unavailable"))?;
+        let keys = self.keys.lock().map_err(|_| unauthenticated("key cache unavailable"))?;
         match keys.0.get(kid) {
             Some((key_alg, key)) if *key_alg == alg => Ok(Some(key.clone())),
-            Some(_) => Err(unauthenticated(
-                "the token's algorithm does not match its key",
-            )),
+            Some(_) => Err(unauthenticated("the token's algorithm does not match its key")),
             None => Ok(None),
         }
     }
@@ -263,8 +241,7 @@ impl Jwks {
             .map_err(|e| unavailable(e.to_string()))?;
         let mut fresh = HashMap::new();
         for jwk in &set.keys {
-            let (Some(kid), Ok(key)) = (jwk.common.key_id.clone(), DecodingKey::from_jwk(jwk))
-            else {
+            let (Some(kid), Ok(key)) = (jwk.common.key_id.clone(), DecodingKey::from_jwk(jwk)) else {
                 continue;
             };
             let alg = match &jwk.algorithm {
@@ -305,31 +282,23 @@ mod tests {
 
     async fn check(claims: Value) -> Result<Caller, AuthError> {
         let auth = Authenticator::new(Some(&Secret(SECRET.into())), None).unwrap();
-        auth.authenticate(Some(&format!("Bearer {}", token(claims))))
-            .await
+        auth.authenticate(Some(&format!("Bearer {}", token(claims)))).await
     }
 
     #[tokio::test]
     async fn staff_and_admins_come_from_app_metadata() {
         let practice = Uuid::new_v4();
-        let staff = check(
-            json!({"aud": "authenticated", "exp": exp(60), "role": "authenticated",
-            "app_metadata": {"practice_id": practice.to_string(), "practice_role": "staff"}}),
-        )
+        let staff = check(json!({"aud": "authenticated", "exp": exp(60), "role": "authenticated",
+            "app_metadata": {"practice_id": practice.to_string(), "practice_role": "staff"}}))
         .await
         .unwrap();
-        assert_eq!(
-            (staff.role, staff.practice_id),
-            (Role::Staff, Some(practice))
-        );
+        assert_eq!((staff.role, staff.practice_id), (Role::Staff, Some(practice)));
         let admin = check(json!({"aud": ["authenticated"], "exp": exp(60),
             "app_metadata": {"practice_id": practice.to_string(), "practice_role": "admin"}}))
         .await
         .unwrap();
         assert_eq!(admin.role, Role::Admin);
-        let service = check(json!({"role": "service_role", "exp": exp(60)}))
-            .await
-            .unwrap();
+        let service = check(json!({"role": "service_role", "exp": exp(60)})).await.unwrap();
         assert_eq!((service.role, service.practice_id), (Role::Service, None));
     }
 
@@ -350,17 +319,9 @@ mod tests {
         .await;
         assert!(matches!(wrong_audience, Err(AuthError::Unauthenticated(_))));
         let auth = Authenticator::new(Some(&Secret(SECRET.into())), None).unwrap();
-        for header in [
-            None,
-            Some("Basic abc"),
-            Some("Bearer "),
-            Some("Bearer not.a.jwt"),
-        ] {
+        for header in [None, Some("Basic abc"), Some("Bearer "), Some("Bearer not.a.jwt")] {
             assert!(
-                matches!(
-                    auth.authenticate(header).await,
-                    Err(AuthError::Unauthenticated(_))
-                ),
+                matches!(auth.authenticate(header).await, Err(AuthError::Unauthenticated(_))),
                 "{header:?}"
             );
         }

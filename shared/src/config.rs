@@ -62,6 +62,19 @@ pub struct PracticeDefaults {
     pub office_hours: OfficeHours,
 }
 
+/// Limits shared by every instance (counted in Postgres).
+#[derive(Debug, Clone)]
+pub struct RateLimits {
+    /// Staff texts per practice per minute (`RATE_SEND_PER_MINUTE`).
+    pub send_per_minute: u32,
+    /// Staff texts per practice to one number per day (`RATE_SEND_PER_NUMBER_PER_DAY`).
+    pub send_per_number_per_day: u32,
+    /// Webhook requests per source address per minute (`RATE_WEBHOOK_PER_MINUTE`).
+    pub webhook_per_minute: u32,
+    /// Webhook configurations per practice per hour (`RATE_CONFIGURE_PER_HOUR`).
+    pub configure_per_hour: u32,
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub database_url: Option<Secret>,
@@ -78,6 +91,7 @@ pub struct Settings {
     /// `SUPABASE_JWKS_URL`: the keys that verify ES256/RS256 access tokens.
     pub jwks_url: Option<String>,
     pub practice: PracticeDefaults,
+    pub limits: RateLimits,
     /// check-sms answers automatically only texts younger than this; older ones go to a person.
     pub auto_reply_max_age: Duration,
     /// check-sms re-reads this much before the end of its last successful window.
@@ -89,9 +103,7 @@ pub struct Settings {
 type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 fn get(lookup: Lookup, name: &str) -> Option<String> {
-    lookup(name)
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
+    lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
 }
 
 fn parse<T: std::str::FromStr>(lookup: Lookup, name: &str, default: T) -> Result<T, ConfigError> {
@@ -126,53 +138,37 @@ impl Settings {
                 Ok(VoipMsSettings {
                     username,
                     password: Secret(password),
-                    api_url: get(lookup, "VOIPMS_API_URL")
-                        .unwrap_or_else(|| DEFAULT_VOIPMS_API_URL.into()),
+                    api_url: get(lookup, "VOIPMS_API_URL").unwrap_or_else(|| DEFAULT_VOIPMS_API_URL.into()),
                     timeout: Duration::from_millis(parse(lookup, "VOIPMS_TIMEOUT_MS", 5_000)?),
-                    send_budget: Duration::from_millis(parse(
-                        lookup,
-                        "VOIPMS_SEND_BUDGET_MS",
-                        10_000,
-                    )?),
+                    send_budget: Duration::from_millis(parse(lookup, "VOIPMS_SEND_BUDGET_MS", 10_000)?),
                 })
             })
             .transpose()?;
         if voipms.is_some() && default_did.is_none() {
-            return Err(ConfigError(
-                "VOIPMS_USERNAME is set but VOIPMS_DID is missing".into(),
-            ));
+            return Err(ConfigError("VOIPMS_USERNAME is set but VOIPMS_DID is missing".into()));
         }
         let twilio = match pair(lookup, "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN")? {
             None => None,
             Some((account_sid, auth_token)) => {
-                let from = get(lookup, "TWILIO_FROM_NUMBER").ok_or_else(|| {
-                    ConfigError(
-                        "TWILIO_ACCOUNT_SID is set but TWILIO_FROM_NUMBER is missing".into(),
-                    )
-                })?;
-                let from = PhoneNumber::parse(&from)
-                    .map_err(|e| ConfigError(format!("TWILIO_FROM_NUMBER={from:?}: {e}")))?;
+                let from = get(lookup, "TWILIO_FROM_NUMBER")
+                    .ok_or_else(|| ConfigError("TWILIO_ACCOUNT_SID is set but TWILIO_FROM_NUMBER is missing".into()))?;
+                let from =
+                    PhoneNumber::parse(&from).map_err(|e| ConfigError(format!("TWILIO_FROM_NUMBER={from:?}: {e}")))?;
                 Some(TwilioSettings {
                     account_sid,
                     auth_token: Secret(auth_token),
                     from,
-                    api_url: get(lookup, "TWILIO_API_URL")
-                        .unwrap_or_else(|| DEFAULT_TWILIO_API_URL.into()),
+                    api_url: get(lookup, "TWILIO_API_URL").unwrap_or_else(|| DEFAULT_TWILIO_API_URL.into()),
                     timeout: Duration::from_millis(parse(lookup, "TWILIO_TIMEOUT_MS", 8_000)?),
                 })
             }
         };
-        let timezone: chrono_tz::Tz =
-            parse(lookup, "PRACTICE_TIMEZONE", chrono_tz::America::Toronto)?;
-        let hours_spec =
-            get(lookup, "PRACTICE_OFFICE_HOURS").unwrap_or_else(|| "Mon-Fri 08:00-17:00".into());
-        let office_hours = OfficeHours::parse(&hours_spec)
-            .map_err(|e| ConfigError(format!("PRACTICE_OFFICE_HOURS: {e}")))?;
+        let timezone: chrono_tz::Tz = parse(lookup, "PRACTICE_TIMEZONE", chrono_tz::America::Toronto)?;
+        let hours_spec = get(lookup, "PRACTICE_OFFICE_HOURS").unwrap_or_else(|| "Mon-Fri 08:00-17:00".into());
+        let office_hours =
+            OfficeHours::parse(&hours_spec).map_err(|e| ConfigError(format!("PRACTICE_OFFICE_HOURS: {e}")))?;
         let phone = get(lookup, "PRACTICE_PHONE")
-            .map(|v| {
-                PhoneNumber::parse(&v)
-                    .map_err(|e| ConfigError(format!("PRACTICE_PHONE={v:?}: {e}")))
-            })
+            .map(|v| PhoneNumber::parse(&v).map_err(|e| ConfigError(format!("PRACTICE_PHONE={v:?}: {e}"))))
             .transpose()?
             .or_else(|| default_did.as_ref().map(|d| d.number().clone()));
         Ok(Self {
@@ -188,6 +184,12 @@ impl Settings {
             webhook_secret: get(lookup, "WEBHOOK_SECRET").map(Secret),
             jwt_secret: get(lookup, "SUPABASE_JWT_SECRET").map(Secret),
             jwks_url: get(lookup, "SUPABASE_JWKS_URL"),
+            limits: RateLimits {
+                send_per_minute: parse(lookup, "RATE_SEND_PER_MINUTE", 30)?,
+                send_per_number_per_day: parse(lookup, "RATE_SEND_PER_NUMBER_PER_DAY", 20)?,
+                webhook_per_minute: parse(lookup, "RATE_WEBHOOK_PER_MINUTE", 120)?,
+                configure_per_hour: parse(lookup, "RATE_CONFIGURE_PER_HOUR", 10)?,
+            },
             practice: PracticeDefaults {
                 name: get(lookup, "PRACTICE_NAME").unwrap_or_else(|| "Our office".into()),
                 phone,
@@ -195,12 +197,8 @@ impl Settings {
                 timezone,
                 office_hours,
             },
-            auto_reply_max_age: Duration::from_secs(
-                60 * parse(lookup, "AUTO_REPLY_MAX_AGE_MINUTES", 60)?,
-            ),
-            check_sms_overlap: Duration::from_secs(
-                60 * parse(lookup, "CHECK_SMS_OVERLAP_MINUTES", 60)?,
-            ),
+            auto_reply_max_age: Duration::from_secs(60 * parse(lookup, "AUTO_REPLY_MAX_AGE_MINUTES", 60)?),
+            check_sms_overlap: Duration::from_secs(60 * parse(lookup, "CHECK_SMS_OVERLAP_MINUTES", 60)?),
             check_sms_initial_lookback: Duration::from_secs(
                 3600 * parse(lookup, "CHECK_SMS_INITIAL_LOOKBACK_HOURS", 24)?,
             ),
@@ -217,10 +215,7 @@ impl Settings {
 
     /// The database to connect to, with its TLS settings.
     pub fn database(&self) -> anyhow::Result<PgTarget> {
-        tls::target(
-            self.require_database_url()?,
-            self.database_ca_cert.as_deref(),
-        )
+        tls::target(self.require_database_url()?, self.database_ca_cert.as_deref())
     }
 }
 
@@ -231,10 +226,7 @@ mod tests {
     use super::*;
 
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Settings::from_lookup(&move |name| map.get(name).cloned())
     }
 
@@ -242,18 +234,13 @@ mod tests {
     fn nothing_set_means_sandbox_defaults() {
         let s = settings(&[]).unwrap();
         assert!(s.voipms.is_none() && s.twilio.is_none() && s.database_url.is_none());
-        assert_eq!(
-            s.practice.office_hours.describe(),
-            "Mon–Fri 8:00 AM–5:00 PM"
-        );
+        assert_eq!(s.practice.office_hours.describe(), "Mon–Fri 8:00 AM–5:00 PM");
         assert_eq!(s.auto_reply_max_age, Duration::from_secs(3600));
     }
 
     #[test]
     fn half_a_credential_is_named() {
-        let err = settings(&[("VOIPMS_USERNAME", "a@b.c")])
-            .unwrap_err()
-            .to_string();
+        let err = settings(&[("VOIPMS_USERNAME", "a@b.c")]).unwrap_err().to_string();
         assert!(err.contains("VOIPMS_PASSWORD"), "{err}");
         let err = settings(&[("TWILIO_ACCOUNT_SID", "AC1"), ("TWILIO_AUTH_TOKEN", "t")])
             .unwrap_err()

@@ -14,8 +14,7 @@ pub type Error = lambda_runtime::Error;
 /// JSON logs, one line per event, with the enclosing span's fields (the request id); `RUST_LOG`
 /// filters (default info). Lambda adds its own timestamps.
 pub fn init_tracing() {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     let _ = tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
@@ -34,13 +33,9 @@ pub async fn serve_endpoint(function: &'static str) -> Result<(), Error> {
         .ok_or_else(|| format!("no endpoint is served by {function}"))?;
     // A function never runs open.
     if endpoint.access != Access::Public && ctx.auth.is_none() {
-        return Err(format!(
-            "{function} needs SUPABASE_JWT_SECRET or SUPABASE_JWKS_URL to check its callers"
-        )
-        .into());
+        return Err(format!("{function} needs SUPABASE_JWT_SECRET or SUPABASE_JWKS_URL to check its callers").into());
     }
-    let router = function_router(function, ctx)
-        .ok_or_else(|| format!("no endpoint is served by {function}"))?;
+    let router = function_router(function, ctx).ok_or_else(|| format!("no endpoint is served by {function}"))?;
     lambda_http::run(router).await
 }
 
@@ -56,15 +51,8 @@ pub async fn run_job(job: Job) -> Result<(), Error> {
 }
 
 /// The handler behind [`run_job`]: the event only triggers; the job's window comes from the database.
-pub async fn handle_scheduled_event(
-    ctx: &AppContext,
-    job: Job,
-    event: Value,
-) -> Result<Value, Error> {
-    let source = event
-        .get("source")
-        .and_then(Value::as_str)
-        .unwrap_or("unknown");
+pub async fn handle_scheduled_event(ctx: &AppContext, job: Job, event: Value) -> Result<Value, Error> {
+    let source = event.get("source").and_then(Value::as_str).unwrap_or("unknown");
     tracing::info!(job = job.name(), source, "scheduled run");
     Ok(job.run(ctx).await?)
 }

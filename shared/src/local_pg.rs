@@ -18,8 +18,7 @@ pub struct LocalPostgres {
 /// Where `initdb` and `pg_ctl` are: on PATH, or the newest /usr/lib/postgresql/*/bin.
 pub fn find_binaries() -> Option<PathBuf> {
     let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
+        std::env::split_paths(&paths).find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
     });
     on_path.or_else(|| {
         let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
@@ -55,8 +54,7 @@ impl LocalPostgres {
             "no PostgreSQL server binaries (initdb, pg_ctl) found on PATH or in /usr/lib/postgresql/*/bin; \
              install PostgreSQL (e.g. `apt-get install postgresql`) or set DATABASE_URL",
         )?;
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("cannot create {}", data_dir.display()))?;
+        std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
         let data_dir = data_dir.canonicalize()?;
         let this = Self {
             bin,
@@ -96,10 +94,7 @@ impl LocalPostgres {
             .arg(path)
             .status()?;
         if !status.success() {
-            bail!(
-                "cannot hand {} to the postgres user (is there one?)",
-                path.display()
-            );
+            bail!("cannot hand {} to the postgres user (is there one?)", path.display());
         }
         Ok(())
     }
@@ -140,20 +135,12 @@ impl LocalPostgres {
     }
 
     /// [`Self::start`] with extra server settings (`name=value`).
-    pub fn start_with(
-        &mut self,
-        port: u16,
-        durable: bool,
-        settings: &[String],
-    ) -> anyhow::Result<()> {
+    pub fn start_with(&mut self, port: u16, durable: bool, settings: &[String]) -> anyhow::Result<()> {
         if let Some(running) = self.running_port() {
             self.port = running;
             return Ok(());
         }
-        let mut options = format!(
-            "-p {port} -c listen_addresses=127.0.0.1 -k {}",
-            self.data_dir.display()
-        );
+        let mut options = format!("-p {port} -c listen_addresses=127.0.0.1 -k {}", self.data_dir.display());
         if !durable {
             options.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300");
         }

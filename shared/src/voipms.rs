@@ -121,20 +121,11 @@ impl VoipMsClient {
     /// `sendSMS`: one part of at most 160 characters. Returns the message id, when VoIP.ms gives
     /// one: a success without an id (or with an empty body) is still a success, so it must not be
     /// sent again through the fallback.
-    pub async fn send_sms(
-        &self,
-        did: &str,
-        dst: &str,
-        message: &str,
-    ) -> Result<Option<String>, VoipMsError> {
+    pub async fn send_sms(&self, did: &str, dst: &str, message: &str) -> Result<Option<String>, VoipMsError> {
         let json = self
             .call(
                 "sendSMS",
-                &[
-                    ("did", did.into()),
-                    ("dst", dst.into()),
-                    ("message", message.into()),
-                ],
+                &[("did", did.into()), ("dst", dst.into()), ("message", message.into())],
                 None,
             )
             .await?
@@ -144,12 +135,7 @@ impl VoipMsClient {
     }
 
     /// `getSMS` for received messages of `did` dated `from..=to` (UTC days).
-    pub async fn received_sms(
-        &self,
-        did: &str,
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> Result<Vec<SmsRecord>, VoipMsError> {
+    pub async fn received_sms(&self, did: &str, from: NaiveDate, to: NaiveDate) -> Result<Vec<SmsRecord>, VoipMsError> {
         let params = [
             ("from", from.format("%Y-%m-%d").to_string()),
             ("to", to.format("%Y-%m-%d").to_string()),
@@ -161,11 +147,7 @@ impl VoipMsClient {
         let Some(json) = self.call("getSMS", &params, Some("no_sms")).await? else {
             return Ok(Vec::new());
         };
-        let rows = json
-            .get("sms")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let rows = json.get("sms").and_then(Value::as_array).cloned().unwrap_or_default();
         rows.iter()
             .map(|row| {
                 let date = text(row.get("date"));
@@ -184,17 +166,10 @@ impl VoipMsClient {
 
     /// `getDIDsInfo` for one DID: its current settings, as VoIP.ms names them.
     pub async fn did_info(&self, did: &str) -> Result<Option<Map<String, Value>>, VoipMsError> {
-        let Some(json) = self
-            .call("getDIDsInfo", &[("did", did.into())], Some("no_did"))
-            .await?
-        else {
+        let Some(json) = self.call("getDIDsInfo", &[("did", did.into())], Some("no_did")).await? else {
             return Ok(None);
         };
-        let dids = json
-            .get("dids")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let dids = json.get("dids").and_then(Value::as_array).cloned().unwrap_or_default();
         Ok(dids
             .into_iter()
             .filter_map(|d| d.as_object().cloned())
@@ -209,17 +184,10 @@ impl VoipMsClient {
 
 /// Builds the full `setSMS` parameter list that turns the URL callback on for `did` while keeping
 /// every other SMS setting as `getDIDsInfo` reports it: `setSMS` resets whatever it is not given.
-pub fn set_sms_preserving(
-    did: &str,
-    info: &Map<String, Value>,
-    callback_url: &str,
-) -> Vec<(&'static str, String)> {
+pub fn set_sms_preserving(did: &str, info: &Map<String, Value>, callback_url: &str) -> Vec<(&'static str, String)> {
     // VoIP.ms writes booleans as "1"/"0" or "yes"/"no".
     let flag = |key: &str| {
-        let on = matches!(
-            text(info.get(key)).to_ascii_lowercase().as_str(),
-            "1" | "yes" | "true"
-        );
+        let on = matches!(text(info.get(key)).to_ascii_lowercase().as_str(), "1" | "yes" | "true");
         if on { "1" } else { "0" }.to_string()
     };
     let keep = |key: &str| text(info.get(key));
@@ -265,17 +233,8 @@ mod tests {
     fn set_sms_keeps_email_forwarding_and_adds_the_callback() {
         let info = json!({"did": "5145550123", "sms_email_enabled": "1", "sms_email": "desk@example.com",
                           "sms_forward_enabled": "0", "dialmode": "1"});
-        let params = set_sms_preserving(
-            "5145550123",
-            info.as_object().unwrap(),
-            "https://x/hook?to={TO}",
-        );
-        let get = |k: &str| {
-            params
-                .iter()
-                .find(|(key, _)| *key == k)
-                .map(|(_, v)| v.as_str())
-        };
+        let params = set_sms_preserving("5145550123", info.as_object().unwrap(), "https://x/hook?to={TO}");
+        let get = |k: &str| params.iter().find(|(key, _)| *key == k).map(|(_, v)| v.as_str());
         assert_eq!(get("email_enabled"), Some("1"));
         assert_eq!(get("email_address"), Some("desk@example.com"));
         assert_eq!(get("sms_forward_enable"), Some("0"));

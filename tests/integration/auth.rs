@@ -28,19 +28,11 @@ async fn no_token_or_a_bad_one_is_401_on_every_protected_endpoint() {
         json!({"aud": "authenticated", "exp": chrono::Utc::now().timestamp() - 600,
         "app_metadata": {"practice_id": app.practice_id.to_string(), "practice_role": "admin"}}),
     );
-    for client in [
-        anonymous,
-        client_with_token("not-a-jwt"),
-        client_with_token(&expired),
-    ] {
+    for client in [anonymous, client_with_token("not-a-jwt"), client_with_token(&expired)] {
         let requests = [
             client.get(app.url("/api/voip/sms/conversations")),
-            client.get(app.url(&format!(
-                "/api/voip/sms/conversations/{conversation}/messages"
-            ))),
-            client.post(app.url(&format!(
-                "/api/voip/sms/conversations/{conversation}/review"
-            ))),
+            client.get(app.url(&format!("/api/voip/sms/conversations/{conversation}/messages"))),
+            client.post(app.url(&format!("/api/voip/sms/conversations/{conversation}/review"))),
             client
                 .post(app.url("/api/voip/sms/send"))
                 .json(&json!({"to": PATIENT, "message": "hi"})),
@@ -51,16 +43,10 @@ async fn no_token_or_a_bad_one_is_401_on_every_protected_endpoint() {
         for request in requests {
             let response = request.send().await.unwrap();
             assert_eq!(
-                response
-                    .headers()
-                    .get("www-authenticate")
-                    .map(|v| v.to_str().unwrap()),
+                response.headers().get("www-authenticate").map(|v| v.to_str().unwrap()),
                 Some("Bearer")
             );
-            assert_eq!(
-                status_and_code(response).await,
-                (401, json!("unauthorized"))
-            );
+            assert_eq!(status_and_code(response).await, (401, json!("unauthorized")));
         }
     }
     assert_eq!(
@@ -77,11 +63,7 @@ async fn no_token_or_a_bad_one_is_401_on_every_protected_endpoint() {
 async fn staff_read_and_send_but_only_admins_configure() {
     let app = spawn_app().start().await;
     let staff = client_with_token(&member_token(app.practice_id, "staff"));
-    let list = staff
-        .get(app.url("/api/voip/sms/conversations"))
-        .send()
-        .await
-        .unwrap();
+    let list = staff.get(app.url("/api/voip/sms/conversations")).send().await.unwrap();
     assert_eq!(list.status(), 200);
     let sent = staff
         .post(app.url("/api/voip/sms/send"))
@@ -124,11 +106,7 @@ async fn tokens_without_a_practice_or_role_in_app_metadata_are_403() {
             .send()
             .await
             .unwrap();
-        assert_eq!(
-            status_and_code(response).await,
-            (403, json!("forbidden")),
-            "{claims}"
-        );
+        assert_eq!(status_and_code(response).await, (403, json!("forbidden")), "{claims}");
     }
 }
 
@@ -157,11 +135,7 @@ async fn the_service_role_acts_for_the_practice_it_names() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        default.status(),
-        201,
-        "without a header: VOIPMS_DID's practice"
-    );
+    assert_eq!(default.status(), 201, "without a header: VOIPMS_DID's practice");
     assert_eq!(app.voipms.sent_sms()[1].did, pedro_tests::app::DID);
     let bad = service
         .get(app.url("/api/voip/sms/conversations"))
@@ -191,10 +165,7 @@ async fn es256_tokens_are_checked_against_the_published_keys() {
     );
     tokio::spawn(async move { axum::serve(listener, router).await });
 
-    let app = spawn_app()
-        .env("SUPABASE_JWKS_URL", &jwks_url)
-        .start()
-        .await;
+    let app = spawn_app().env("SUPABASE_JWKS_URL", &jwks_url).start().await;
     let signing = jsonwebtoken::EncodingKey::from_ec_pem(key.serialize_pem().as_bytes()).unwrap();
     let claims = json!({"aud": "authenticated", "exp": chrono::Utc::now().timestamp() + 600,
         "app_metadata": {"practice_id": app.practice_id.to_string(), "practice_role": "staff"}});

@@ -15,32 +15,20 @@ use serde_json::{json, Value};
 async fn labelled_corpus_meets_precision_recall_and_finds_every_emergency() {
     let app = spawn_app().start().await;
     let client = app.ctx.conn().await.unwrap();
-    let rules = replies::load_rules(&**client, app.practice_id)
-        .await
-        .unwrap();
-    assert_eq!(
-        rules.topics.len(),
-        5,
-        "five topic rules are seeded for every practice"
-    );
+    let rules = replies::load_rules(&**client, app.practice_id).await.unwrap();
+    assert_eq!(rules.topics.len(), 5, "five topic rules are seeded for every practice");
 
     let corpus = include_str!("../data/sms_corpus.tsv");
-    let (mut sent, mut labelled, mut correct, mut emergencies, mut emergencies_found) =
-        (0, 0, 0, 0, 0);
+    let (mut sent, mut labelled, mut correct, mut emergencies, mut emergencies_found) = (0, 0, 0, 0, 0);
     let mut per_label: BTreeMap<&str, usize> = BTreeMap::new();
     let mut wrong = Vec::new();
-    for (line, text) in corpus
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
+    for (line, text) in corpus.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let (label, text) = text
             .split_once('\t')
             .unwrap_or_else(|| panic!("line {}: no tab", line + 1));
         *per_label.entry(label).or_default() += 1;
-        let want = (label != "none").then(|| {
-            Category::parse(label).unwrap_or_else(|| panic!("line {}: label {label}", line + 1))
-        });
+        let want = (label != "none")
+            .then(|| Category::parse(label).unwrap_or_else(|| panic!("line {}: label {label}", line + 1)));
         let got = classify(&rules.topics, text);
         sent += usize::from(got.is_some());
         labelled += usize::from(want.is_some());
@@ -69,15 +57,10 @@ async fn labelled_corpus_meets_precision_recall_and_finds_every_emergency() {
     println!("  recall:                    {correct}/{labelled} = {recall:.3}");
     println!("  emergencies found:         {emergencies_found}/{emergencies}");
     println!("  misclassified:\n{}", wrong.join("\n"));
-    assert!(
-        per_label.values().sum::<usize>() >= 150 && per_label["none"] >= 50 && emergencies >= 25
-    );
+    assert!(per_label.values().sum::<usize>() >= 150 && per_label["none"] >= 50 && emergencies >= 25);
     assert!(precision >= 0.95, "precision {precision:.3}");
     assert!(recall >= 0.90, "recall {recall:.3}");
-    assert_eq!(
-        emergencies_found, emergencies,
-        "every emergency must be found"
-    );
+    assert_eq!(emergencies_found, emergencies, "every emergency must be found");
 }
 
 #[tokio::test]
@@ -92,9 +75,7 @@ async fn misleading_keywords_get_no_reply_and_go_to_a_person() {
     .iter()
     .enumerate()
     {
-        let (status, body) = app
-            .text_in(&format!("43855501{i:02}"), text, &format!("m{i}"))
-            .await;
+        let (status, body) = app.text_in(&format!("43855501{i:02}"), text, &format!("m{i}")).await;
         assert_eq!(status, 200);
         assert_eq!(body["autoResponse"], Value::Null, "{text}");
         assert_eq!(body["needsReview"], true, "{text}");
@@ -134,32 +115,20 @@ async fn each_category_is_answered_with_its_text_from_the_database() {
             "insurance",
             "We work with most insurance plans",
         ),
-        (
-            "my face is swollen and my tooth is throbbing",
-            "emergency",
-            "call 911",
-        ),
+        ("my face is swollen and my tooth is throbbing", "emergency", "call 911"),
     ];
     for (i, (text, category, reply)) in cases.iter().enumerate() {
         let before = app.voipms.sent_sms().len();
-        let (_, body) = app
-            .text_in(&format!("43855502{i:02}"), text, &format!("c{i}"))
-            .await;
+        let (_, body) = app.text_in(&format!("43855502{i:02}"), text, &format!("c{i}")).await;
         assert_eq!(
             body["autoResponse"],
             json!({"category": category, "sent": true}),
             "{text}"
         );
         let parts: Vec<_> = app.voipms.sent_sms().into_iter().skip(before).collect();
-        let whole = parts
-            .iter()
-            .map(|p| p.message.as_str())
-            .collect::<Vec<_>>()
-            .join(" ");
+        let whole = parts.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join(" ");
         assert!(whole.contains(reply), "{text} → {whole:?}");
-        assert!(parts
-            .iter()
-            .all(|p| p.did == DID && p.dst == format!("43855502{i:02}")));
+        assert!(parts.iter().all(|p| p.did == DID && p.dst == format!("43855502{i:02}")));
     }
     // The reply is stored in the thread, linked to what it answers.
     let row = app
@@ -183,11 +152,7 @@ async fn each_category_is_answered_with_its_text_from_the_database() {
 async fn an_emergency_is_answered_and_flagged_for_a_person() {
     let app = spawn_app().start().await;
     let (_, body) = app
-        .text_in(
-            PATIENT,
-            "Need an appointment, also my gums are bleeding a lot",
-            "e1",
-        )
+        .text_in(PATIENT, "Need an appointment, also my gums are bleeding a lot", "e1")
         .await;
     assert_eq!(
         body["autoResponse"]["category"], "emergency",
@@ -199,10 +164,7 @@ async fn an_emergency_is_answered_and_flagged_for_a_person() {
         let row = app
             .sql()
             .await
-            .query_one(
-                "SELECT needs_review, review_reason FROM sms_conversations",
-                &[],
-            )
+            .query_one("SELECT needs_review, review_reason FROM sms_conversations", &[])
             .await
             .unwrap();
         (row.get(0), row.get(1))
@@ -217,22 +179,12 @@ async fn one_reply_per_category_per_contact_within_the_quiet_period() {
     let (_, first) = app.text_in(PATIENT, "what are your hours", "q1").await;
     assert_eq!(first["autoResponse"]["sent"], true);
     let (_, second) = app
-        .text_in(
-            PATIENT,
-            "are you open saturday? what time do you close",
-            "q2",
-        )
+        .text_in(PATIENT, "are you open saturday? what time do you close", "q2")
         .await;
     assert_eq!(second["autoResponse"]["category"], "office_hours");
     assert_eq!(second["autoResponse"]["sent"], false);
-    assert!(second["autoResponse"]["reason"]
-        .as_str()
-        .unwrap()
-        .contains("24 hours"));
-    assert_eq!(
-        second["needsReview"], true,
-        "a repeated question goes to a person"
-    );
+    assert!(second["autoResponse"]["reason"].as_str().unwrap().contains("24 hours"));
+    assert_eq!(second["needsReview"], true, "a repeated question goes to a person");
     // Another category is still answered, and so is another contact.
     let (_, other) = app.text_in(PATIENT, "where are you located?", "q3").await;
     assert_eq!(other["autoResponse"]["sent"], true);
@@ -248,8 +200,7 @@ async fn one_reply_per_category_per_contact_within_the_quiet_period() {
 #[tokio::test]
 async fn a_burst_from_one_number_gets_one_reply() {
     let app = spawn_app().start().await;
-    let burst =
-        (0..10).map(|i| app.text_in(PATIENT, "what are your office hours?", format!("burst{i}")));
+    let burst = (0..10).map(|i| app.text_in(PATIENT, "what are your office hours?", format!("burst{i}")));
     let results = futures::future::join_all(burst).await;
     assert!(results.iter().all(|(status, _)| *status == 200));
     assert_eq!(
@@ -257,19 +208,13 @@ async fn a_burst_from_one_number_gets_one_reply() {
             .await,
         10
     );
-    assert_eq!(
-        app.voipms.sent_sms().len(),
-        1,
-        "one reply however many texts race"
-    );
+    assert_eq!(app.voipms.sent_sms().len(), 1, "one reply however many texts race");
 }
 
 #[tokio::test]
 async fn short_codes_and_our_own_numbers_are_never_answered() {
     let app = spawn_app().start().await;
-    let (status, body) = app
-        .text_in("24273", "URGENT: what are your hours", "s1")
-        .await;
+    let (status, body) = app.text_in("24273", "URGENT: what are your hours", "s1").await;
     assert_eq!(status, 200);
     assert_eq!(body["autoResponse"], Value::Null);
     let (_, body) = app.text_in(DID_E164, "what are your hours", "s2").await;
@@ -303,18 +248,14 @@ async fn outside_office_hours_the_reply_says_when_the_office_opens() {
         )
         .await
         .unwrap();
-    app.text_in("4385550188", "what time do you open", "h2")
-        .await;
+    app.text_in("4385550188", "what time do you open", "h2").await;
     let reply = app.voipms_sent_bodies().pop().unwrap();
     // Wednesday 17:00 in Vancouver: closed; next opening Thursday 13:00.
     assert!(
         reply.starts_with("Maple Dental is open Tue 9:00 AM–12:00 PM; Thu 1:00 PM–7:00 PM."),
         "{reply}"
     );
-    assert!(
-        reply.ends_with("opens again tomorrow at 1:00 PM."),
-        "{reply}"
-    );
+    assert!(reply.ends_with("opens again tomorrow at 1:00 PM."), "{reply}");
 }
 
 #[tokio::test]
@@ -342,11 +283,7 @@ async fn rules_and_replies_change_in_the_database_without_a_deploy() {
     .await
     .unwrap();
     let (_, body) = app.text_in(PATIENT, "do you take my insurance", "r2").await;
-    assert_eq!(
-        body["autoResponse"],
-        Value::Null,
-        "a disabled rule answers nothing"
-    );
+    assert_eq!(body["autoResponse"], Value::Null, "a disabled rule answers nothing");
     assert_eq!(body["needsReview"], true);
 }
 
@@ -354,10 +291,7 @@ async fn rules_and_replies_change_in_the_database_without_a_deploy() {
 async fn stop_opts_out_once_and_binds_every_way_of_sending() {
     let app = spawn_app().twilio().start().await;
     let (_, body) = app.text_in(PATIENT, "Stop", "o1").await;
-    assert_eq!(
-        body["autoResponse"],
-        json!({"category": "optout", "sent": true})
-    );
+    assert_eq!(body["autoResponse"], json!({"category": "optout", "sent": true}));
     let confirmation = app.voipms_sent_bodies().pop().unwrap();
     assert!(
         confirmation.contains("unsubscribed") && confirmation.contains("START"),
@@ -372,30 +306,20 @@ async fn stop_opts_out_once_and_binds_every_way_of_sending() {
     assert_eq!(body["autoResponse"], Value::Null);
     assert_eq!(body["needsReview"], true);
     // ...nor through the API, on either carrier.
-    app.voipms.set_fault(
-        "sendSMS",
-        Some(pedro_tests::fakes::voipms::Fault::Http(500)),
-    );
+    app.voipms
+        .set_fault("sendSMS", Some(pedro_tests::fakes::voipms::Fault::Http(500)));
     let (status, body) = app.send(PATIENT_E164, "Your appointment is tomorrow").await;
     assert_eq!(status, 409);
     assert_eq!(body["error"]["code"], "opted_out");
     assert_eq!(app.voipms.sent_sms().len(), 1, "only the one confirmation");
     assert_eq!(app.twilio.request_count(), 0);
-    let list: Value = app
-        .get("/api/voip/sms/conversations")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get("/api/voip/sms/conversations").await.json().await.unwrap();
     assert_eq!(list["conversations"][0]["optedOut"], true);
 
     // START opts back in, with a confirmation.
     app.voipms.set_fault("sendSMS", None);
     let (_, body) = app.text_in(PATIENT, "start", "o4").await;
-    assert_eq!(
-        body["autoResponse"],
-        json!({"category": "optin", "sent": true})
-    );
+    assert_eq!(body["autoResponse"], json!({"category": "optin", "sent": true}));
     let (status, _) = app.send(PATIENT_E164, "Your appointment is tomorrow").await;
     assert_eq!(status, 201);
 }
@@ -403,26 +327,14 @@ async fn stop_opts_out_once_and_binds_every_way_of_sending() {
 #[tokio::test]
 async fn every_opt_out_word_counts_only_as_the_whole_message() {
     let app = spawn_app().start().await;
-    for (i, word) in [
-        "STOPALL",
-        "unsubscribe",
-        "Cancel",
-        "end",
-        "QUIT",
-        "optout",
-        "remove",
-    ]
-    .iter()
-    .enumerate()
+    for (i, word) in ["STOPALL", "unsubscribe", "Cancel", "end", "QUIT", "optout", "remove"]
+        .iter()
+        .enumerate()
     {
-        let (_, body) = app
-            .text_in(&format!("43855503{i:02}"), word, &format!("w{i}"))
-            .await;
+        let (_, body) = app.text_in(&format!("43855503{i:02}"), word, &format!("w{i}")).await;
         assert_eq!(body["autoResponse"]["category"], "optout", "{word}");
     }
-    let (_, body) = app
-        .text_in("4385550399", "I need to cancel my appointment", "w9")
-        .await;
+    let (_, body) = app.text_in("4385550399", "I need to cancel my appointment", "w9").await;
     assert_eq!(body["autoResponse"]["category"], "appointment");
     assert_eq!(app.count("SELECT count(*) FROM sms_opt_outs").await, 7);
     // YES from someone who never opted out is an ordinary answer, not an opt-in.
@@ -434,10 +346,7 @@ async fn every_opt_out_word_counts_only_as_the_whole_message() {
 async fn help_answers_with_the_practice_name_and_phone() {
     let app = spawn_app().start().await;
     let (_, body) = app.text_in(PATIENT, "HELP", "help1").await;
-    assert_eq!(
-        body["autoResponse"],
-        json!({"category": "help", "sent": true})
-    );
+    assert_eq!(body["autoResponse"], json!({"category": "help", "sent": true}));
     let reply = app.voipms_sent_bodies().pop().unwrap();
     assert!(
         reply.contains("Maple Dental") && reply.contains("+15145550100"),
@@ -452,7 +361,10 @@ async fn opt_out_is_per_practice() {
     app.voipms.add_did("5145550177");
     app.text_in(PATIENT, "STOP", "p1").await;
     let response = app
-        .post_json("/api/voip/sms/webhook", &json!({"from": PATIENT, "to": "5145550177", "message": "what are your hours", "id": "p2"}))
+        .post_json(
+            "/api/voip/sms/webhook",
+            &json!({"from": PATIENT, "to": "5145550177", "message": "what are your hours", "id": "p2"}),
+        )
         .await;
     let body: Value = response.json().await.unwrap();
     assert_eq!(
@@ -465,10 +377,8 @@ async fn opt_out_is_per_practice() {
 #[tokio::test]
 async fn a_reply_that_could_not_be_sent_does_not_use_up_the_quiet_period() {
     let app = spawn_app().start().await;
-    app.voipms.set_fault(
-        "sendSMS",
-        Some(pedro_tests::fakes::voipms::Fault::Http(500)),
-    );
+    app.voipms
+        .set_fault("sendSMS", Some(pedro_tests::fakes::voipms::Fault::Http(500)));
     let (_, first) = app.text_in(PATIENT, "what are your hours", "f1").await;
     assert_eq!(first["autoResponse"]["sent"], false);
     assert_eq!(first["needsReview"], true);
@@ -481,9 +391,7 @@ async fn a_reply_that_could_not_be_sent_does_not_use_up_the_quiet_period() {
 async fn an_emergency_from_an_opted_out_patient_is_flagged_as_an_emergency() {
     let app = spawn_app().start().await;
     app.text_in(PATIENT, "STOP", "x1").await;
-    let (_, body) = app
-        .text_in(PATIENT, "my face is swollen and bleeding", "x2")
-        .await;
+    let (_, body) = app.text_in(PATIENT, "my face is swollen and bleeding", "x2").await;
     assert_eq!(
         body["autoResponse"],
         Value::Null,
@@ -498,9 +406,5 @@ async fn an_emergency_from_an_opted_out_patient_is_flagged_as_an_emergency() {
         .unwrap()
         .get(0);
     assert!(reason.contains("emergency"), "{reason}");
-    assert_eq!(
-        app.voipms.sent_sms().len(),
-        1,
-        "only the opt-out confirmation"
-    );
+    assert_eq!(app.voipms.sent_sms().len(), 1, "only the opt-out confirmation");
 }

@@ -122,21 +122,14 @@ async fn texts_the_webhook_missed_are_stored_with_the_carrier_date() {
     let yesterday = now - Duration::hours(20);
     app.voipms
         .add_received_sms(received("9001", yesterday, PATIENT, "Thanks for yesterday"));
-    app.voipms.add_received_sms(received(
-        "9002",
-        earlier,
-        PATIENT,
-        "Running 10 minutes behind, sorry",
-    ));
+    app.voipms
+        .add_received_sms(received("9002", earlier, PATIENT, "Running 10 minutes behind, sorry"));
 
     let report = check(&app).await;
     assert!(report.failed.is_empty(), "{report:?}");
     assert_eq!(report.skipped, None);
     assert_eq!(report.practices, 1);
-    assert_eq!(
-        (report.fetched, report.stored, report.duplicates),
-        (2, 2, 0)
-    );
+    assert_eq!((report.fetched, report.stored, report.duplicates), (2, 2, 0));
 
     let calls = app.voipms.calls("getSMS");
     assert_eq!(calls.len(), 1, "one DID, one call: {calls:?}");
@@ -144,10 +137,7 @@ async fn texts_the_webhook_missed_are_stored_with_the_carrier_date() {
     assert_eq!(params["type"], "1", "received texts only");
     assert_eq!(params["did"], DID, "the DID in 10-digit form");
     assert_eq!(params["timezone"], "0", "dates in UTC");
-    assert_eq!(
-        params["from"], "2026-11-24",
-        "the day the 24-hour lookback starts"
-    );
+    assert_eq!(params["from"], "2026-11-24", "the day the 24-hour lookback starts");
     assert_eq!(params["to"], "2026-11-25", "today");
 
     let db = app.sql().await;
@@ -188,9 +178,7 @@ async fn texts_the_webhook_missed_are_stored_with_the_carrier_date() {
     assert_eq!(thread.get::<_, i32>("unread_count"), 2);
     assert_eq!(thread.get::<_, DateTime<Utc>>("last_message_at"), earlier);
     assert_eq!(
-        thread
-            .get::<_, Option<String>>("last_message_preview")
-            .as_deref(),
+        thread.get::<_, Option<String>>("last_message_preview").as_deref(),
         Some("Running 10 minutes behind, sorry")
     );
 }
@@ -198,29 +186,18 @@ async fn texts_the_webhook_missed_are_stored_with_the_carrier_date() {
 #[tokio::test]
 async fn a_text_the_webhook_stored_is_neither_stored_nor_answered_again() {
     let app = spawn_app().start().await;
-    let (status, body) = app
-        .text_in(PATIENT_E164, "What are your hours?", "7001")
-        .await;
+    let (status, body) = app.text_in(PATIENT_E164, "What are your hours?", "7001").await;
     assert_eq!(status, 200);
     assert_eq!(body["autoResponse"]["sent"], true);
     assert_eq!(app.voipms.sent_sms().len(), 1);
-    app.voipms.add_received_sms(received(
-        "7001",
-        app.clock.now(),
-        PATIENT,
-        "What are your hours?",
-    ));
+    app.voipms
+        .add_received_sms(received("7001", app.clock.now(), PATIENT, "What are your hours?"));
 
     app.clock.advance(Duration::minutes(5));
     let report = check(&app).await;
     assert!(report.failed.is_empty(), "{report:?}");
     assert_eq!(
-        (
-            report.fetched,
-            report.stored,
-            report.duplicates,
-            report.auto_replied
-        ),
+        (report.fetched, report.stored, report.duplicates, report.auto_replied),
         (1, 0, 1, 0)
     );
     assert_eq!(
@@ -229,10 +206,8 @@ async fn a_text_the_webhook_stored_is_neither_stored_nor_answered_again() {
         1
     );
     assert_eq!(
-        app.count(
-            "SELECT count(*) FROM sms_messages WHERE direction = 'inbound' AND origin = 'webhook'"
-        )
-        .await,
+        app.count("SELECT count(*) FROM sms_messages WHERE direction = 'inbound' AND origin = 'webhook'")
+            .await,
         1,
         "the webhook's copy is kept as it was"
     );
@@ -242,11 +217,7 @@ async fn a_text_the_webhook_stored_is_neither_stored_nor_answered_again() {
             .await,
         1
     );
-    assert_eq!(
-        app.count("SELECT unread_count::int8 FROM sms_conversations")
-            .await,
-        1
-    );
+    assert_eq!(app.count("SELECT unread_count::int8 FROM sms_conversations").await, 1);
     let runs = runs(&app).await;
     assert_eq!(runs.len(), 1);
     assert_eq!(
@@ -268,9 +239,7 @@ async fn a_late_webhook_for_a_text_check_sms_stored_is_a_duplicate() {
     assert_eq!((report.stored, report.auto_replied), (1, 1));
     assert_eq!(app.voipms.sent_sms().len(), 1);
 
-    let (status, body) = app
-        .text_in(PATIENT_E164, "What are your hours?", "7101")
-        .await;
+    let (status, body) = app.text_in(PATIENT_E164, "What are your hours?", "7101").await;
     assert_eq!(status, 200);
     assert_eq!(body["duplicate"], true);
     assert_eq!(body["autoResponse"], Value::Null);
@@ -301,20 +270,13 @@ async fn a_young_missed_text_is_answered_and_an_old_one_is_flagged() {
 
     let report = check(&app).await;
     assert!(report.failed.is_empty(), "{report:?}");
-    assert_eq!(
-        (report.stored, report.auto_replied, report.flagged),
-        (2, 1, 1)
-    );
+    assert_eq!((report.stored, report.auto_replied, report.flagged), (2, 1, 1));
 
     let sent = app.voipms.sent_sms();
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0].dst, PATIENT, "only the young text is answered");
     assert_eq!(sent[0].did, DID);
-    assert!(
-        sent[0].message.contains("Maple Dental is open"),
-        "{}",
-        sent[0].message
-    );
+    assert!(sent[0].message.contains("Maple Dental is open"), "{}", sent[0].message);
     let db = app.sql().await;
     let reply = db
         .query_one(
@@ -325,10 +287,7 @@ async fn a_young_missed_text_is_answered_and_an_old_one_is_flagged() {
         .await
         .unwrap();
     assert_eq!(reply.get::<_, String>(0), "auto_reply");
-    assert_eq!(
-        reply.get::<_, Option<String>>(1).as_deref(),
-        Some("office_hours")
-    );
+    assert_eq!(reply.get::<_, Option<String>>(1).as_deref(), Some("office_hours"));
     assert_eq!(reply.get::<_, Option<String>>(2).as_deref(), Some("8001"));
 
     assert_eq!(thread_review(&app, PATIENT_E164).await, (false, None));
@@ -355,10 +314,7 @@ async fn a_young_missed_text_is_answered_and_an_old_one_is_flagged() {
 
 #[tokio::test]
 async fn the_auto_reply_age_limit_is_configurable() {
-    let app = spawn_app()
-        .env("AUTO_REPLY_MAX_AGE_MINUTES", "15")
-        .start()
-        .await;
+    let app = spawn_app().env("AUTO_REPLY_MAX_AGE_MINUTES", "15").start().await;
     let now = app.clock.now();
     app.voipms.add_received_sms(received(
         "8101",
@@ -373,10 +329,7 @@ async fn the_auto_reply_age_limit_is_configurable() {
         "What are your hours?",
     ));
     let report = check(&app).await;
-    assert_eq!(
-        (report.stored, report.auto_replied, report.flagged),
-        (2, 1, 1)
-    );
+    assert_eq!((report.stored, report.auto_replied, report.flagged), (2, 1, 1));
     let sent: Vec<String> = app.voipms.sent_sms().into_iter().map(|s| s.dst).collect();
     assert_eq!(sent, vec![PATIENT.to_string()]);
     assert!(thread_review(&app, OTHER_E164).await.0);
@@ -408,12 +361,8 @@ async fn each_run_is_recorded_and_the_next_window_overlaps_the_last() {
 
     // Texts that show up in getSMS only after the run that should have seen them: one inside the
     // overlap, one before it but on a day the window covers (so it is read and stored too).
-    app.voipms.add_received_sms(received(
-        "L1",
-        t0 - Duration::minutes(10),
-        PATIENT,
-        "late in the list",
-    ));
+    app.voipms
+        .add_received_sms(received("L1", t0 - Duration::minutes(10), PATIENT, "late in the list"));
     app.voipms.add_received_sms(received(
         "L2",
         t0 - Duration::minutes(90),
@@ -467,10 +416,7 @@ async fn each_run_is_recorded_and_the_next_window_overlaps_the_last() {
 
 #[tokio::test]
 async fn the_overlap_is_configurable() {
-    let app = spawn_app()
-        .env("CHECK_SMS_OVERLAP_MINUTES", "5")
-        .start()
-        .await;
+    let app = spawn_app().env("CHECK_SMS_OVERLAP_MINUTES", "5").start().await;
     let t0 = app.clock.now();
     check(&app).await;
     app.clock.advance(Duration::minutes(15));
@@ -483,31 +429,16 @@ async fn the_overlap_is_configurable() {
 
 #[tokio::test]
 async fn the_first_run_asks_for_the_days_of_the_configured_look_back() {
-    let app = spawn_app()
-        .env("CHECK_SMS_INITIAL_LOOKBACK_HOURS", "2")
-        .start()
-        .await;
+    let app = spawn_app().env("CHECK_SMS_INITIAL_LOOKBACK_HOURS", "2").start().await;
     let now = app.clock.now();
-    app.voipms.add_received_sms(received(
-        "in",
-        now - Duration::minutes(90),
-        PATIENT,
-        "inside",
-    ));
+    app.voipms
+        .add_received_sms(received("in", now - Duration::minutes(90), PATIENT, "inside"));
     // Same UTC day, so getSMS lists it, and it is stored too: getSMS's time zone is only inferred,
     // so the job does not second-guess the day window (the text is old: flagged, not answered).
-    app.voipms.add_received_sms(received(
-        "out",
-        now - Duration::hours(3),
-        PATIENT,
-        "before the window",
-    ));
-    app.voipms.add_received_sms(received(
-        "way-out",
-        now - Duration::hours(30),
-        OTHER,
-        "days before",
-    ));
+    app.voipms
+        .add_received_sms(received("out", now - Duration::hours(3), PATIENT, "before the window"));
+    app.voipms
+        .add_received_sms(received("way-out", now - Duration::hours(30), OTHER, "days before"));
 
     let report = check(&app).await;
     assert_eq!((report.fetched, report.stored), (2, 2), "{report:?}");
@@ -518,10 +449,7 @@ async fn the_first_run_asks_for_the_days_of_the_configured_look_back() {
         vec!["in", "out"],
         "the 30-hour-old text is on a day never asked for"
     );
-    assert_eq!(
-        getsms_days(&app),
-        vec![("2026-11-25".into(), "2026-11-25".into())]
-    );
+    assert_eq!(getsms_days(&app), vec![("2026-11-25".into(), "2026-11-25".into())]);
     let runs = runs(&app).await;
     assert_eq!(runs[0].window_start, now - Duration::hours(2));
     assert_eq!(runs[0].window_end, now);
@@ -537,12 +465,8 @@ async fn the_default_first_run_asks_for_the_days_of_the_last_24_hours() {
         PATIENT,
         "never asked for",
     ));
-    app.voipms.add_received_sms(received(
-        "day-in",
-        now - Duration::hours(23),
-        PATIENT,
-        "inside",
-    ));
+    app.voipms
+        .add_received_sms(received("day-in", now - Duration::hours(23), PATIENT, "inside"));
     app.voipms.add_received_sms(received(
         "day-out",
         now - Duration::hours(25),
@@ -580,10 +504,7 @@ async fn a_voipms_error_is_retried_next_time(fault: Fault, error_says: &str) {
         .run(&app.ctx)
         .await
         .expect_err("a VoIP.ms error fails the job");
-    assert!(
-        error.to_string().contains(error_says),
-        "{error_says:?} in {error}"
-    );
+    assert!(error.to_string().contains(error_says), "{error_says:?} in {error}");
     assert_eq!(app.count("SELECT count(*) FROM sms_messages").await, 0);
     let after_failure = runs(&app).await;
     assert_eq!(after_failure.len(), 2);
@@ -601,10 +522,7 @@ async fn a_voipms_error_is_retried_next_time(fault: Fault, error_says: &str) {
     app.voipms.set_fault("getSMS", None);
     let t2 = t1 + Duration::minutes(15);
     app.clock.set(t2);
-    let report = Job::CheckSms
-        .run(&app.ctx)
-        .await
-        .expect("the next run succeeds");
+    let report = Job::CheckSms.run(&app.ctx).await.expect("the next run succeeds");
     assert_eq!(report["stored"], 1, "{report}");
     assert_eq!(stored_ids(&app).await, vec!["F1"]);
     let runs = runs(&app).await;
@@ -622,8 +540,7 @@ async fn a_voipms_error_is_retried_next_time(fault: Fault, error_says: &str) {
 
 #[tokio::test]
 async fn an_error_status_from_voipms_is_retried_next_time() {
-    a_voipms_error_is_retried_next_time(Fault::Status("api_limit_exceeded"), "api_limit_exceeded")
-        .await;
+    a_voipms_error_is_retried_next_time(Fault::Status("api_limit_exceeded"), "api_limit_exceeded").await;
 }
 
 #[tokio::test]
@@ -633,27 +550,18 @@ async fn an_http_error_from_voipms_is_retried_next_time() {
 
 #[tokio::test]
 async fn a_voipms_timeout_is_retried_next_time() {
-    a_voipms_error_is_retried_next_time(Fault::Delay(StdDuration::from_secs(3)), "did not answer")
-        .await;
+    a_voipms_error_is_retried_next_time(Fault::Delay(StdDuration::from_secs(3)), "did not answer").await;
 }
 
 #[tokio::test]
 async fn failed_first_runs_lose_nothing_however_long_they_fail() {
     let app = spawn_app().start().await;
     let t0 = app.clock.now();
-    app.voipms.add_received_sms(received(
-        "G1",
-        t0 - Duration::hours(12),
-        PATIENT,
-        "sent this morning",
-    ));
+    app.voipms
+        .add_received_sms(received("G1", t0 - Duration::hours(12), PATIENT, "sent this morning"));
     // Inside the first attempted window, but older than a fresh 24-hour lookback from the retry.
-    app.voipms.add_received_sms(received(
-        "G2",
-        t0 - Duration::hours(23),
-        PATIENT,
-        "sent yesterday",
-    ));
+    app.voipms
+        .add_received_sms(received("G2", t0 - Duration::hours(23), PATIENT, "sent yesterday"));
     app.voipms.set_fault("getSMS", Some(Fault::Http(503)));
     let report = check(&app).await;
     assert_eq!(report.failed.len(), 1, "{report:?}");
@@ -682,10 +590,7 @@ async fn failed_first_runs_lose_nothing_however_long_they_fail() {
 #[tokio::test]
 async fn nothing_received_is_a_successful_empty_run() {
     let app = spawn_app().start().await;
-    let report = Job::CheckSms
-        .run(&app.ctx)
-        .await
-        .expect("no_sms is not an error");
+    let report = Job::CheckSms.run(&app.ctx).await.expect("no_sms is not an error");
     assert_eq!(report["fetched"], 0, "{report}");
     assert_eq!(report["stored"], 0);
     assert_eq!(report["practices"], 1);
@@ -707,18 +612,8 @@ async fn a_run_that_crashed_half_way_is_completed_without_duplicates() {
     let app = spawn_app().start().await;
     let t0 = app.clock.now();
     let texts = [
-        received(
-            "C1",
-            t0 - Duration::minutes(10),
-            PATIENT,
-            "What are your hours?",
-        ),
-        received(
-            "C2",
-            t0 - Duration::minutes(8),
-            OTHER,
-            "where is your office located",
-        ),
+        received("C1", t0 - Duration::minutes(10), PATIENT, "What are your hours?"),
+        received("C2", t0 - Duration::minutes(8), OTHER, "where is your office located"),
         received("C3", t0 - Duration::minutes(6), PATIENT, "see you soon"),
     ];
     for text in &texts {
@@ -761,12 +656,7 @@ async fn a_run_that_crashed_half_way_is_completed_without_duplicates() {
     let report = check(&app).await;
     assert!(report.failed.is_empty(), "{report:?}");
     assert_eq!(
-        (
-            report.fetched,
-            report.stored,
-            report.duplicates,
-            report.auto_replied
-        ),
+        (report.fetched, report.stored, report.duplicates, report.auto_replied),
         (3, 2, 1, 1)
     );
     assert_eq!(stored_ids(&app).await, vec!["C1", "C2", "C3"]);
@@ -781,12 +671,7 @@ async fn a_run_that_crashed_half_way_is_completed_without_duplicates() {
     app.clock.advance(Duration::minutes(15));
     let report = check(&app).await;
     assert_eq!(
-        (
-            report.fetched,
-            report.stored,
-            report.duplicates,
-            report.auto_replied
-        ),
+        (report.fetched, report.stored, report.duplicates, report.auto_replied),
         (3, 0, 3, 0)
     );
     assert_eq!(
@@ -796,8 +681,7 @@ async fn a_run_that_crashed_half_way_is_completed_without_duplicates() {
     );
     assert_eq!(app.voipms.sent_sms().len(), 2);
     assert_eq!(
-        app.count("SELECT sum(unread_count)::int8 FROM sms_conversations")
-            .await,
+        app.count("SELECT sum(unread_count)::int8 FROM sms_conversations").await,
         3
     );
     let statuses: Vec<String> = runs(&app).await.into_iter().map(|r| r.status).collect();
@@ -817,10 +701,7 @@ async fn without_voipms_credentials_the_job_is_skipped() {
     let report = check(&app).await;
     assert!(report.skipped.is_some(), "{report:?}");
     assert_eq!(report.practices, 0);
-    let json = Job::CheckSms
-        .run(&app.ctx)
-        .await
-        .expect("skipping is not an error");
+    let json = Job::CheckSms.run(&app.ctx).await.expect("skipping is not an error");
     assert!(json["skipped"].is_string(), "{json}");
     assert!(app.voipms.calls("getSMS").is_empty());
     assert_eq!(app.count("SELECT count(*) FROM job_runs").await, 0);

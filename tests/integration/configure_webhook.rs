@@ -9,14 +9,9 @@ use serde_json::{json, Value};
 
 const PATH: &str = "/api/voip/configure-webhook";
 const HOOK: &str = "https://pedro.example.com/api/voip/sms/webhook";
-const PLACEHOLDERS: &str =
-    "to={TO}&from={FROM}&message={MESSAGE}&id={ID}&date={TIMESTAMP}&media={MEDIA}";
+const PLACEHOLDERS: &str = "to={TO}&from={FROM}&message={MESSAGE}&id={ID}&date={TIMESTAMP}&media={MEDIA}";
 /// The getDIDsInfo fields a callback-only change may touch.
-const CALLBACK_FIELDS: [&str; 3] = [
-    "sms_url_callback",
-    "sms_url_callback_enabled",
-    "sms_url_callback_retry",
-];
+const CALLBACK_FIELDS: [&str; 3] = ["sms_url_callback", "sms_url_callback_enabled", "sms_url_callback_retry"];
 
 async fn configure(app: &TestApp, body: &Value) -> (u16, Value) {
     let response = app.post_json(PATH, body).await;
@@ -37,23 +32,14 @@ fn info(app: &TestApp) -> serde_json::Map<String, Value> {
 
 /// Calls the fake VoIP.ms directly, as a client would, with these parameters.
 async fn raw_voipms(app: &TestApp, params: &[(&str, &str)]) -> Value {
-    let mut all = vec![
-        ("api_username", VOIPMS_USER),
-        ("api_password", VOIPMS_PASSWORD),
-    ];
+    let mut all = vec![("api_username", VOIPMS_USER), ("api_password", VOIPMS_PASSWORD)];
     all.extend_from_slice(params);
     let url = reqwest::Url::parse_with_params(&app.voipms.api_url(), &all).unwrap();
     reqwest::get(url).await.unwrap().json().await.unwrap()
 }
 
-fn assert_only_callback_changed(
-    before: &serde_json::Map<String, Value>,
-    after: &serde_json::Map<String, Value>,
-) {
-    assert_eq!(
-        before.keys().collect::<Vec<_>>(),
-        after.keys().collect::<Vec<_>>()
-    );
+fn assert_only_callback_changed(before: &serde_json::Map<String, Value>, after: &serde_json::Map<String, Value>) {
+    assert_eq!(before.keys().collect::<Vec<_>>(), after.keys().collect::<Vec<_>>());
     for (key, value) in before {
         if !CALLBACK_FIELDS.contains(&key.as_str()) {
             assert_eq!(&after[key], value, "setting {key} changed");
@@ -65,9 +51,7 @@ fn assert_error(status: u16, body: &Value, expected_status: u16, code: &str, wha
     assert_eq!(status, expected_status, "{what}: {body}");
     assert_eq!(body["error"]["code"], code, "{what}: {body}");
     assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
+        body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
         "{what}: {body}"
     );
 }
@@ -76,10 +60,7 @@ fn assert_error(status: u16, body: &Value, expected_status: u16, code: &str, wha
 async fn turns_the_callback_on_with_retry_and_placeholders_and_keeps_email_forwarding() {
     let app = spawn_app().start().await;
     let before = info(&app);
-    assert_eq!(
-        before["sms_email_enabled"], "1",
-        "the fake starts with email on"
-    );
+    assert_eq!(before["sms_email_enabled"], "1", "the fake starts with email on");
     assert_eq!(before["sms_email"], DEFAULT_SMS_EMAIL);
 
     let (status, body) = configure(&app, &json!({"webhookUrl": HOOK})).await;
@@ -200,19 +181,13 @@ async fn every_other_sms_setting_survives() {
 
 #[tokio::test]
 async fn the_secret_is_added_to_the_callback_and_redacted_in_the_answer() {
-    let app = spawn_app()
-        .env("WEBHOOK_SECRET", "s3cr3t value&more")
-        .start()
-        .await;
+    let app = spawn_app().env("WEBHOOK_SECRET", "s3cr3t value&more").start().await;
     let response = app.post_json(PATH, &json!({"webhookUrl": HOOK})).await;
     assert_eq!(response.status(), 200);
     let text = response.text().await.unwrap();
     assert!(!text.contains("s3cr3t"), "the secret leaked: {text}");
     let body: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(
-        body["callbackUrl"],
-        format!("{HOOK}?{PLACEHOLDERS}&secret=REDACTED")
-    );
+    assert_eq!(body["callbackUrl"], format!("{HOOK}?{PLACEHOLDERS}&secret=REDACTED"));
 
     let expected = format!("{HOOK}?{PLACEHOLDERS}&secret=s3cr3t+value%26more");
     let writes = app.voipms.calls("setSMS");
@@ -226,29 +201,14 @@ async fn the_secret_is_added_to_the_callback_and_redacted_in_the_answer() {
 async fn bad_requests_get_400_and_never_reach_voipms() {
     let app = spawn_app().start().await;
     let cases = [
-        (
-            json!({"webhookUrl": "http://pedro.example.com/hook"}),
-            "invalid_url",
-        ),
-        (
-            json!({"webhookUrl": "HTTP://pedro.example.com/hook"}),
-            "invalid_url",
-        ),
-        (
-            json!({"webhookUrl": "ftp://pedro.example.com/hook"}),
-            "invalid_url",
-        ),
+        (json!({"webhookUrl": "http://pedro.example.com/hook"}), "invalid_url"),
+        (json!({"webhookUrl": "HTTP://pedro.example.com/hook"}), "invalid_url"),
+        (json!({"webhookUrl": "ftp://pedro.example.com/hook"}), "invalid_url"),
         (json!({"webhookUrl": "not a url"}), "invalid_url"),
-        (
-            json!({"webhookUrl": "pedro.example.com/hook"}),
-            "invalid_url",
-        ),
+        (json!({"webhookUrl": "pedro.example.com/hook"}), "invalid_url"),
         (json!({"webhookUrl": "https://"}), "invalid_url"),
         (json!({"webhookUrl": ""}), "invalid_url"),
-        (
-            json!({"webhookUrl": "https://pedro.example.com/hook#x"}),
-            "invalid_url",
-        ),
+        (json!({"webhookUrl": "https://pedro.example.com/hook#x"}), "invalid_url"),
         (json!({}), "missing_field"),
         (json!({"webhookUrl": null}), "missing_field"),
         (json!({"webhookUrl": HOOK, "retry": false}), "invalid_body"),
@@ -307,12 +267,8 @@ async fn when_voipms_fails_it_is_a_bad_gateway_and_nothing_is_written() {
         let response = app.post_json(PATH, &json!({"webhookUrl": HOOK})).await;
         let status = response.status().as_u16();
         let text = response.text().await.unwrap();
-        assert!(
-            !text.contains(VOIPMS_PASSWORD),
-            "{fault:?}: password leaked: {text}"
-        );
-        let body: Value =
-            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{fault:?}: JSON: {text}"));
+        assert!(!text.contains(VOIPMS_PASSWORD), "{fault:?}: password leaked: {text}");
+        let body: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{fault:?}: JSON: {text}"));
         assert_eq!(status, 502, "{fault:?}: {body}");
         assert!(body["error"]["code"].is_string(), "{fault:?}: {body}");
         assert!(
@@ -323,23 +279,18 @@ async fn when_voipms_fails_it_is_a_bad_gateway_and_nothing_is_written() {
     assert_eq!(app.voipms.calls("getDIDsInfo").len(), 4);
 
     // VoIP.ms does not list the DID on this account.
-    app.voipms
-        .set_fault("getDIDsInfo", Some(Fault::Status("no_did")));
+    app.voipms.set_fault("getDIDsInfo", Some(Fault::Status("no_did")));
     let (status, body) = configure(&app, &json!({"webhookUrl": HOOK})).await;
     assert_error(status, &body, 502, "unknown_did", "no_did");
     assert!(app.voipms.calls("setSMS").is_empty());
     app.voipms.set_fault("getDIDsInfo", None);
 
     // setSMS itself refuses.
-    app.voipms
-        .set_fault("setSMS", Some(Fault::Status("sms_wait_message")));
+    app.voipms.set_fault("setSMS", Some(Fault::Status("sms_wait_message")));
     let (status, body) = configure(&app, &json!({"webhookUrl": HOOK})).await;
     assert_error(status, &body, 502, "voipms_error", "setSMS refused");
     assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("sms_wait_message"),
+        body["error"]["message"].as_str().unwrap().contains("sms_wait_message"),
         "{body}"
     );
     assert_eq!(info(&app), before, "nothing changed on the DID");
@@ -358,10 +309,7 @@ async fn voipms_status_fault_gives_the_voipms_error_code() {
         .set_fault("getDIDsInfo", Some(Fault::Status("api_not_enabled")));
     let (status, body) = configure(&app, &json!({"webhookUrl": HOOK})).await;
     assert_error(status, &body, 502, "voipms_error", "api_not_enabled");
-    assert!(body["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("api_not_enabled"));
+    assert!(body["error"]["message"].as_str().unwrap().contains("api_not_enabled"));
     app.voipms.set_fault("getDIDsInfo", Some(Fault::Http(500)));
     let (status, body) = configure(&app, &json!({"webhookUrl": HOOK})).await;
     assert_error(status, &body, 502, "voipms_error", "HTTP 500");
@@ -400,11 +348,7 @@ async fn a_text_delivered_through_the_configured_callback_is_stored() {
 
     let report = app
         .voipms
-        .deliver_callback(
-            &template,
-            &text_in("880001", "Hi, 50% & more; ok?", None),
-            3,
-        )
+        .deliver_callback(&template, &text_in("880001", "Hi, 50% & more; ok?", None), 3)
         .await;
     assert!(report.acknowledged, "{report:?}");
     assert_eq!(report.attempts, 1);
@@ -447,21 +391,14 @@ async fn a_text_delivered_through_the_configured_callback_is_stored() {
 
 #[tokio::test]
 async fn with_a_secret_the_configured_callback_is_accepted_and_others_are_not() {
-    let app = spawn_app()
-        .env("WEBHOOK_SECRET", "s3cr3t value&more;x")
-        .start()
-        .await;
+    let app = spawn_app().env("WEBHOOK_SECRET", "s3cr3t value&more;x").start().await;
     let (status, body) = configure(&app, &json!({"webhookUrl": HOOK})).await;
     assert_eq!(status, 200, "{body}");
     let template = local_template(&app);
 
     let report = app
         .voipms
-        .deliver_callback(
-            &template,
-            &text_in("990001", "Are you open today?", None),
-            2,
-        )
+        .deliver_callback(&template, &text_in("990001", "Are you open today?", None), 2)
         .await;
     assert!(report.acknowledged, "{report:?}");
     assert_eq!(report.attempts, 1);

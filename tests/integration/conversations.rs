@@ -67,9 +67,7 @@ fn assert_error(status: u16, body: &Value, expected_status: u16, code: &str, wha
     assert_eq!(status, expected_status, "{what}: {body}");
     assert_eq!(body["error"]["code"], code, "{what}: {body}");
     assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
+        body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
         "{what}: {body}"
     );
 }
@@ -80,11 +78,7 @@ async fn texts_from_distinct_numbers(app: &TestApp, n: usize) -> Vec<String> {
     for i in 0..n {
         app.clock.advance(Duration::minutes(1));
         let (status, body) = app
-            .text_in(
-                &patient(i),
-                &format!("{UNANSWERABLE} #{i}"),
-                &format!("m{i}"),
-            )
+            .text_in(&patient(i), &format!("{UNANSWERABLE} #{i}"), &format!("m{i}"))
             .await;
         assert_eq!(status, 200, "{body}");
         ids.push(body["conversationId"].as_str().unwrap().to_string());
@@ -158,10 +152,7 @@ async fn the_list_defaults_to_50_newest_first_with_a_cursor_to_the_rest() {
             pair[1]
         );
     }
-    assert_eq!(
-        time(&page[0]["lastMessageAt"]),
-        office_open() + Duration::minutes(60)
-    );
+    assert_eq!(time(&page[0]["lastMessageAt"]), office_open() + Duration::minutes(60));
     let cursor = first["nextCursor"].as_str().expect("a next cursor");
 
     let second = list(&app, &format!("?cursor={cursor}")).await;
@@ -171,11 +162,7 @@ async fn the_list_defaults_to_50_newest_first_with_a_cursor_to_the_rest() {
     assert_eq!(rest[9]["contactNumber"], e164(&patient(0)));
     assert!(second["nextCursor"].is_null(), "{second}");
 
-    let served: Vec<&str> = page
-        .iter()
-        .chain(rest)
-        .map(|c| c["id"].as_str().unwrap())
-        .collect();
+    let served: Vec<&str> = page.iter().chain(rest).map(|c| c["id"].as_str().unwrap()).collect();
     let mut expected: Vec<&str> = created.iter().map(String::as_str).collect();
     expected.reverse();
     assert_eq!(served, expected, "every thread once, newest first");
@@ -199,8 +186,7 @@ async fn limit_is_1_to_200() {
     assert!(page["nextCursor"].is_string());
 
     for bad in ["201", "1000", "0", "-1", "abc", "1.5", ""] {
-        let (status, body) =
-            get_json(&app, &format!("/api/voip/sms/conversations?limit={bad}")).await;
+        let (status, body) = get_json(&app, &format!("/api/voip/sms/conversations?limit={bad}")).await;
         assert_error(status, &body, 400, "invalid_limit", &format!("limit={bad}"));
     }
 }
@@ -218,19 +204,13 @@ async fn cursor_paging_serves_every_thread_exactly_once_even_when_times_tie() {
             .query("SELECT id FROM sms_conversations", &[])
             .await
             .unwrap();
-        rows.iter()
-            .map(|r| r.get::<_, Uuid>(0).to_string())
-            .collect()
+        rows.iter().map(|r| r.get::<_, Uuid>(0).to_string()).collect()
     };
     assert_eq!(all.len(), 35);
 
     // 35 = 5 × 7: the fifth page is full, so its cursor leads to an empty last page.
     let (served, pages) = walk(&app, "/api/voip/sms/conversations?limit=7").await;
-    assert_eq!(
-        served.len(),
-        35,
-        "no thread twice, none left out: {served:?}"
-    );
+    assert_eq!(served.len(), 35, "no thread twice, none left out: {served:?}");
     assert_eq!(served.iter().cloned().collect::<HashSet<_>>(), all);
     assert!((5..=6).contains(&pages), "{pages} pages");
 
@@ -245,19 +225,10 @@ async fn bad_cursor_and_filter_values_get_400() {
     let (_, text) = app.text_in(PATIENT, UNANSWERABLE, "c1").await;
     let conversation = text["conversationId"].as_str().unwrap();
     let cases = [
-        (
-            "/api/voip/sms/conversations?cursor=garbage",
-            "invalid_cursor",
-        ),
+        ("/api/voip/sms/conversations?cursor=garbage", "invalid_cursor"),
         ("/api/voip/sms/conversations?cursor=", "invalid_cursor"),
-        (
-            "/api/voip/sms/conversations?cursor=123_not-a-uuid",
-            "invalid_cursor",
-        ),
-        (
-            "/api/voip/sms/conversations?needsReview=maybe",
-            "invalid_filter",
-        ),
+        ("/api/voip/sms/conversations?cursor=123_not-a-uuid", "invalid_cursor"),
+        ("/api/voip/sms/conversations?needsReview=maybe", "invalid_filter"),
         ("/api/voip/sms/conversations?needsReview=", "invalid_filter"),
     ];
     for (path, code) in cases {
@@ -297,10 +268,7 @@ async fn items_say_who_what_when_unread_review_and_opt_out() {
     let page = items(&all);
     assert_eq!(page.len(), 3);
     assert!(all["nextCursor"].is_null());
-    let order: Vec<&str> = page
-        .iter()
-        .map(|c| c["contactNumber"].as_str().unwrap())
-        .collect();
+    let order: Vec<&str> = page.iter().map(|c| c["contactNumber"].as_str().unwrap()).collect();
     assert_eq!(order, [e164(&stopped), e164(&flagged), e164(&answered)]);
 
     let by = |number: &str| {
@@ -326,16 +294,10 @@ async fn items_say_who_what_when_unread_review_and_opt_out() {
     let preview = f["lastMessagePreview"].as_str().unwrap();
     assert_eq!(preview.chars().count(), 101, "{preview}");
     assert!(preview.starts_with(UNANSWERABLE) && preview.ends_with('…'));
-    assert_eq!(
-        time(&f["lastMessageAt"]),
-        office_open() + Duration::minutes(1)
-    );
+    assert_eq!(time(&f["lastMessageAt"]), office_open() + Duration::minutes(1));
     assert_eq!(f["unreadCount"], 1);
     assert_eq!(f["needsReview"], true);
-    assert!(
-        f["reviewReason"].as_str().is_some_and(|r| !r.is_empty()),
-        "{f}"
-    );
+    assert!(f["reviewReason"].as_str().is_some_and(|r| !r.is_empty()), "{f}");
     assert_eq!(f["optedOut"], false);
 
     let s = by(&stopped);
@@ -384,11 +346,7 @@ async fn a_thread_lists_its_messages_newest_first_with_the_automatic_reply() {
     let conversation = hours["conversationId"].as_str().unwrap();
     let question_id = hours["messageId"].as_str().unwrap();
 
-    let (status, body) = get_json(
-        &app,
-        &format!("/api/voip/sms/conversations/{conversation}/messages"),
-    )
-    .await;
+    let (status, body) = get_json(&app, &format!("/api/voip/sms/conversations/{conversation}/messages")).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["conversation"]["id"], conversation);
     assert_eq!(body["conversation"]["contactNumber"], PATIENT_E164);
@@ -406,10 +364,7 @@ async fn a_thread_lists_its_messages_newest_first_with_the_automatic_reply() {
     assert!(newest["autoResponseCategory"].is_null(), "{newest}");
     assert!(newest["replyToId"].is_null());
     assert_eq!(newest["needsReview"], true);
-    assert_eq!(
-        time(&newest["occurredAt"]),
-        office_open() + Duration::minutes(5)
-    );
+    assert_eq!(time(&newest["occurredAt"]), office_open() + Duration::minutes(5));
 
     // The hours question and its answer happened at the same instant (the clock is fixed).
     let question = messages[1..]
@@ -431,10 +386,7 @@ async fn a_thread_lists_its_messages_newest_first_with_the_automatic_reply() {
     assert_eq!(reply["status"], "sent");
     assert_eq!(reply["origin"], "auto_reply");
     assert_eq!(reply["autoResponseCategory"], "office_hours");
-    assert_eq!(
-        reply["replyToId"], question_id,
-        "the reply points at its question"
-    );
+    assert_eq!(reply["replyToId"], question_id, "the reply points at its question");
     assert_eq!(time(&reply["occurredAt"]), office_open());
     for m in messages {
         assert_eq!(m["conversationId"], conversation);
@@ -446,10 +398,7 @@ async fn a_thread_lists_its_messages_newest_first_with_the_automatic_reply() {
         &format!("/api/voip/sms/conversations/{conversation}/messages?limit=1"),
     )
     .await;
-    let all: Vec<String> = messages
-        .iter()
-        .map(|m| m["id"].as_str().unwrap().to_string())
-        .collect();
+    let all: Vec<String> = messages.iter().map(|m| m["id"].as_str().unwrap().to_string()).collect();
     assert_eq!(paged, all);
     assert_eq!(pages, 4, "three full pages, then an empty one");
 
@@ -476,8 +425,7 @@ async fn review_clears_the_flag_and_the_unread_count() {
     assert_eq!(thread["unreadCount"], 2);
     assert_eq!(thread["needsReview"], true);
 
-    let (status, reviewed) =
-        post_empty(&app, &format!("/api/voip/sms/conversations/{id}/review")).await;
+    let (status, reviewed) = post_empty(&app, &format!("/api/voip/sms/conversations/{id}/review")).await;
     assert_eq!(status, 200, "{reviewed}");
     assert_eq!(reviewed["id"], id);
     assert_eq!(reviewed["needsReview"], false);
@@ -520,8 +468,7 @@ async fn review_clears_the_flag_and_the_unread_count() {
         "the thread's messages are no longer flagged"
     );
     assert_eq!(
-        app.count("SELECT count(*) FROM sms_messages WHERE needs_review")
-            .await,
+        app.count("SELECT count(*) FROM sms_messages WHERE needs_review").await,
         1,
         "the other thread's message still is"
     );
@@ -530,8 +477,7 @@ async fn review_clears_the_flag_and_the_unread_count() {
     let (status, _) = post_empty(&app, &format!("/api/voip/sms/conversations/{id}/review")).await;
     assert_eq!(status, 200);
     app.clock.advance(Duration::minutes(1));
-    app.text_in(PATIENT, "Hello again, one more thing", "r4")
-        .await;
+    app.text_in(PATIENT, "Hello again, one more thing", "r4").await;
     let latest = list(&app, "").await;
     let thread = &items(&latest)[0];
     assert_eq!(thread["id"], id);
@@ -565,17 +511,9 @@ async fn unknown_ids_paths_and_methods_get_json_errors() {
         "not-a-uuid".to_string(),
         "123".to_string(),
     ] {
-        let (status, body) =
-            get_json(&app, &format!("/api/voip/sms/conversations/{id}/messages")).await;
-        assert_error(
-            status,
-            &body,
-            404,
-            "not_found",
-            &format!("messages of {id}"),
-        );
-        let (status, body) =
-            post_empty(&app, &format!("/api/voip/sms/conversations/{id}/review")).await;
+        let (status, body) = get_json(&app, &format!("/api/voip/sms/conversations/{id}/messages")).await;
+        assert_error(status, &body, 404, "not_found", &format!("messages of {id}"));
+        let (status, body) = post_empty(&app, &format!("/api/voip/sms/conversations/{id}/review")).await;
         assert_error(status, &body, 404, "not_found", &format!("review of {id}"));
     }
     let row = app
@@ -593,14 +531,9 @@ async fn unknown_ids_paths_and_methods_get_json_errors() {
     let ids: Vec<&Value> = items(&page).iter().map(|c| &c["id"]).collect();
     assert_eq!(ids, [&Value::from(real.clone())], "only our own threads");
 
-    let (status, body) =
-        get_json(&app, &format!("/api/voip/sms/conversations/{real}/review")).await;
+    let (status, body) = get_json(&app, &format!("/api/voip/sms/conversations/{real}/review")).await;
     assert_error(status, &body, 405, "method_not_allowed", "GET review");
-    let (status, body) = post_empty(
-        &app,
-        &format!("/api/voip/sms/conversations/{real}/messages"),
-    )
-    .await;
+    let (status, body) = post_empty(&app, &format!("/api/voip/sms/conversations/{real}/messages")).await;
     assert_error(status, &body, 405, "method_not_allowed", "POST messages");
     let (status, body) = post_empty(&app, "/api/voip/sms/conversations").await;
     assert_error(status, &body, 405, "method_not_allowed", "POST list");

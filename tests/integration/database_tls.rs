@@ -8,8 +8,7 @@ use pedro_voip::local_pg::{free_port, LocalPostgres};
 
 #[tokio::test]
 async fn connections_are_encrypted_and_the_server_certificate_is_verified() {
-    let dir =
-        std::env::temp_dir().join(format!("pedro-tls-test-{}", uuid::Uuid::new_v4().simple()));
+    let dir = std::env::temp_dir().join(format!("pedro-tls-test-{}", uuid::Uuid::new_v4().simple()));
     let mut pg = LocalPostgres::init(&dir.join("data")).unwrap();
 
     let ca_key = rcgen::KeyPair::generate().unwrap();
@@ -28,11 +27,7 @@ async fn connections_are_encrypted_and_the_server_certificate_is_verified() {
     std::fs::create_dir_all(&certs).unwrap();
     std::fs::write(certs.join("server.crt"), server.pem()).unwrap();
     std::fs::write(certs.join("server.key"), server_key.serialize_pem()).unwrap();
-    std::fs::set_permissions(
-        certs.join("server.key"),
-        std::fs::Permissions::from_mode(0o600),
-    )
-    .unwrap();
+    std::fs::set_permissions(certs.join("server.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
     pg.hand_over(&certs).unwrap();
     pg.start_with(
         free_port().unwrap(),
@@ -44,10 +39,7 @@ async fn connections_are_encrypted_and_the_server_certificate_is_verified() {
         ],
     )
     .unwrap();
-    let url = format!(
-        "postgres://postgres@localhost:{}/postgres?sslmode=require",
-        pg.port
-    );
+    let url = format!("postgres://postgres@localhost:{}/postgres?sslmode=require", pg.port);
 
     let trusted = tls::target(&url, Some(&ca.pem())).unwrap();
     let (client, connection) = trusted
@@ -57,10 +49,7 @@ async fn connections_are_encrypted_and_the_server_certificate_is_verified() {
         .expect("TLS with the CA trusted");
     tokio::spawn(connection);
     let encrypted: bool = client
-        .query_one(
-            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
-            &[],
-        )
+        .query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[])
         .await
         .unwrap()
         .get(0);
@@ -68,10 +57,7 @@ async fn connections_are_encrypted_and_the_server_certificate_is_verified() {
 
     let untrusted = tls::target(&url, None).unwrap();
     let refused = untrusted.config.connect(untrusted.tls.clone()).await;
-    assert!(
-        refused.is_err(),
-        "a certificate from an unknown CA must be refused"
-    );
+    assert!(refused.is_err(), "a certificate from an unknown CA must be refused");
 
     pg.stop();
     let _ = std::fs::remove_dir_all(&dir);

@@ -49,10 +49,7 @@ async fn create_as(
     params: &[(&str, &str)],
 ) -> (u16, reqwest::header::HeaderMap, Value) {
     let mut req = reqwest::Client::new()
-        .post(format!(
-            "{}/2010-04-01/Accounts/{account}/Messages.json",
-            f.base_url()
-        ))
+        .post(format!("{}/2010-04-01/Accounts/{account}/Messages.json", f.base_url()))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(form(params));
     if let Some(a) = auth {
@@ -74,10 +71,7 @@ fn assert_error(status: u16, v: &Value, http: u16, code: u64) {
     assert_eq!(status, http, "{v}");
     assert_eq!(v["code"], code, "{v}");
     assert_eq!(v["status"], http);
-    assert_eq!(
-        v["more_info"],
-        format!("https://www.twilio.com/docs/errors/{code}")
-    );
+    assert_eq!(v["more_info"], format!("https://www.twilio.com/docs/errors/{code}"));
     assert!(v["message"].is_string());
 }
 
@@ -115,10 +109,7 @@ async fn create_returns_201_message_resource() {
     assert_eq!(v["error_message"], Value::Null);
     assert_eq!(v["date_sent"], Value::Null);
     assert_eq!(v["api_version"], "2010-04-01");
-    assert_eq!(
-        v["uri"],
-        format!("/2010-04-01/Accounts/{SID}/Messages/{sid}.json")
-    );
+    assert_eq!(v["uri"], format!("/2010-04-01/Accounts/{SID}/Messages/{sid}.json"));
     for key in ["date_created", "date_updated"] {
         let d = v[key].as_str().expect("date string");
         assert!(d.ends_with(" +0000"), "{d}");
@@ -138,11 +129,7 @@ async fn create_returns_201_message_resource() {
 
     // Fetch it back.
     let fetched: Value = reqwest::Client::new()
-        .get(format!(
-            "{}{}",
-            f.base_url(),
-            v["uri"].as_str().expect("uri")
-        ))
+        .get(format!("{}{}", f.base_url(), v["uri"].as_str().expect("uri")))
         .header("authorization", basic(SID, TOKEN))
         .send()
         .await
@@ -153,11 +140,7 @@ async fn create_returns_201_message_resource() {
     assert_eq!(fetched, v);
     assert!(f.set_message_status(sid, "undelivered", Some(30003)));
     let resp = reqwest::Client::new()
-        .get(format!(
-            "{}{}",
-            f.base_url(),
-            v["uri"].as_str().expect("uri")
-        ))
+        .get(format!("{}{}", f.base_url(), v["uri"].as_str().expect("uri")))
         .header("authorization", basic(SID, TOKEN))
         .send()
         .await
@@ -179,13 +162,9 @@ async fn create_returns_201_message_resource() {
         .expect("send");
     let status = resp.status().as_u16();
     assert_error(status, &resp.json().await.expect("json"), 404, 20404);
-    let resp = reqwest::get(format!(
-        "{}{}",
-        f.base_url(),
-        v["uri"].as_str().expect("uri")
-    ))
-    .await
-    .expect("send");
+    let resp = reqwest::get(format!("{}{}", f.base_url(), v["uri"].as_str().expect("uri")))
+        .await
+        .expect("send");
     let status = resp.status().as_u16();
     assert_error(status, &resp.json().await.expect("json"), 401, 20003);
 }
@@ -219,11 +198,7 @@ async fn segments_media_and_messaging_service() {
 
     // Messaging Service instead of From.
     let mg = "MG0123456789abcdef0123456789abcdef";
-    let (s, v) = create(
-        &f,
-        &[("To", TO), ("MessagingServiceSid", mg), ("Body", "hi")],
-    )
-    .await;
+    let (s, v) = create(&f, &[("To", TO), ("MessagingServiceSid", mg), ("Body", "hi")]).await;
     assert_eq!(s, 201);
     assert_eq!(v["from"], Value::Null);
     assert_eq!(v["messaging_service_sid"], mg);
@@ -285,11 +260,7 @@ async fn validation_errors() {
         let (s, v) = create(&f, &[("To", bad), ("From", FROM), ("Body", "hi")]).await;
         assert_error(s, &v, 400, 21211);
     }
-    let (s, v) = create(
-        &f,
-        &[("To", "+12345678"), ("From", FROM), ("Body", "8 digits ok")],
-    )
-    .await;
+    let (s, v) = create(&f, &[("To", "+12345678"), ("From", FROM), ("Body", "8 digits ok")]).await;
     assert_eq!(s, 201, "{v}");
     let (s, v) = create(&f, &[("To", TO), ("Body", "hi")]).await;
     assert_error(s, &v, 400, 21603);
@@ -308,10 +279,7 @@ async fn validation_errors() {
 
     // A JSON body is not form data: Twilio sees no parameters.
     let resp = reqwest::Client::new()
-        .post(format!(
-            "{}/2010-04-01/Accounts/{SID}/Messages.json",
-            f.base_url()
-        ))
+        .post(format!("{}/2010-04-01/Accounts/{SID}/Messages.json", f.base_url()))
         .header("authorization", basic(SID, TOKEN))
         .json(&json!({"To": TO, "From": FROM, "Body": "hi"}))
         .send()
@@ -338,10 +306,7 @@ async fn fault_injection() {
         let (s, h, v) = create_as(&f, SID, Some(basic(SID, TOKEN)), &p).await;
         assert_error(s, &v, 429, 20429);
         assert_eq!(v["message"], "Too Many Requests");
-        assert_eq!(
-            h.get("retry-after").and_then(|v| v.to_str().ok()),
-            Some("7")
-        );
+        assert_eq!(h.get("retry-after").and_then(|v| v.to_str().ok()), Some("7"));
     }
     // Auth is still checked first.
     let (s, _, v) = create_as(&f, SID, Some(basic(SID, "bad")), &p).await;
@@ -389,9 +354,7 @@ async fn signed_webhook_can_be_verified_by_receiver() {
     let app = Router::new()
         .route("/twilio/inbound", post(hook))
         .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;

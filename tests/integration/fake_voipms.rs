@@ -92,15 +92,9 @@ async fn credentials_and_method_checks() {
     assert_eq!(st(&v), "invalid_credentials");
     assert_eq!(st(&api(&f, &[]).await), "missing_method");
     assert_eq!(st(&api(&f, &[("method", "")]).await), "missing_method");
-    assert_eq!(
-        st(&api(&f, &[("method", "getBogus")]).await),
-        "invalid_method"
-    );
+    assert_eq!(st(&api(&f, &[("method", "getBogus")]).await), "invalid_method");
     // Room left for these, but not implemented yet.
-    assert_eq!(
-        st(&api(&f, &[("method", "getCDR")]).await),
-        "invalid_method"
-    );
+    assert_eq!(st(&api(&f, &[("method", "getCDR")]).await), "invalid_method");
 
     // Every request for a method is recorded, without credentials.
     let calls = f.calls("getDIDsInfo");
@@ -136,10 +130,7 @@ async fn post_multipart_and_urlencoded_are_accepted() {
     body.push_str(&format!("--{boundary}--\r\n"));
     let v: Value = client
         .post(f.api_url())
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
         .body(body)
         .send()
         .await
@@ -210,27 +201,12 @@ async fn send_sms_validation_and_recording() {
     };
     let hi = || Some("Hi".to_string());
     assert_eq!(st(&send(None, Some(PATIENT), hi()).await), "missing_did");
-    assert_eq!(
-        st(&send(Some("5145550999"), Some(PATIENT), hi()).await),
-        "invalid_did"
-    );
+    assert_eq!(st(&send(Some("5145550999"), Some(PATIENT), hi()).await), "invalid_did");
     assert_eq!(st(&send(Some(DID), None, hi()).await), "invalid_dst");
-    assert_eq!(
-        st(&send(Some(DID), Some("14385550199"), hi()).await),
-        "invalid_dst"
-    );
-    assert_eq!(
-        st(&send(Some(DID), Some("+14385550199"), hi()).await),
-        "invalid_dst"
-    );
-    assert_eq!(
-        st(&send(Some(DID), Some("43855501ab"), hi()).await),
-        "invalid_dst"
-    );
-    assert_eq!(
-        st(&send(Some(DID), Some(PATIENT), None).await),
-        "missing_sms"
-    );
+    assert_eq!(st(&send(Some(DID), Some("14385550199"), hi()).await), "invalid_dst");
+    assert_eq!(st(&send(Some(DID), Some("+14385550199"), hi()).await), "invalid_dst");
+    assert_eq!(st(&send(Some(DID), Some("43855501ab"), hi()).await), "invalid_dst");
+    assert_eq!(st(&send(Some(DID), Some(PATIENT), None).await), "missing_sms");
     assert_eq!(
         st(&send(Some(DID), Some(PATIENT), Some(String::new())).await),
         "message_empty"
@@ -257,11 +233,7 @@ async fn send_sms_validation_and_recording() {
     assert_eq!(sent[0].dst, PATIENT);
     assert_eq!(sent[0].message, "x".repeat(160));
     assert!(f.sent_mms().is_empty());
-    assert_eq!(
-        f.calls("sendSMS").len(),
-        11,
-        "failed calls are recorded too"
-    );
+    assert_eq!(f.calls("sendSMS").len(), 11, "failed calls are recorded too");
 }
 
 #[tokio::test]
@@ -299,10 +271,7 @@ async fn send_mms_limits_and_media() {
     assert_eq!(mms[0].id, id);
     assert_eq!(
         mms[0].media,
-        vec![
-            "https://example.com/a.png",
-            "data:image/png;base64,iVBORw0KGgo="
-        ]
+        vec!["https://example.com/a.png", "data:image/png;base64,iVBORw0KGgo="]
     );
     assert!(f.sent_sms().is_empty());
 }
@@ -320,11 +289,7 @@ async fn get_sms_empty_is_no_sms() {
 async fn get_sms_defaults_to_today_and_shows_sent_as_type_0() {
     let f = fake().await;
     let now = Utc::now().naive_utc();
-    f.add_received_sms(inbound(
-        "900001",
-        now - chrono::Duration::seconds(5),
-        "today in",
-    ));
+    f.add_received_sms(inbound("900001", now - chrono::Duration::seconds(5), "today in"));
     f.add_received_sms(inbound("900000", now - chrono::Duration::days(3), "old"));
     let v = api(
         &f,
@@ -351,15 +316,7 @@ async fn get_sms_defaults_to_today_and_shows_sent_as_type_0() {
     assert_eq!(rows[1]["id"], "900001");
     assert_eq!(rows[1]["type"], "1");
     assert_eq!(rows[1]["did"], DID);
-    for key in [
-        "id",
-        "date",
-        "type",
-        "did",
-        "contact",
-        "message",
-        "carrier_status",
-    ] {
+    for key in ["id", "date", "type", "did", "contact", "message", "carrier_status"] {
         assert!(rows[1].get(key).is_some(), "missing {key}");
     }
     dt(rows[1]["date"].as_str().expect("date"));
@@ -375,26 +332,14 @@ async fn get_sms_defaults_to_today_and_shows_sent_as_type_0() {
 #[tokio::test]
 async fn get_sms_date_range_is_inclusive_and_validated() {
     let f = fake().await;
-    f.add_received_sms(inbound(
-        "1",
-        dt("2024-03-01 00:00:00"),
-        "first second of range",
-    ));
-    f.add_received_sms(inbound(
-        "2",
-        dt("2024-03-05 23:59:59"),
-        "last second of range",
-    ));
+    f.add_received_sms(inbound("1", dt("2024-03-01 00:00:00"), "first second of range"));
+    f.add_received_sms(inbound("2", dt("2024-03-05 23:59:59"), "last second of range"));
     f.add_received_sms(inbound("3", dt("2024-02-29 23:59:59"), "before"));
     f.add_received_sms(inbound("4", dt("2024-03-06 00:00:00"), "after"));
 
     let v = api(
         &f,
-        &[
-            ("method", "getSMS"),
-            ("from", "2024-03-01"),
-            ("to", "2024-03-05"),
-        ],
+        &[("method", "getSMS"), ("from", "2024-03-01"), ("to", "2024-03-05")],
     )
     .await;
     let ids: Vec<&str> = v["sms"]
@@ -407,57 +352,31 @@ async fn get_sms_date_range_is_inclusive_and_validated() {
 
     let v = api(
         &f,
-        &[
-            ("method", "getSMS"),
-            ("from", "2024-03-02"),
-            ("to", "2024-03-04"),
-        ],
+        &[("method", "getSMS"), ("from", "2024-03-02"), ("to", "2024-03-04")],
     )
     .await;
     assert_eq!(st(&v), "no_sms");
 
-    for bad in [
-        "2024/03/01",
-        "03-01-2024",
-        "2024-3-1",
-        "2024-02-30",
-        "yesterday",
-    ] {
-        let v = api(
-            &f,
-            &[("method", "getSMS"), ("from", bad), ("to", "2024-03-05")],
-        )
-        .await;
+    for bad in ["2024/03/01", "03-01-2024", "2024-3-1", "2024-02-30", "yesterday"] {
+        let v = api(&f, &[("method", "getSMS"), ("from", bad), ("to", "2024-03-05")]).await;
         assert_eq!(st(&v), "invalid_date", "from={bad}");
     }
     // 92 days apart is allowed, 93 is not.
     let v = api(
         &f,
-        &[
-            ("method", "getSMS"),
-            ("from", "2024-01-01"),
-            ("to", "2024-04-02"),
-        ],
+        &[("method", "getSMS"), ("from", "2024-01-01"), ("to", "2024-04-02")],
     )
     .await;
     assert_eq!(st(&v), "success");
     let v = api(
         &f,
-        &[
-            ("method", "getSMS"),
-            ("from", "2024-01-01"),
-            ("to", "2024-04-03"),
-        ],
+        &[("method", "getSMS"), ("from", "2024-01-01"), ("to", "2024-04-03")],
     )
     .await;
     assert_eq!(st(&v), "invalid_daterange");
     let v = api(
         &f,
-        &[
-            ("method", "getSMS"),
-            ("from", "2024-03-05"),
-            ("to", "2024-03-01"),
-        ],
+        &[("method", "getSMS"), ("from", "2024-03-05"), ("to", "2024-03-01")],
     )
     .await;
     assert_eq!(st(&v), "invalid_date_from");
@@ -487,11 +406,7 @@ async fn get_sms_limit_did_and_contact_filters() {
     other.did = "5145550200".into();
     other.contact = "5145559999".into();
     f.add_received_sms(other);
-    let day = [
-        ("method", "getSMS"),
-        ("from", "2024-05-10"),
-        ("to", "2024-05-10"),
-    ];
+    let day = [("method", "getSMS"), ("from", "2024-05-10"), ("to", "2024-05-10")];
 
     let v = api(&f, &day).await;
     let rows = v["sms"].as_array().expect("array");
@@ -523,25 +438,14 @@ async fn get_sms_limit_did_and_contact_filters() {
 #[tokio::test]
 async fn get_sms_timezone_shifts_filter_and_display() {
     let f = fake().await;
-    f.add_received_sms(inbound(
-        "77",
-        dt("2024-03-10 02:30:00"),
-        "late evening in Montreal",
-    ));
+    f.add_received_sms(inbound("77", dt("2024-03-10 02:30:00"), "late evening in Montreal"));
 
     let v = api(
         &f,
-        &[
-            ("method", "getSMS"),
-            ("from", "2024-03-10"),
-            ("to", "2024-03-10"),
-        ],
+        &[("method", "getSMS"), ("from", "2024-03-10"), ("to", "2024-03-10")],
     )
     .await;
-    assert_eq!(
-        v["sms"][0]["date"], "2024-03-10 02:30:00",
-        "default timezone is UTC"
-    );
+    assert_eq!(v["sms"][0]["date"], "2024-03-10 02:30:00", "default timezone is UTC");
     let v = api(
         &f,
         &[
@@ -650,10 +554,7 @@ async fn set_sms_resets_everything_not_passed() {
             ("did", DID),
             ("enable", "1"),
             ("url_callback_enable", "1"),
-            (
-                "url_callback",
-                "https://clinic.example/voipms?did={TO}&from={FROM}",
-            ),
+            ("url_callback", "https://clinic.example/voipms?did={TO}&from={FROM}"),
             ("url_callback_retry", "1"),
         ],
     )
@@ -729,11 +630,7 @@ async fn set_sms_rejects_bad_params_and_leaves_settings_alone() {
         "missing_did"
     );
     assert_eq!(
-        st(&api(
-            &f,
-            &[("method", "setSMS"), ("did", "1112223333"), ("enable", "1")]
-        )
-        .await),
+        st(&api(&f, &[("method", "setSMS"), ("did", "1112223333"), ("enable", "1")]).await),
         "invalid_did"
     );
     assert_eq!(
@@ -741,11 +638,7 @@ async fn set_sms_rejects_bad_params_and_leaves_settings_alone() {
         "missing_enable"
     );
     assert_eq!(
-        st(&api(
-            &f,
-            &[("method", "setSMS"), ("did", DID), ("enable", "true")]
-        )
-        .await),
+        st(&api(&f, &[("method", "setSMS"), ("did", DID), ("enable", "true")]).await),
         "missing_params"
     );
     assert_eq!(
@@ -813,12 +706,8 @@ async fn start_receiver(fail_first: usize) -> (String, Arc<Mutex<Receiver>>) {
             "ok".to_string()
         }
     }
-    let app = Router::new()
-        .route("/voipms/hook", get(hook))
-        .with_state(state.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let app = Router::new().route("/voipms/hook", get(hook)).with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
@@ -841,9 +730,8 @@ fn callback_sms() -> InboundSms {
 async fn callback_is_retried_until_ok() {
     let f = fake().await;
     let (url, rx) = start_receiver(2).await;
-    let template = format!(
-        "{url}?to={{TO}}&from={{FROM}}&message={{MESSAGE}}&id={{ID}}&date={{TIMESTAMP}}&media={{MEDIA}}"
-    );
+    let template =
+        format!("{url}?to={{TO}}&from={{FROM}}&message={{MESSAGE}}&id={{ID}}&date={{TIMESTAMP}}&media={{MEDIA}}");
     let report = f.deliver_callback(&template, &callback_sms(), 5).await;
     assert!(report.acknowledged);
     assert_eq!(report.attempts, 3);
@@ -851,20 +739,14 @@ async fn callback_is_retried_until_ok() {
     assert_eq!(report.last_body, "ok");
     let queries = rx.lock().expect("lock").queries.clone();
     assert_eq!(queries.len(), 3);
-    assert!(
-        queries.iter().all(|q| q == &queries[0]),
-        "same message re-sent"
-    );
+    assert!(queries.iter().all(|q| q == &queries[0]), "same message re-sent");
     assert_eq!(
         queries[0],
         "to=5145550100&from=4385550199&message=Can%20I%20move%20my%203pm%3F%20Thanks%20%26%20bye%20%3D%20100%25&id=31337&date=2024-06-01%2014%3A05%3A09&media="
     );
     // The delivered message is now visible to getSMS by id.
     let v = api(&f, &[("method", "getSMS"), ("sms", "31337")]).await;
-    assert_eq!(
-        v["sms"][0]["message"],
-        "Can I move my 3pm? Thanks & bye = 100%"
-    );
+    assert_eq!(v["sms"][0]["message"], "Can I move my 3pm? Thanks & bye = 100%");
 }
 
 #[tokio::test]
@@ -883,9 +765,7 @@ async fn callback_gives_up_after_max_attempts_and_supports_semicolons() {
 
     // A body of "OK" or "ok\n" is not exactly "ok".
     let app = Router::new().route("/x", get(|| async { "ok\n" }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
@@ -927,10 +807,7 @@ async fn deliver_inbound_follows_did_configuration() {
     )
     .await;
     assert_eq!(st(&v), "success");
-    let report = f
-        .deliver_inbound(&callback_sms(), 3)
-        .await
-        .expect("delivered");
+    let report = f.deliver_inbound(&callback_sms(), 3).await.expect("delivered");
     assert_eq!(report.attempts, 1, "retry off: a single attempt");
 
     let v = api(
@@ -946,10 +823,7 @@ async fn deliver_inbound_follows_did_configuration() {
     )
     .await;
     assert_eq!(st(&v), "success");
-    let report = f
-        .deliver_inbound(&callback_sms(), 3)
-        .await
-        .expect("delivered");
+    let report = f.deliver_inbound(&callback_sms(), 3).await.expect("delivered");
     assert_eq!(report.attempts, 3);
     let v = api(&f, &[("method", "getSMS"), ("sms", "31337")]).await;
     assert_eq!(v["sms"].as_array().expect("array").len(), 1, "stored once");
@@ -960,30 +834,17 @@ async fn deliver_inbound_follows_did_configuration() {
 #[tokio::test]
 async fn faults_status_http_empty_delay() {
     let f = fake().await;
-    let send = [
-        ("method", "sendSMS"),
-        ("did", DID),
-        ("dst", PATIENT),
-        ("message", "hi"),
-    ];
+    let send = [("method", "sendSMS"), ("did", DID), ("dst", PATIENT), ("message", "hi")];
 
     f.set_fault("sendSMS", Some(Fault::Status("sms_failed")));
     assert_eq!(st(&api(&f, &send).await), "sms_failed");
-    assert_eq!(
-        st(&api(&f, &send).await),
-        "sms_failed",
-        "persists until cleared"
-    );
+    assert_eq!(st(&api(&f, &send).await), "sms_failed", "persists until cleared");
     assert!(f.sent_sms().is_empty());
     // Other methods are unaffected; bad credentials still win.
     assert_eq!(st(&api(&f, &[("method", "getDIDsInfo")]).await), "success");
     let v = raw_get(
         &f,
-        &[
-            ("api_username", USER),
-            ("api_password", "x"),
-            ("method", "sendSMS"),
-        ],
+        &[("api_username", USER), ("api_password", "x"), ("method", "sendSMS")],
     )
     .await;
     assert_eq!(st(&v), "invalid_credentials");
@@ -1020,10 +881,7 @@ async fn faults_status_http_empty_delay() {
 
     // "*" covers every method without its own fault.
     f.set_fault("*", Some(Fault::Status("api_limit_exceeded")));
-    assert_eq!(
-        st(&api(&f, &[("method", "getSMS")]).await),
-        "api_limit_exceeded"
-    );
+    assert_eq!(st(&api(&f, &[("method", "getSMS")]).await), "api_limit_exceeded");
     f.set_fault("*", None);
     assert_eq!(st(&api(&f, &[("method", "getSMS")]).await), "success");
     assert_eq!(f.calls("sendSMS").len(), 8);

@@ -6,15 +6,10 @@ use serde_json::Value;
 
 #[tokio::test]
 async fn a_database_outage_makes_voipms_retry_and_the_retry_is_stored_once() {
-    let app = spawn_app()
-        .db_proxy()
-        .env("DATABASE_TIMEOUT_MS", "500")
-        .start()
-        .await;
+    let app = spawn_app().db_proxy().env("DATABASE_TIMEOUT_MS", "500").start().await;
     let proxy = app.db_proxy.as_ref().unwrap();
-    let callback = |id: &str| {
-        format!("/api/voip/sms/webhook?to={DID}&from={PATIENT}&message=what+are+your+hours&id={id}")
-    };
+    let callback =
+        |id: &str| format!("/api/voip/sms/webhook?to={DID}&from={PATIENT}&message=what+are+your+hours&id={id}");
     assert_eq!(
         app.get(&callback("before")).await.text().await.unwrap(),
         "ok",
@@ -23,11 +18,7 @@ async fn a_database_outage_makes_voipms_retry_and_the_retry_is_stored_once() {
 
     proxy.cut();
     let during = app.get(&callback("during")).await;
-    assert_eq!(
-        during.status(),
-        503,
-        "not `ok`: VoIP.ms must deliver it again"
-    );
+    assert_eq!(during.status(), 503, "not `ok`: VoIP.ms must deliver it again");
     let body: Value = during.json().await.unwrap();
     assert_eq!(body["error"]["code"], "database_unavailable");
     let (status, body) = app.send(PATIENT, "are you there").await;
@@ -37,10 +28,7 @@ async fn a_database_outage_makes_voipms_retry_and_the_retry_is_stored_once() {
     proxy.restore();
     // VoIP.ms's retry of the same text: stored now, and only once however often it comes.
     for _ in 0..2 {
-        assert_eq!(
-            app.get(&callback("during")).await.text().await.unwrap(),
-            "ok"
-        );
+        assert_eq!(app.get(&callback("during")).await.text().await.unwrap(), "ok");
     }
     assert_eq!(
         app.count("SELECT count(*) FROM sms_messages WHERE provider_message_id = 'during'")
@@ -60,7 +48,11 @@ async fn a_text_stored_but_never_answered_is_answered_on_redelivery_once() {
         .query_one(
             "INSERT INTO sms_conversations (practice_id, did, contact, last_message_at, unread_count) \
              VALUES ($1, $2, $3, now(), 1) RETURNING id",
-            &[&app.practice_id, &pedro_tests::app::DID_E164, &pedro_tests::app::PATIENT_E164],
+            &[
+                &app.practice_id,
+                &pedro_tests::app::DID_E164,
+                &pedro_tests::app::PATIENT_E164,
+            ],
         )
         .await
         .unwrap()
@@ -76,10 +68,7 @@ async fn a_text_stored_but_never_answered_is_answered_on_redelivery_once() {
     let (status, body) = app.text_in(PATIENT, "what are your hours", "crash-1").await;
     assert_eq!(status, 200);
     assert_eq!(body["duplicate"], true);
-    assert_eq!(
-        body["autoResponse"]["sent"], true,
-        "finished on redelivery: {body}"
-    );
+    assert_eq!(body["autoResponse"]["sent"], true, "finished on redelivery: {body}");
     let (_, again) = app.text_in(PATIENT, "what are your hours", "crash-1").await;
     assert_eq!(again["autoResponse"], Value::Null);
     assert_eq!(app.voipms.sent_sms().len(), 1, "answered once");
@@ -89,8 +78,7 @@ async fn a_text_stored_but_never_answered_is_answered_on_redelivery_once() {
         1
     );
     assert_eq!(
-        app.count("SELECT unread_count::int8 FROM sms_conversations")
-            .await,
+        app.count("SELECT unread_count::int8 FROM sms_conversations").await,
         1,
         "not counted twice"
     );

@@ -9,9 +9,7 @@ use serde_json::{json, Value};
 async fn another_practice_sees_and_changes_nothing_through_the_api() {
     let app = spawn_app().start().await;
     // Practice A (the default) has a thread.
-    let (_, inbound) = app
-        .text_in(PATIENT, "can someone call me about my bill", "a1")
-        .await;
+    let (_, inbound) = app.text_in(PATIENT, "can someone call me about my bill", "a1").await;
     let a_thread = inbound["conversationId"].as_str().unwrap().to_string();
     let b = app.add_practice("Other Clinic", "+15145550177").await;
     app.voipms.add_did("5145550177");
@@ -67,12 +65,7 @@ async fn another_practice_sees_and_changes_nothing_through_the_api() {
         .unwrap();
     assert_eq!(app.voipms.calls("setSMS")[0]["did"], "5145550177");
     // A still sees exactly its own thread.
-    let mine: Value = app
-        .get("/api/voip/sms/conversations")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let mine: Value = app.get("/api/voip/sms/conversations").await.json().await.unwrap();
     assert_eq!(mine["conversations"].as_array().unwrap().len(), 1);
     assert_eq!(mine["conversations"][0]["id"], a_thread.as_str());
 }
@@ -88,15 +81,10 @@ async fn direct_sql_as_authenticated_reaches_only_its_own_practice() {
     let as_b = format!(
         r#"{{"role": "authenticated", "aud": "authenticated", "app_metadata": {{"practice_id": "{b}", "practice_role": "admin"}}}}"#
     );
-    db.batch_execute("BEGIN; SET LOCAL ROLE authenticated")
+    db.batch_execute("BEGIN; SET LOCAL ROLE authenticated").await.unwrap();
+    db.execute("SELECT set_config('request.jwt.claims', $1, true)", &[&as_b])
         .await
         .unwrap();
-    db.execute(
-        "SELECT set_config('request.jwt.claims', $1, true)",
-        &[&as_b],
-    )
-    .await
-    .unwrap();
     for table in [
         "practices",
         "practice_dids",
@@ -112,11 +100,7 @@ async fn direct_sql_as_authenticated_reaches_only_its_own_practice() {
             .query_one(
                 &format!(
                     "SELECT count(*) FROM {table} WHERE {} = $1",
-                    if table == "practices" {
-                        "id"
-                    } else {
-                        "practice_id"
-                    }
+                    if table == "practices" { "id" } else { "practice_id" }
                 ),
                 &[&a],
             )
@@ -148,9 +132,7 @@ async fn direct_sql_as_authenticated_reaches_only_its_own_practice() {
     db.batch_execute("ROLLBACK").await.unwrap();
 
     // Supabase's anonymous role gets nothing at all.
-    db.batch_execute("BEGIN; SET LOCAL ROLE anon")
-        .await
-        .unwrap();
+    db.batch_execute("BEGIN; SET LOCAL ROLE anon").await.unwrap();
     assert!(db.query("SELECT * FROM sms_messages", &[]).await.is_err());
     db.batch_execute("ROLLBACK").await.unwrap();
     let bodies: i64 = app

@@ -17,11 +17,9 @@ use serde_json::Value;
 /// Invokes `function`'s handler with its fixture; returns (statusCode, body as JSON or string).
 async fn invoke(app: &TestApp, function: &str) -> (u16, Value) {
     let router = function_router(function, app.ctx.clone()).expect("an endpoint function");
-    let request: LambdaRequest = serde_json::from_str(&events::fixture(
-        function,
-        &member_token(app.practice_id, "admin"),
-    ))
-    .expect("a valid API Gateway v2 event");
+    let request: LambdaRequest =
+        serde_json::from_str(&events::fixture(function, &member_token(app.practice_id, "admin")))
+            .expect("a valid API Gateway v2 event");
     let mut adapter = lambda_http::Adapter::from(router);
     let response = adapter
         .call(LambdaEvent::new(request, Context::default()))
@@ -64,10 +62,7 @@ async fn sms_webhook_function_url_event() {
     let stored: String = app
         .sql()
         .await
-        .query_one(
-            "SELECT body FROM sms_messages WHERE direction = 'inbound'",
-            &[],
-        )
+        .query_one("SELECT body FROM sms_messages WHERE direction = 'inbound'", &[])
         .await
         .unwrap()
         .get(0);
@@ -121,9 +116,7 @@ async fn configure_webhook_event() {
     assert_eq!(status, 200, "{body}");
     let calls = app.voipms.calls("setSMS");
     assert_eq!(calls.len(), 1);
-    assert!(
-        calls[0]["url_callback"].starts_with("https://abcdefghijklmnopqrstuvwxyz012345.lambda-url")
-    );
+    assert!(calls[0]["url_callback"].starts_with("https://abcdefghijklmnopqrstuvwxyz012345.lambda-url"));
 }
 
 #[tokio::test]
@@ -138,9 +131,7 @@ async fn check_sms_scheduled_event() {
         media: None,
     });
     let event: Value = serde_json::from_str(&events::fixture("check-sms", "")).unwrap();
-    let report = handle_scheduled_event(&app.ctx, Job::CheckSms, event)
-        .await
-        .unwrap();
+    let report = handle_scheduled_event(&app.ctx, Job::CheckSms, event).await.unwrap();
     assert_eq!(report["stored"], 1, "{report}");
     assert_eq!(
         app.count("SELECT count(*) FROM sms_messages WHERE origin = 'check_sms'")

@@ -13,6 +13,7 @@ mod faults;
 mod isolation;
 mod lambda_events;
 mod migrations;
+mod rate_limits;
 mod send;
 mod template;
 mod webhook;

@@ -23,10 +23,7 @@ async fn migrating_again_applies_nothing_and_edits_are_refused() {
         )
         .await
         .unwrap();
-    assert!(matches!(
-        migrate::run(&mut client).await,
-        Err(MigrateError::Changed(1))
-    ));
+    assert!(matches!(migrate::run(&mut client).await, Err(MigrateError::Changed(1))));
 }
 
 #[tokio::test]
@@ -34,22 +31,19 @@ async fn a_new_practice_gets_every_default_rule() {
     let db = TestDatabase::create().await;
     let client = db.client().await;
     let id: uuid::Uuid = client
-        .query_one(
-            "INSERT INTO practices (name) VALUES ('New Clinic') RETURNING id",
-            &[],
-        )
+        .query_one("INSERT INTO practices (name) VALUES ('New Clinic') RETURNING id", &[])
         .await
         .unwrap()
         .get(0);
     let rows = client
-        .query("SELECT category FROM auto_response_rules WHERE practice_id = $1 ORDER BY priority DESC, category", &[&id])
+        .query(
+            "SELECT category FROM auto_response_rules WHERE practice_id = $1 ORDER BY priority DESC, category",
+            &[&id],
+        )
         .await
         .unwrap();
     let categories: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
-    assert_eq!(
-        categories[0], "emergency",
-        "emergency has the highest priority"
-    );
+    assert_eq!(categories[0], "emergency", "emergency has the highest priority");
     let mut sorted = categories.clone();
     sorted.sort();
     assert_eq!(

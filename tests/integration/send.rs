@@ -10,27 +10,15 @@ use serde_json::{json, Value};
 #[tokio::test]
 async fn sends_through_voipms_and_stores_it_in_the_thread() {
     let app = spawn_app().start().await;
-    for (i, to) in [PATIENT_E164, "438-555-0199", "(438) 555 0199"]
-        .iter()
-        .enumerate()
-    {
-        let (status, body) = app
-            .send(to, &format!("Reminder {i}: cleaning tomorrow at 9"))
-            .await;
+    for (i, to) in [PATIENT_E164, "438-555-0199", "(438) 555 0199"].iter().enumerate() {
+        let (status, body) = app.send(to, &format!("Reminder {i}: cleaning tomorrow at 9")).await;
         assert_eq!(status, 201, "{to}: {body}");
         assert_eq!(body["provider"], "voipms");
         assert_eq!(body["status"], "sent");
         assert_eq!(body["segments"], 1);
         let sent = app.voipms.sent_sms();
-        assert_eq!(
-            body["providerMessageIds"],
-            json!([sent.last().unwrap().id.to_string()])
-        );
-        assert_eq!(
-            sent.last().unwrap().dst,
-            PATIENT,
-            "VoIP.ms gets the 10-digit form"
-        );
+        assert_eq!(body["providerMessageIds"], json!([sent.last().unwrap().id.to_string()]));
+        assert_eq!(sent.last().unwrap().dst, PATIENT, "VoIP.ms gets the 10-digit form");
         assert_eq!(sent.last().unwrap().did, DID);
     }
     assert_eq!(
@@ -53,28 +41,17 @@ async fn sends_through_voipms_and_stores_it_in_the_thread() {
 #[tokio::test]
 async fn long_text_goes_in_ordered_parts_within_the_limit() {
     let app = spawn_app().start().await;
-    let text = (1..=60)
-        .map(|i| format!("word{i}"))
-        .collect::<Vec<_>>()
-        .join(" ")
-        + " 🦷👨‍👩‍👧 done";
+    let text = (1..=60).map(|i| format!("word{i}")).collect::<Vec<_>>().join(" ") + " 🦷👨‍👩‍👧 done";
     let (status, body) = app.send(PATIENT, &text).await;
     assert_eq!(status, 201, "{body}");
     let sent = app.voipms.sent_sms();
     assert!(sent.len() >= 3);
     assert_eq!(body["segments"], sent.len());
-    assert_eq!(
-        body["providerMessageIds"].as_array().unwrap().len(),
-        sent.len()
-    );
+    assert_eq!(body["providerMessageIds"].as_array().unwrap().len(), sent.len());
     assert!(sent
         .iter()
         .all(|p| p.message.chars().count() <= 160 && p.message.len() <= 160));
-    let joined = sent
-        .iter()
-        .map(|p| p.message.as_str())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let joined = sent.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join(" ");
     assert_eq!(joined, text, "in order, nothing lost, no character broken");
 }
 
@@ -82,31 +59,16 @@ async fn long_text_goes_in_ordered_parts_within_the_limit() {
 async fn bad_requests_get_a_json_400_and_nothing_is_stored() {
     let app = spawn_app().start().await;
     let cases = [
-        (
-            json!({"to": "12345", "message": "hi"}),
-            "invalid_phone_number",
-        ),
-        (
-            json!({"to": "555-CALL-NOW", "message": "hi"}),
-            "invalid_phone_number",
-        ),
-        (
-            json!({"to": "0385550199", "message": "hi"}),
-            "invalid_phone_number",
-        ),
+        (json!({"to": "12345", "message": "hi"}), "invalid_phone_number"),
+        (json!({"to": "555-CALL-NOW", "message": "hi"}), "invalid_phone_number"),
+        (json!({"to": "0385550199", "message": "hi"}), "invalid_phone_number"),
         (json!({"to": "", "message": "hi"}), "invalid_phone_number"),
         (json!({"message": "hi"}), "missing_field"),
         (json!({"to": PATIENT}), "missing_field"),
         (json!({"to": PATIENT, "message": ""}), "empty_message"),
         (json!({"to": PATIENT, "message": "  \n "}), "empty_message"),
-        (
-            json!({"to": PATIENT, "message": "x".repeat(1601)}),
-            "message_too_long",
-        ),
-        (
-            json!({"to": 4385550199u64, "message": "hi"}),
-            "invalid_body",
-        ),
+        (json!({"to": PATIENT, "message": "x".repeat(1601)}), "message_too_long"),
+        (json!({"to": 4385550199u64, "message": "hi"}), "invalid_body"),
         (
             json!({"to": PATIENT, "message": "hi", "priority": "high"}),
             "invalid_body",
@@ -160,8 +122,7 @@ async fn a_voipms_failure_falls_back_to_twilio() {
 #[tokio::test]
 async fn both_carriers_failing_is_a_502_with_both_reasons_and_a_failed_message() {
     let app = spawn_app().twilio().start().await;
-    app.voipms
-        .set_fault("sendSMS", Some(Fault::Status("sms_failed")));
+    app.voipms.set_fault("sendSMS", Some(Fault::Status("sms_failed")));
     app.twilio
         .set_fault(Some(pedro_tests::fakes::twilio::TwilioFault::Error {
             http_status: 500,
@@ -175,17 +136,10 @@ async fn both_carriers_failing_is_a_502_with_both_reasons_and_a_failed_message()
     let reasons = body["error"]["reasons"].as_array().unwrap();
     assert_eq!(reasons.len(), 2);
     assert_eq!(reasons[0]["provider"], "voipms");
-    assert!(reasons[0]["reason"]
-        .as_str()
-        .unwrap()
-        .contains("sms_failed"));
+    assert!(reasons[0]["reason"].as_str().unwrap().contains("sms_failed"));
     assert_eq!(reasons[1]["provider"], "twilio");
     assert!(reasons[1]["reason"].as_str().unwrap().contains("500"));
-    let id: uuid::Uuid = body["error"]["message"]["id"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let id: uuid::Uuid = body["error"]["message"]["id"].as_str().unwrap().parse().unwrap();
 
     let db = app.sql().await;
     let row = db
@@ -198,11 +152,7 @@ async fn both_carriers_failing_is_a_502_with_both_reasons_and_a_failed_message()
     assert_eq!(row.get::<_, String>(0), "failed");
     assert!(row.get::<_, String>(1).contains("sms_failed"));
     assert!(row.get::<_, bool>(2), "the failed text is flagged");
-    assert_eq!(
-        row.get::<_, String>(3),
-        "Your crown is ready",
-        "the text is kept"
-    );
+    assert_eq!(row.get::<_, String>(3), "Your crown is ready", "the text is kept");
     let flagged: bool = db
         .query_one("SELECT needs_review FROM sms_conversations", &[])
         .await
@@ -283,35 +233,19 @@ async fn a_voipms_success_without_an_id_is_not_sent_again_through_twilio() {
     let (status, body) = app.send(PATIENT, "Once only").await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["provider"], "voipms");
-    assert_eq!(
-        app.twilio.request_count(),
-        0,
-        "the patient must not get it twice"
-    );
+    assert_eq!(app.twilio.request_count(), 0, "the patient must not get it twice");
 }
 
 #[tokio::test]
 async fn a_slow_voipms_hands_the_parts_it_had_no_time_for_to_twilio() {
-    let app = spawn_app()
-        .twilio()
-        .env("VOIPMS_SEND_BUDGET_MS", "500")
-        .start()
-        .await;
+    let app = spawn_app().twilio().env("VOIPMS_SEND_BUDGET_MS", "500").start().await;
     app.voipms
         .set_fault("sendSMS", Some(Fault::Delay(Duration::from_millis(300))));
-    let text = (1..=100)
-        .map(|i| format!("w{i}"))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let text = (1..=100).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ");
     let (status, body) = app.send(PATIENT, &text).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["provider"], "twilio", "Twilio finished the text");
-    let voipms_parts: Vec<String> = app
-        .voipms
-        .sent_sms()
-        .into_iter()
-        .map(|p| p.message)
-        .collect();
+    let voipms_parts: Vec<String> = app.voipms.sent_sms().into_iter().map(|p| p.message).collect();
     assert_eq!(voipms_parts.len(), 2, "parts started within the budget");
     let twilio = app.twilio.sent();
     assert_eq!(twilio.len(), 1);

@@ -23,15 +23,9 @@ fn functions(template: &Value) -> Vec<(String, Value)> {
         .values()
         .filter(|r| r["Type"].as_str() == Some("AWS::Serverless::Function"))
         .map(|r| {
-            assert_eq!(
-                r["Metadata"]["BuildMethod"].as_str(),
-                Some("rust-cargolambda")
-            );
+            assert_eq!(r["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"));
             (
-                r["Metadata"]["BuildProperties"]["Binary"]
-                    .as_str()
-                    .unwrap()
-                    .to_string(),
+                r["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap().to_string(),
                 r.clone(),
             )
         })
@@ -80,10 +74,7 @@ fn every_endpoint_and_job_is_deployed_and_nothing_else() {
     );
 
     for endpoint in ENDPOINTS {
-        let (_, resource) = deployed
-            .iter()
-            .find(|(n, _)| n == endpoint.function)
-            .unwrap();
+        let (_, resource) = deployed.iter().find(|(n, _)| n == endpoint.function).unwrap();
         let routes: BTreeSet<(String, String)> = events_of_type(resource, "HttpApi")
             .iter()
             .map(|p| {
@@ -118,10 +109,7 @@ fn every_endpoint_and_job_is_deployed_and_nothing_else() {
             schedules[0]["ScheduleExpression"].as_str(),
             Some(format!("rate({minutes} minutes)").as_str())
         );
-        assert!(
-            schedules[0]["RetryPolicy"].is_mapping()
-                && schedules[0]["DeadLetterConfig"].is_mapping()
-        );
+        assert!(schedules[0]["RetryPolicy"].is_mapping() && schedules[0]["DeadLetterConfig"].is_mapping());
     }
 }
 
@@ -136,10 +124,6 @@ fn secrets_are_noecho_parameters() {
         "TwilioAuthToken",
         "WebhookSecret",
     ] {
-        assert_eq!(
-            template["Parameters"][name]["NoEcho"].as_bool(),
-            Some(true),
-            "{name}"
-        );
+        assert_eq!(template["Parameters"][name]["NoEcho"].as_bool(), Some(true), "{name}");
     }
 }

@@ -66,9 +66,7 @@ async fn semicolon_separators_and_media_are_understood() {
 #[tokio::test]
 async fn the_fake_carrier_delivers_through_the_configured_callback() {
     let app = spawn_app().start().await;
-    let template = app.url(
-        "/api/voip/sms/webhook?to={TO}&from={FROM}&message={MESSAGE}&id={ID}&date={TIMESTAMP}",
-    );
+    let template = app.url("/api/voip/sms/webhook?to={TO}&from={FROM}&message={MESSAGE}&id={ID}&date={TIMESTAMP}");
     let sms = InboundSms {
         id: "5001".into(),
         date: chrono::Utc::now().naive_utc(),
@@ -93,9 +91,7 @@ async fn the_fake_carrier_delivers_through_the_configured_callback() {
 #[tokio::test]
 async fn a_redelivered_text_is_stored_once_and_still_answered_ok() {
     let app = spawn_app().start().await;
-    let path = format!(
-        "/api/voip/sms/webhook?to={DID}&from={PATIENT}&message=What+are+your+hours%3F&id=42"
-    );
+    let path = format!("/api/voip/sms/webhook?to={DID}&from={PATIENT}&message=What+are+your+hours%3F&id=42");
     for _ in 0..3 {
         assert_eq!(app.get(&path).await.text().await.unwrap(), "ok");
     }
@@ -105,11 +101,7 @@ async fn a_redelivered_text_is_stored_once_and_still_answered_ok() {
         1
     );
     assert_eq!(app.voipms.sent_sms().len(), 1, "answered once");
-    assert_eq!(
-        app.count("SELECT unread_count::int8 FROM sms_conversations")
-            .await,
-        1
-    );
+    assert_eq!(app.count("SELECT unread_count::int8 FROM sms_conversations").await, 1);
 }
 
 #[tokio::test]
@@ -136,15 +128,10 @@ async fn concurrent_duplicates_are_stored_once_and_answered_at_most_once() {
 #[tokio::test]
 async fn json_post_says_what_was_done() {
     let app = spawn_app().start().await;
-    let (status, body) = app
-        .text_in("+14385550199", "What are your hours?", "sms_123")
-        .await;
+    let (status, body) = app.text_in("+14385550199", "What are your hours?", "sms_123").await;
     assert_eq!(status, 200);
     assert_eq!(body["duplicate"], false);
-    assert_eq!(
-        body["autoResponse"],
-        json!({"category": "office_hours", "sent": true})
-    );
+    assert_eq!(body["autoResponse"], json!({"category": "office_hours", "sent": true}));
     assert_eq!(body["needsReview"], false);
     let conversation: uuid::Uuid = body["conversationId"].as_str().unwrap().parse().unwrap();
     let message: uuid::Uuid = body["messageId"].as_str().unwrap().parse().unwrap();
@@ -158,14 +145,9 @@ async fn json_post_says_what_was_done() {
         .await
         .unwrap();
     assert_eq!(row.get::<_, uuid::Uuid>(0), conversation);
-    assert_eq!(
-        row.get::<_, Option<String>>(1).as_deref(),
-        Some("office_hours")
-    );
+    assert_eq!(row.get::<_, Option<String>>(1).as_deref(), Some("office_hours"));
 
-    let (status, again) = app
-        .text_in("+14385550199", "What are your hours?", "sms_123")
-        .await;
+    let (status, again) = app.text_in("+14385550199", "What are your hours?", "sms_123").await;
     assert_eq!(status, 200);
     assert_eq!(again["duplicate"], true);
     assert_eq!(again["messageId"], body["messageId"]);
@@ -174,10 +156,7 @@ async fn json_post_says_what_was_done() {
 
 #[tokio::test]
 async fn with_a_secret_only_matching_requests_are_stored() {
-    let app = spawn_app()
-        .env("WEBHOOK_SECRET", "s3cr3t value")
-        .start()
-        .await;
+    let app = spawn_app().env("WEBHOOK_SECRET", "s3cr3t value").start().await;
     let base = format!("/api/voip/sms/webhook?to={DID}&from={PATIENT}&message=hi&id=9");
     for path in [
         base.clone(),
@@ -228,18 +207,14 @@ async fn bad_input_gets_a_json_4xx_and_stores_nothing() {
             "missing_field",
         ),
         (
-            app.get(&format!(
-                "/api/voip/sms/webhook?to={DID}&from={PATIENT}&id=1"
-            ))
-            .await,
+            app.get(&format!("/api/voip/sms/webhook?to={DID}&from={PATIENT}&id=1"))
+                .await,
             400,
             "missing_field",
         ),
         (
-            app.get(&format!(
-                "/api/voip/sms/webhook?to={DID}&from={PATIENT}&message=hi"
-            ))
-            .await,
+            app.get(&format!("/api/voip/sms/webhook?to={DID}&from={PATIENT}&message=hi"))
+                .await,
             400,
             "missing_field",
         ),
@@ -260,10 +235,8 @@ async fn bad_input_gets_a_json_4xx_and_stores_nothing() {
             "unknown_did",
         ),
         (
-            app.get(&format!(
-                "/api/voip/sms/webhook?to=12&from={PATIENT}&message=hi&id=1"
-            ))
-            .await,
+            app.get(&format!("/api/voip/sms/webhook?to=12&from={PATIENT}&message=hi&id=1"))
+                .await,
             400,
             "invalid_phone_number",
         ),
@@ -333,9 +306,7 @@ async fn bad_input_gets_a_json_4xx_and_stores_nothing() {
             .unwrap_or_else(|_| panic!("case {index}: JSON body"));
         assert_eq!(body["error"]["code"], code, "case {index}: {body}");
         assert!(
-            body["error"]["message"]
-                .as_str()
-                .is_some_and(|m| !m.is_empty()),
+            body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
             "case {index}"
         );
     }
@@ -372,10 +343,7 @@ async fn nul_characters_are_refused_not_a_500() {
         ))
         .await;
     assert_eq!(get.status(), 400);
-    assert_eq!(
-        get.json::<Value>().await.unwrap()["error"]["code"],
-        "invalid_text"
-    );
+    assert_eq!(get.json::<Value>().await.unwrap()["error"]["code"], "invalid_text");
     let post = app
         .post_json(
             "/api/voip/sms/webhook",
@@ -407,10 +375,7 @@ async fn an_international_sender_whose_plus_became_a_space_is_stored() {
 
 #[tokio::test]
 async fn the_secret_is_checked_before_the_body_is_read() {
-    let app = spawn_app()
-        .env("WEBHOOK_SECRET", "s3cr3t-value")
-        .start()
-        .await;
+    let app = spawn_app().env("WEBHOOK_SECRET", "s3cr3t-value").start().await;
     let response = app
         .http
         .post(app.url("/api/voip/sms/webhook?secret=wrong"))
@@ -425,24 +390,19 @@ async fn the_secret_is_checked_before_the_body_is_read() {
 #[tokio::test]
 async fn racing_duplicates_leave_the_answered_text_unflagged() {
     let app = spawn_app().start().await;
-    let path = format!(
-        "/api/voip/sms/webhook?to={DID}&from={PATIENT}&message=what+are+your+hours&id=race-2"
-    );
+    let path = format!("/api/voip/sms/webhook?to={DID}&from={PATIENT}&message=what+are+your+hours&id=race-2");
     futures::future::join_all((0..8).map(|_| app.get(&path))).await;
     let row = app
         .sql()
         .await
-        .query_one("SELECT needs_review, auto_response_category FROM sms_messages WHERE direction = 'inbound'", &[])
+        .query_one(
+            "SELECT needs_review, auto_response_category FROM sms_messages WHERE direction = 'inbound'",
+            &[],
+        )
         .await
         .unwrap();
-    assert!(
-        !row.get::<_, bool>(0),
-        "answered once, not flagged as asked again"
-    );
-    assert_eq!(
-        row.get::<_, Option<String>>(1).as_deref(),
-        Some("office_hours")
-    );
+    assert!(!row.get::<_, bool>(0), "answered once, not flagged as asked again");
+    assert_eq!(row.get::<_, Option<String>>(1).as_deref(), Some("office_hours"));
     let flagged: bool = app
         .sql()
         .await

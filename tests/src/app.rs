@@ -44,9 +44,7 @@ pub fn member_token(practice_id: Uuid, role: &str) -> String {
 
 /// Supabase's service-role key.
 pub fn service_token() -> String {
-    sign(
-        serde_json::json!({"iss": "supabase", "role": "service_role", "exp": Utc::now().timestamp() + 3600}),
-    )
+    sign(serde_json::json!({"iss": "supabase", "role": "service_role", "exp": Utc::now().timestamp() + 3600}))
 }
 
 pub fn sign(claims: Value) -> String {
@@ -165,12 +163,9 @@ impl TestAppBuilder {
             env.insert("TWILIO_API_URL".into(), twilio.base_url());
         }
         env.extend(self.env);
-        let settings =
-            Settings::from_lookup(&|name| env.get(name).cloned()).expect("test settings");
+        let settings = Settings::from_lookup(&|name| env.get(name).cloned()).expect("test settings");
         let clock = FixedClock::new(office_open());
-        let ctx = Arc::new(
-            AppContext::new(settings.clone(), Arc::new(clock.clone())).expect("app context"),
-        );
+        let ctx = Arc::new(AppContext::new(settings.clone(), Arc::new(clock.clone())).expect("app context"));
         let practice_id = {
             let client = db.client().await;
             let did = Did::parse(DID).unwrap();
@@ -182,11 +177,7 @@ impl TestAppBuilder {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
         let router = pedro_voip::http::all_routes(ctx.clone());
-        tokio::spawn(pedro_voip::http::serve(
-            listener,
-            router,
-            std::future::pending(),
-        ));
+        tokio::spawn(pedro_voip::http::serve(listener, router, std::future::pending()));
         TestApp {
             address,
             ctx,
@@ -208,10 +199,7 @@ pub fn client_with_token(token: &str) -> reqwest::Client {
         reqwest::header::AUTHORIZATION,
         format!("Bearer {token}").parse().unwrap(),
     );
-    reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .unwrap()
+    reqwest::Client::builder().default_headers(headers).build().unwrap()
 }
 
 impl TestApp {
@@ -220,12 +208,7 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.http
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .expect("request")
+        self.http.post(self.url(path)).json(body).send().await.expect("request")
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
@@ -246,13 +229,25 @@ impl TestApp {
 
     pub async fn send(&self, to: &str, message: &str) -> (u16, Value) {
         let response = self
-            .post_json(
-                "/api/voip/sms/send",
-                &serde_json::json!({"to": to, "message": message}),
-            )
+            .post_json("/api/voip/sms/send", &serde_json::json!({"to": to, "message": message}))
             .await;
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Another instance of the app (as another Lambda instance would be) on the same database and
+    /// fakes; returns its address.
+    pub async fn another_instance(&self) -> String {
+        let ctx =
+            Arc::new(AppContext::new(self.ctx.settings.clone(), Arc::new(self.clock.clone())).expect("app context"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(pedro_voip::http::serve(
+            listener,
+            pedro_voip::http::all_routes(ctx),
+            std::future::pending(),
+        ));
+        address
     }
 
     pub fn clock_now(&self) -> DateTime<Utc> {
@@ -265,22 +260,14 @@ impl TestApp {
 
     /// A single number from SQL, for counting rows.
     pub async fn count(&self, sql: &str) -> i64 {
-        self.sql()
-            .await
-            .query_one(sql, &[])
-            .await
-            .expect(sql)
-            .get(0)
+        self.sql().await.query_one(sql, &[]).await.expect(sql).get(0)
     }
 
     /// Another practice owning `did` (E.164); returns its id.
     pub async fn add_practice(&self, name: &str, did: &str) -> Uuid {
         let db = self.sql().await;
         let id: Uuid = db
-            .query_one(
-                "INSERT INTO practices (name) VALUES ($1) RETURNING id",
-                &[&name],
-            )
+            .query_one("INSERT INTO practices (name) VALUES ($1) RETURNING id", &[&name])
             .await
             .unwrap()
             .get(0);
@@ -315,10 +302,6 @@ impl TestApp {
 
     /// Bodies of the texts the fake VoIP.ms accepted, in order.
     pub fn voipms_sent_bodies(&self) -> Vec<String> {
-        self.voipms
-            .sent_sms()
-            .into_iter()
-            .map(|s| s.message)
-            .collect()
+        self.voipms.sent_sms().into_iter().map(|s| s.message).collect()
     }
 }

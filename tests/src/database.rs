@@ -30,12 +30,7 @@ fn with_database(url: &str, name: &str) -> String {
     let user = config.get_user().unwrap_or("postgres");
     let password = config
         .get_password()
-        .map(|p| {
-            format!(
-                ":{}",
-                form_urlencoded::byte_serialize(p).collect::<String>()
-            )
-        })
+        .map(|p| format!(":{}", form_urlencoded::byte_serialize(p).collect::<String>()))
         .unwrap_or_default();
     format!("postgres://{user}{password}@{host}:{port}/{name}")
 }
@@ -95,24 +90,16 @@ fn prepare_server() -> Result<Server, String> {
                     .await
                     .map_err(|e| format!("cannot create the template database: {e:?}"))?;
             }
-            let target = pedro_voip::db::tls::target(
-                &with_database(&admin_url_for_thread, &template_for_thread),
-                None,
-            )
-            .map_err(|e| e.to_string())?;
+            let target = pedro_voip::db::tls::target(&with_database(&admin_url_for_thread, &template_for_thread), None)
+                .map_err(|e| e.to_string())?;
             let mut template_client = migrate::connect(&target).await.map_err(|e| e.to_string())?;
-            migrate::run(&mut template_client)
-                .await
-                .map_err(|e| format!("{e:?}"))?;
+            migrate::run(&mut template_client).await.map_err(|e| format!("{e:?}"))?;
             Ok::<_, String>(())
         })
     })
     .join()
     .map_err(|_| "template preparation panicked".to_string())??;
-    Ok(Server {
-        admin_url,
-        template,
-    })
+    Ok(Server { admin_url, template })
 }
 
 /// A database of its own for one test; dropped when the value is.
@@ -131,10 +118,7 @@ impl TestDatabase {
         let name = format!("pedro_test_{}", uuid::Uuid::new_v4().simple());
         admin(&server.admin_url)
             .await
-            .batch_execute(&format!(
-                "CREATE DATABASE {name} TEMPLATE {}",
-                server.template
-            ))
+            .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {}", server.template))
             .await
             .expect("create test database");
         Self {
@@ -151,10 +135,7 @@ impl TestDatabase {
             Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
             _ => "127.0.0.1".into(),
         };
-        format!(
-            "{host}:{}",
-            config.get_ports().first().copied().unwrap_or(5432)
-        )
+        format!("{host}:{}", config.get_ports().first().copied().unwrap_or(5432))
     }
 
     /// This database's URL through a proxy listening on 127.0.0.1:`port`.
@@ -164,12 +145,7 @@ impl TestDatabase {
         let user = config.get_user().unwrap_or("postgres").to_string();
         let password = config
             .get_password()
-            .map(|p| {
-                format!(
-                    ":{}",
-                    form_urlencoded::byte_serialize(p).collect::<String>()
-                )
-            })
+            .map(|p| format!(":{}", form_urlencoded::byte_serialize(p).collect::<String>()))
             .unwrap_or_default();
         format!("postgres://{user}{password}@127.0.0.1:{port}/{}", self.name)
     }

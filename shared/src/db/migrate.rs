@@ -8,11 +8,8 @@ use super::tls::PgTarget;
 /// (version, name, SQL). Append only: an applied migration must never change.
 pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "sms", include_str!("../../migrations/0001_sms.sql")),
-    (
-        2,
-        "security",
-        include_str!("../../migrations/0002_security.sql"),
-    ),
+    (2, "security", include_str!("../../migrations/0002_security.sql")),
+    (3, "rate_limits", include_str!("../../migrations/0003_rate_limits.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -65,9 +62,7 @@ pub async fn run(client: &mut Client) -> Result<Vec<i32>, MigrateError> {
         )
         .await?;
     let result = apply_missing(client).await;
-    client
-        .batch_execute("SELECT pg_advisory_unlock(7361626)")
-        .await?;
+    client.batch_execute("SELECT pg_advisory_unlock(7361626)").await?;
     result
 }
 
@@ -77,9 +72,7 @@ async fn apply_missing(client: &mut Client) -> Result<Vec<i32>, MigrateError> {
         .await?
         .into_iter()
         .filter_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(row) => {
-                Some((row.get(0)?.parse().ok()?, row.get(1)?.to_string()))
-            }
+            tokio_postgres::SimpleQueryMessage::Row(row) => Some((row.get(0)?.parse().ok()?, row.get(1)?.to_string())),
             _ => None,
         })
         .collect();
@@ -93,13 +86,11 @@ async fn apply_missing(client: &mut Client) -> Result<Vec<i32>, MigrateError> {
             continue;
         }
         let tx = client.transaction().await?;
-        tx.batch_execute(sql)
-            .await
-            .map_err(|source| MigrateError::Failed {
-                version,
-                name: name.into(),
-                source,
-            })?;
+        tx.batch_execute(sql).await.map_err(|source| MigrateError::Failed {
+            version,
+            name: name.into(),
+            source,
+        })?;
         tx.execute_typed(
             "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
             &[
@@ -120,10 +111,7 @@ pub async fn create_database_if_missing(target: &PgTarget) -> Result<(), Migrate
     let name = target.config.get_dbname().unwrap_or("postgres").to_string();
     let mut admin = target.config.clone();
     admin.dbname("postgres");
-    let (client, connection) = admin
-        .connect(target.tls.clone())
-        .await
-        .map_err(MigrateError::Connect)?;
+    let (client, connection) = admin.connect(target.tls.clone()).await.map_err(MigrateError::Connect)?;
     tokio::spawn(connection);
     let exists = client
         .query_typed(

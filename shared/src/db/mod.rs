@@ -110,38 +110,22 @@ fn typed<'a>(params: &'a [&'a dyn SqlParam]) -> Vec<(&'a (dyn ToSql + Sync), Typ
         .collect()
 }
 
-pub async fn query(
-    conn: &impl Conn,
-    sql: &str,
-    params: &[&dyn SqlParam],
-) -> Result<Vec<Row>, DbError> {
+pub async fn query(conn: &impl Conn, sql: &str, params: &[&dyn SqlParam]) -> Result<Vec<Row>, DbError> {
     Ok(conn.query_typed_raw(sql, &typed(params)).await?)
 }
 
-pub async fn query_opt(
-    conn: &impl Conn,
-    sql: &str,
-    params: &[&dyn SqlParam],
-) -> Result<Option<Row>, DbError> {
+pub async fn query_opt(conn: &impl Conn, sql: &str, params: &[&dyn SqlParam]) -> Result<Option<Row>, DbError> {
     Ok(query(conn, sql, params).await?.into_iter().next())
 }
 
 /// For statements that always return exactly one row (`INSERT ... RETURNING`, aggregates).
-pub async fn query_one(
-    conn: &impl Conn,
-    sql: &str,
-    params: &[&dyn SqlParam],
-) -> Result<Row, DbError> {
+pub async fn query_one(conn: &impl Conn, sql: &str, params: &[&dyn SqlParam]) -> Result<Row, DbError> {
     query_opt(conn, sql, params)
         .await?
         .ok_or_else(|| DbError::NoRow(sql.split_whitespace().take(8).collect::<Vec<_>>().join(" ")))
 }
 
-pub async fn execute(
-    conn: &impl Conn,
-    sql: &str,
-    params: &[&dyn SqlParam],
-) -> Result<u64, DbError> {
+pub async fn execute(conn: &impl Conn, sql: &str, params: &[&dyn SqlParam]) -> Result<u64, DbError> {
     Ok(conn.execute_typed_raw(sql, &typed(params)).await?)
 }
 

@@ -22,9 +22,7 @@ pub struct PgTarget {
 
 fn is_loopback(host: &Host) -> bool {
     match host {
-        Host::Tcp(name) => {
-            matches!(name.as_str(), "localhost" | "127.0.0.1" | "::1") || name.starts_with("127.")
-        }
+        Host::Tcp(name) => matches!(name.as_str(), "localhost" | "127.0.0.1" | "::1") || name.starts_with("127."),
         Host::Unix(_) => true,
     }
 }
@@ -37,11 +35,7 @@ pub fn target(database_url: &str, ca_cert: Option<&str>) -> anyhow::Result<PgTar
     let explicit = database_url.contains("sslmode=");
     if !explicit {
         let local = config.get_hosts().iter().all(is_loopback);
-        config.ssl_mode(if local {
-            SslMode::Disable
-        } else {
-            SslMode::Require
-        });
+        config.ssl_mode(if local { SslMode::Disable } else { SslMode::Require });
     }
     Ok(PgTarget {
         config,
@@ -68,11 +62,10 @@ fn connector(ca_cert: Option<&str>) -> anyhow::Result<MakeRustlsConnect> {
         }
         anyhow::ensure!(added > 0, "DATABASE_CA_CERT holds no certificate");
     }
-    let config =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+    let config = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
     Ok(MakeRustlsConnect::new(config))
 }
 
@@ -89,14 +82,8 @@ mod tests {
             mode("postgres://u:p@aws-0-ca-central-1.pooler.supabase.com:6543/postgres"),
             SslMode::Require
         );
-        assert_eq!(
-            mode("postgres://u@db.example.com/db?sslmode=disable"),
-            SslMode::Disable
-        );
-        assert_eq!(
-            mode("postgres://u@127.0.0.1/db?sslmode=require"),
-            SslMode::Require
-        );
+        assert_eq!(mode("postgres://u@db.example.com/db?sslmode=disable"), SslMode::Disable);
+        assert_eq!(mode("postgres://u@127.0.0.1/db?sslmode=require"), SslMode::Require);
     }
 
     #[test]

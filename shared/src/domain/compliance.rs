@@ -22,11 +22,7 @@ const OPT_IN: [&str; 3] = ["start", "unstop", "yes"];
 const HELP: [&str; 1] = ["help"];
 
 pub fn compliance_keyword(text: &str) -> Option<ComplianceKeyword> {
-    let word = text
-        .trim()
-        .trim_end_matches(['.', '!', '?'])
-        .trim()
-        .to_lowercase();
+    let word = text.trim().trim_end_matches(['.', '!', '?']).trim().to_lowercase();
     if OPT_OUT.contains(&word.as_str()) {
         Some(ComplianceKeyword::OptOut)
     } else if OPT_IN.contains(&word.as_str()) {
@@ -56,18 +52,10 @@ mod tests {
             "OptOut",
             "remove!",
         ] {
-            assert_eq!(
-                compliance_keyword(word),
-                Some(ComplianceKeyword::OptOut),
-                "{word}"
-            );
+            assert_eq!(compliance_keyword(word), Some(ComplianceKeyword::OptOut), "{word}");
         }
         for word in ["START", "unstop", "Yes"] {
-            assert_eq!(
-                compliance_keyword(word),
-                Some(ComplianceKeyword::OptIn),
-                "{word}"
-            );
+            assert_eq!(compliance_keyword(word), Some(ComplianceKeyword::OptIn), "{word}");
         }
         assert_eq!(compliance_keyword("help"), Some(ComplianceKeyword::Help));
     }

@@ -32,14 +32,10 @@ pub struct OfficeHours {
 impl OfficeHours {
     pub fn parse(spec: &str) -> Result<Self, OfficeHoursError> {
         let mut hours = Self::default();
-        for clause in spec
-            .split([';', ','])
-            .map(str::trim)
-            .filter(|c| !c.is_empty())
-        {
-            let (days, times) = clause.split_once(char::is_whitespace).ok_or_else(|| {
-                OfficeHoursError(format!("clause {clause:?} needs days and times"))
-            })?;
+        for clause in spec.split([';', ',']).map(str::trim).filter(|c| !c.is_empty()) {
+            let (days, times) = clause
+                .split_once(char::is_whitespace)
+                .ok_or_else(|| OfficeHoursError(format!("clause {clause:?} needs days and times")))?;
             let range = parse_day_range(days)?;
             let interval = parse_interval(times.trim())?;
             for day in range {
@@ -65,11 +61,7 @@ impl OfficeHours {
     }
 
     /// The next moment the office opens after `local` (strictly later), within two weeks.
-    pub fn next_opening(
-        &self,
-        local: NaiveDateTime,
-        holidays: &[NaiveDate],
-    ) -> Option<NaiveDateTime> {
+    pub fn next_opening(&self, local: NaiveDateTime, holidays: &[NaiveDate]) -> Option<NaiveDateTime> {
         (0..15).find_map(|offset| {
             let date = local.date() + Duration::days(offset);
             if holidays.contains(&date) {
@@ -90,9 +82,7 @@ impl OfficeHours {
                 continue;
             }
             match groups.last_mut() {
-                Some((_, end)) if *end + 1 == day && self.days[*end] == self.days[day] => {
-                    *end = day
-                }
+                Some((_, end)) if *end + 1 == day && self.days[*end] == self.days[day] => *end = day,
                 _ => groups.push((day, day)),
             }
         }
@@ -173,9 +163,7 @@ fn parse_interval(s: &str) -> Result<(NaiveTime, NaiveTime), OfficeHoursError> {
         .ok_or_else(|| OfficeHoursError(format!("has a bad interval {s:?}")))?;
     let (open, close) = (parse_time(open)?, parse_time(close)?);
     if open >= close {
-        return Err(OfficeHoursError(format!(
-            "interval {s:?} closes before it opens"
-        )));
+        return Err(OfficeHoursError(format!("interval {s:?} closes before it opens")));
     }
     Ok((open, close))
 }
@@ -207,8 +195,7 @@ impl<'de> Deserialize<'de> for OfficeHours {
                 .position(|k| *k == day)
                 .ok_or_else(|| serde::de::Error::custom(format!("unknown day {day:?}")))?;
             for [open, close] in intervals {
-                let interval =
-                    parse_interval(&format!("{open}-{close}")).map_err(serde::de::Error::custom)?;
+                let interval = parse_interval(&format!("{open}-{close}")).map_err(serde::de::Error::custom)?;
                 hours.days[index].push(interval);
             }
             hours.days[index].sort();
@@ -269,10 +256,7 @@ mod tests {
 
     #[test]
     fn describes_hours_and_openings_for_people() {
-        assert_eq!(
-            weekdays().describe(),
-            "Mon–Fri 8:00 AM–5:00 PM; Sat 9:00 AM–12:00 PM"
-        );
+        assert_eq!(weekdays().describe(), "Mon–Fri 8:00 AM–5:00 PM; Sat 9:00 AM–12:00 PM");
         assert_eq!(
             describe_opening(at("2026-11-25", "18:00"), at("2026-11-26", "08:00")),
             "tomorrow at 8:00 AM"

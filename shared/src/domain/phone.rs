@@ -10,13 +10,9 @@ use serde::{Serialize, Serializer};
 pub enum PhoneNumberError {
     #[error("phone number is empty")]
     Empty,
-    #[error(
-        "phone number may contain only digits, spaces, dashes, dots, parentheses and a leading +"
-    )]
+    #[error("phone number may contain only digits, spaces, dashes, dots, parentheses and a leading +")]
     InvalidCharacters,
-    #[error(
-        "phone number must be E.164 (+ and 8 to 15 digits) or a 10-digit North American number"
-    )]
+    #[error("phone number must be E.164 (+ and 8 to 15 digits) or a 10-digit North American number")]
     WrongLength,
     #[error("North American numbers cannot start with 0 or 1 in the area code or exchange")]
     InvalidNanp,
@@ -106,8 +102,8 @@ pub fn redact_numbers(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
     while i < chars.len() {
-        let starts_number = chars[i].is_ascii_digit()
-            || (chars[i] == '+' && chars.get(i + 1).is_some_and(char::is_ascii_digit));
+        let starts_number =
+            chars[i].is_ascii_digit() || (chars[i] == '+' && chars.get(i + 1).is_some_and(char::is_ascii_digit));
         if !starts_number {
             out.push(chars[i]);
             i += 1;
@@ -193,10 +189,7 @@ impl Sender {
             return Ok(Self::ShortCode(trimmed.to_string()));
         }
         // An international sender whose `+` became a space in a query string (`from=+4477…`).
-        if all_digits
-            && (11..=15).contains(&trimmed.len())
-            && !(trimmed.len() == 11 && trimmed.starts_with('1'))
-        {
+        if all_digits && (11..=15).contains(&trimmed.len()) && !(trimmed.len() == 11 && trimmed.starts_with('1')) {
             return PhoneNumber::parse(&format!("+{trimmed}")).map(Self::Number);
         }
         PhoneNumber::parse(trimmed).map(Self::Number)
@@ -229,16 +222,9 @@ mod tests {
             "15145550123",
             " +1 514.555.0123 ",
         ] {
-            assert_eq!(
-                PhoneNumber::parse(input).unwrap().as_e164(),
-                "+15145550123",
-                "{input}"
-            );
+            assert_eq!(PhoneNumber::parse(input).unwrap().as_e164(), "+15145550123", "{input}");
         }
-        assert_eq!(
-            PhoneNumber::parse("+442071838750").unwrap().as_e164(),
-            "+442071838750"
-        );
+        assert_eq!(PhoneNumber::parse("+442071838750").unwrap().as_e164(), "+442071838750");
     }
 
     #[test]
@@ -248,30 +234,15 @@ mod tests {
             PhoneNumber::parse("555-CALL-NOW"),
             Err(PhoneNumberError::InvalidCharacters)
         );
-        assert_eq!(
-            PhoneNumber::parse("12345"),
-            Err(PhoneNumberError::WrongLength)
-        );
-        assert_eq!(
-            PhoneNumber::parse("+1514555012"),
-            Err(PhoneNumberError::WrongLength)
-        );
+        assert_eq!(PhoneNumber::parse("12345"), Err(PhoneNumberError::WrongLength));
+        assert_eq!(PhoneNumber::parse("+1514555012"), Err(PhoneNumberError::WrongLength));
         assert_eq!(
             PhoneNumber::parse("+1234567890123456"),
             Err(PhoneNumberError::WrongLength)
         );
-        assert_eq!(
-            PhoneNumber::parse("0551234567"),
-            Err(PhoneNumberError::InvalidNanp)
-        );
-        assert_eq!(
-            PhoneNumber::parse("5550234567"),
-            Err(PhoneNumberError::InvalidNanp)
-        );
-        assert_eq!(
-            PhoneNumber::parse("+1 234"),
-            Err(PhoneNumberError::WrongLength)
-        );
+        assert_eq!(PhoneNumber::parse("0551234567"), Err(PhoneNumberError::InvalidNanp));
+        assert_eq!(PhoneNumber::parse("5550234567"), Err(PhoneNumberError::InvalidNanp));
+        assert_eq!(PhoneNumber::parse("+1 234"), Err(PhoneNumberError::WrongLength));
     }
 
     #[test]
@@ -280,34 +251,18 @@ mod tests {
             PhoneNumber::parse("+15145550123").unwrap().nanp_digits(),
             Some("5145550123")
         );
-        assert_eq!(
-            PhoneNumber::parse("+442071838750").unwrap().nanp_digits(),
-            None
-        );
+        assert_eq!(PhoneNumber::parse("+442071838750").unwrap().nanp_digits(), None);
         assert!(Did::parse("+442071838750").is_err());
-        assert_eq!(
-            Did::parse("5145550123").unwrap().voipms_digits(),
-            "5145550123"
-        );
+        assert_eq!(Did::parse("5145550123").unwrap().voipms_digits(), "5145550123");
     }
 
     #[test]
     fn short_codes_are_senders_but_not_numbers() {
-        assert_eq!(
-            Sender::parse("24273"),
-            Ok(Sender::ShortCode("24273".into()))
-        );
+        assert_eq!(Sender::parse("24273"), Ok(Sender::ShortCode("24273".into())));
         assert!(matches!(Sender::parse("5145550123"), Ok(Sender::Number(_))));
         let international = Sender::parse(" 447700900123").unwrap();
-        assert_eq!(
-            international.as_str(),
-            "+447700900123",
-            "a `+` decoded as a space"
-        );
-        assert_eq!(
-            Sender::parse("14385550199").unwrap().as_str(),
-            "+14385550199"
-        );
+        assert_eq!(international.as_str(), "+447700900123", "a `+` decoded as a space");
+        assert_eq!(Sender::parse("14385550199").unwrap().as_str(), "+14385550199");
     }
 
     #[test]
@@ -316,14 +271,8 @@ mod tests {
             redact_numbers("The 'To' number +1 438-555-0199 is not valid (code 21211)"),
             "The 'To' number …99 is not valid (code 21211)"
         );
-        assert_eq!(
-            redact_numbers("dst 4385550199, did 5145550100."),
-            "dst …99, did …00."
-        );
-        assert_eq!(
-            redact_numbers("HTTP 503 after 2 tries"),
-            "HTTP 503 after 2 tries"
-        );
+        assert_eq!(redact_numbers("dst 4385550199, did 5145550100."), "dst …99, did …00.");
+        assert_eq!(redact_numbers("HTTP 503 after 2 tries"), "HTTP 503 after 2 tries");
         assert_eq!(redact_numbers("é+"), "é+");
     }
 

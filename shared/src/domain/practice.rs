@@ -28,8 +28,7 @@ impl Practice {
     }
 
     pub fn is_open(&self, at: DateTime<Utc>) -> bool {
-        self.office_hours
-            .is_open(self.local_time(at), &self.holidays)
+        self.office_hours.is_open(self.local_time(at), &self.holidays)
     }
 
     /// "tomorrow at 8:00 AM", in the practice's time zone.

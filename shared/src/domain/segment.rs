@@ -80,10 +80,7 @@ mod tests {
         let text = format!("See https://example.com/{}\nthen call", "y".repeat(170));
         let parts = split_message(&text, 160);
         let rest = &text[offset_in(&text, parts[1])..];
-        assert!(
-            text.ends_with(rest),
-            "the tail is untouched, newline included"
-        );
+        assert!(text.ends_with(rest), "the tail is untouched, newline included");
         assert!(rest.contains("\nthen call"));
     }
 
@@ -139,10 +136,7 @@ mod tests {
         let text = format!("Your link: {url} thanks");
         let parts = split_message(&text, 160);
         assert!(parts.iter().all(|p| p.chars().count() <= 160));
-        assert_eq!(
-            parts.last().unwrap().split_whitespace().last(),
-            Some("thanks")
-        );
+        assert_eq!(parts.last().unwrap().split_whitespace().last(), Some("thanks"));
         assert_eq!(parts.concat().replace(' ', ""), text.replace(' ', ""));
     }
 }

@@ -58,11 +58,7 @@ pub async fn authorize(
     }
 }
 
-async fn acting_practice(
-    ctx: &AppContext,
-    access: Access,
-    headers: &HeaderMap,
-) -> Result<ActingPractice, ApiError> {
+async fn acting_practice(ctx: &AppContext, access: Access, headers: &HeaderMap) -> Result<ActingPractice, ApiError> {
     let caller = if ctx.insecure_no_auth {
         Caller::service()
     } else {
@@ -70,9 +66,7 @@ async fn acting_practice(
             .auth
             .as_ref()
             .ok_or_else(|| unauthorized("authentication is not configured".into()))?;
-        let header = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
+        let header = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         auth.authenticate(header).await.map_err(|e| match e {
             AuthError::Unauthenticated(m) => unauthorized(m),
             AuthError::Forbidden(m) => forbidden(m),
@@ -91,10 +85,7 @@ async fn acting_practice(
                     .ok()
                     .and_then(|v| Uuid::parse_str(v.trim()).ok())
                     .ok_or_else(|| {
-                        ApiError::bad_request(
-                            "invalid_practice",
-                            "`X-Practice-Id` must be a practice id (uuid)",
-                        )
+                        ApiError::bad_request("invalid_practice", "`X-Practice-Id` must be a practice id (uuid)")
                     })?,
             ),
             None => None,
@@ -116,19 +107,13 @@ async fn acting_practice(
     }
     // Row-level security hides other practices too: not found and not yours look the same.
     .ok_or_else(|| forbidden("no such practice for this caller"))?;
-    let did = practices::texting_did(&*tx, practice.id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::CONFLICT,
-                "practice_without_did",
-                "the practice has no DID to text from",
-            )
-        })?;
+    let did = practices::texting_did(&*tx, practice.id).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "practice_without_did",
+            "the practice has no DID to text from",
+        )
+    })?;
     tx.commit().await?;
-    Ok(ActingPractice {
-        practice,
-        did,
-        caller,
-    })
+    Ok(ActingPractice { practice, did, caller })
 }

@@ -11,13 +11,13 @@ use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::extract::{ActingPractice, JsonBody};
+use super::limits;
 use crate::app::AppContext;
 use crate::config::Secret;
 use crate::voipms::{set_sms_preserving, VoipMsError};
 
 /// The placeholders VoIP.ms fills in; `{TIMESTAMP}` arrives as `date`.
-const PLACEHOLDERS: &str =
-    "to={TO}&from={FROM}&message={MESSAGE}&id={ID}&date={TIMESTAMP}&media={MEDIA}";
+const PLACEHOLDERS: &str = "to={TO}&from={FROM}&message={MESSAGE}&id={ID}&date={TIMESTAMP}&media={MEDIA}";
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -52,9 +52,8 @@ pub async fn configure(
     let raw = request
         .webhook_url
         .ok_or_else(|| ApiError::bad_request("missing_field", "`webhookUrl` is required"))?;
-    let url = reqwest::Url::parse(&raw).map_err(|e| {
-        ApiError::bad_request("invalid_url", format!("`webhookUrl` is not a URL: {e}"))
-    })?;
+    let url = reqwest::Url::parse(&raw)
+        .map_err(|e| ApiError::bad_request("invalid_url", format!("`webhookUrl` is not a URL: {e}")))?;
     if url.scheme() != "https" || url.host_str().is_none() {
         return Err(ApiError::bad_request(
             "invalid_url",
@@ -67,6 +66,15 @@ pub async fn configure(
             "`webhookUrl` must not have a #fragment",
         ));
     }
+    let bucket = format!("configure:{}", acting.practice.id);
+    limits::enforce(
+        &ctx,
+        &bucket,
+        chrono::Duration::hours(1),
+        ctx.settings.limits.configure_per_hour,
+        "webhook configurations this hour",
+    )
+    .await?;
     let voipms = ctx.voipms.as_ref().ok_or_else(|| {
         ApiError::new(
             StatusCode::CONFLICT,
@@ -75,21 +83,14 @@ pub async fn configure(
         )
     })?;
     let did = acting.did.voipms_digits();
-    let info = voipms
-        .did_info(did)
-        .await
-        .map_err(voipms_failure)?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "unknown_did",
-                format!("VoIP.ms does not list the DID {did} on this account"),
-            )
-        })?;
-    let template = callback_template(
-        url.as_str(),
-        ctx.settings.webhook_secret.as_ref().map(Secret::expose),
-    );
+    let info = voipms.did_info(did).await.map_err(voipms_failure)?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "unknown_did",
+            format!("VoIP.ms does not list the DID {did} on this account"),
+        )
+    })?;
+    let template = callback_template(url.as_str(), ctx.settings.webhook_secret.as_ref().map(Secret::expose));
     let params = set_sms_preserving(did, &info, &template);
     voipms.set_sms(&params).await.map_err(voipms_failure)?;
     tracing::info!(did = %acting.did.number().masked(), "SMS URL callback configured");
@@ -118,7 +119,6 @@ mod tests {
             callback_template("https://x.example/hook", Some("a b&c")),
             "https://x.example/hook?to={TO}&from={FROM}&message={MESSAGE}&id={ID}&date={TIMESTAMP}&media={MEDIA}&secret=a+b%26c"
         );
-        assert!(callback_template("https://x.example/hook?k=1", None)
-            .starts_with("https://x.example/hook?k=1&to={TO}"));
+        assert!(callback_template("https://x.example/hook?k=1", None).starts_with("https://x.example/hook?k=1&to={TO}"));
     }
 }

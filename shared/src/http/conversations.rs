@@ -55,9 +55,10 @@ fn page(query: Option<String>) -> Result<Page, ApiError> {
                     })?;
             }
             "cursor" => {
-                page.cursor = Some(Cursor::decode(&value).ok_or_else(|| {
-                    ApiError::bad_request("invalid_cursor", "`cursor` is not one this API returned")
-                })?);
+                page.cursor =
+                    Some(Cursor::decode(&value).ok_or_else(|| {
+                        ApiError::bad_request("invalid_cursor", "`cursor` is not one this API returned")
+                    })?);
             }
             "needsReview" => {
                 page.needs_review = match value.as_ref() {
@@ -89,14 +90,7 @@ pub async fn list(
     let page = page(query)?;
     let mut client = ctx.conn().await?;
     let tx = db::begin_as(&mut client, &acting.caller).await?;
-    let items = conversations::list(
-        &*tx,
-        acting.practice.id,
-        page.needs_review,
-        page.cursor,
-        page.limit,
-    )
-    .await?;
+    let items = conversations::list(&*tx, acting.practice.id, page.needs_review, page.cursor, page.limit).await?;
     tx.commit().await?;
     let next = page.next_cursor(&items, |c| Cursor {
         at: c.last_message_at,
@@ -105,11 +99,7 @@ pub async fn list(
     Ok(Json(json!({ "conversations": items, "nextCursor": next })))
 }
 
-async fn find(
-    tx: &impl Conn,
-    acting: &ActingPractice,
-    id: &str,
-) -> Result<ConversationSummary, ApiError> {
+async fn find(tx: &impl Conn, acting: &ActingPractice, id: &str) -> Result<ConversationSummary, ApiError> {
     let id = parse_id(id)?;
     conversations::get(tx, acting.practice.id, id)
         .await?

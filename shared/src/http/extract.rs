@@ -29,9 +29,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                     "send a JSON body with Content-Type: application/json",
                 ))
             }
-            Err(JsonRejection::BytesRejection(e))
-                if e.status() == StatusCode::PAYLOAD_TOO_LARGE =>
-            {
+            Err(JsonRejection::BytesRejection(e)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 return Err(ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "body_too_large",
@@ -47,10 +45,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             Err(other) => return Err(ApiError::bad_request("invalid_body", other.body_text())),
         };
         if !value.is_object() {
-            return Err(ApiError::bad_request(
-                "invalid_body",
-                "the body must be a JSON object",
-            ));
+            return Err(ApiError::bad_request("invalid_body", "the body must be a JSON object"));
         }
         serde_json::from_value(value).map(Self).map_err(|e| {
             ApiError::bad_request(
@@ -74,17 +69,13 @@ impl<S: Send + Sync> FromRequestParts<S> for ActingPractice {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<ActingPractice>()
-            .cloned()
-            .ok_or_else(|| {
-                tracing::error!("a route that needs a caller has no authorization layer");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "an internal error occurred",
-                )
-            })
+        parts.extensions.get::<ActingPractice>().cloned().ok_or_else(|| {
+            tracing::error!("a route that needs a caller has no authorization layer");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "an internal error occurred",
+            )
+        })
     }
 }

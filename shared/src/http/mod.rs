@@ -6,6 +6,7 @@ mod configure;
 mod conversations;
 pub mod error;
 pub mod extract;
+mod limits;
 mod request_log;
 mod send;
 pub mod webhook;
@@ -129,17 +130,12 @@ pub const OPENAPI: &str = include_str!("../../openapi.json");
 
 /// Every endpoint, for `pedro serve`, with `/health` and `/openapi.json`.
 pub fn all_routes(ctx: Arc<AppContext>) -> Router {
-    let router = ENDPOINTS.iter().fold(Router::new(), |router, e| {
-        router.route(e.path, e.method_router(&ctx))
-    });
+    let router = ENDPOINTS
+        .iter()
+        .fold(Router::new(), |router, e| router.route(e.path, e.method_router(&ctx)));
     let router = router.route("/health", get(|| async { "ok" })).route(
         "/openapi.json",
-        get(|| async {
-            (
-                [(axum::http::header::CONTENT_TYPE, "application/json")],
-                OPENAPI,
-            )
-        }),
+        get(|| async { ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI) }),
     );
     finish(router, ctx)
 }
@@ -150,7 +146,5 @@ pub async fn serve(
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
 }

@@ -5,11 +5,13 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use chrono::Duration;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiError;
 use super::extract::{ActingPractice, JsonBody};
+use super::limits;
 use crate::app::AppContext;
 use crate::domain::phone::PhoneNumber;
 use crate::domain::segment::MAX_MESSAGE_CHARS;
@@ -30,8 +32,8 @@ pub async fn send(
     let to = request
         .to
         .ok_or_else(|| ApiError::bad_request("missing_field", "`to` is required"))?;
-    let to = PhoneNumber::parse(&to)
-        .map_err(|e| ApiError::bad_request("invalid_phone_number", format!("`to`: {e}")))?;
+    let to =
+        PhoneNumber::parse(&to).map_err(|e| ApiError::bad_request("invalid_phone_number", format!("`to`: {e}")))?;
     let message = request
         .message
         .ok_or_else(|| ApiError::bad_request("missing_field", "`message` is required"))?;
@@ -51,6 +53,25 @@ pub async fn send(
             format!("`message` has {length} characters; the maximum is {MAX_MESSAGE_CHARS}"),
         ));
     }
+    let limits = &ctx.settings.limits;
+    let practice = acting.practice.id;
+    limits::enforce(
+        &ctx,
+        &format!("send:{practice}"),
+        Duration::minutes(1),
+        limits.send_per_minute,
+        "texts this minute",
+    )
+    .await?;
+    let per_number = format!("send-to:{practice}:{}", to.as_e164());
+    limits::enforce(
+        &ctx,
+        &per_number,
+        Duration::days(1),
+        limits.send_per_number_per_day,
+        "texts to this number today",
+    )
+    .await?;
     match send_text(
         &ctx,
         &acting.caller,

@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 use super::extract::JsonBody;
+use super::limits::{self, SourceAddress};
 use crate::app::AppContext;
 use crate::sms::inbound::{receive, InboundError, InboundText};
 use crate::store::messages::Origin;
@@ -27,10 +28,7 @@ pub fn parse_callback_query(query: &str) -> Vec<(String, String)> {
 }
 
 fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
 /// Compares without leaking through timing where the first difference is.
@@ -61,22 +59,15 @@ fn default_to(ctx: &AppContext) -> Result<String, ApiError> {
         .default_did
         .as_ref()
         .map(|d| d.as_e164().to_string())
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "missing_field",
-                "`to` is required (no VOIPMS_DID is configured)",
-            )
-        })
+        .ok_or_else(|| ApiError::bad_request("missing_field", "`to` is required (no VOIPMS_DID is configured)"))
 }
 
 fn inbound_error(error: InboundError) -> ApiError {
     match error {
         InboundError::Db(e) => e.into(),
-        InboundError::UnknownDid(_) => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unknown_did",
-            error.to_string(),
-        ),
+        InboundError::UnknownDid(_) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_did", error.to_string())
+        }
         InboundError::BadDid(_) | InboundError::BadSender(_) => {
             ApiError::bad_request("invalid_phone_number", error.to_string())
         }
@@ -86,10 +77,25 @@ fn inbound_error(error: InboundError) -> ApiError {
     }
 }
 
+/// Counted before anything else, so guessing the secret is slow too.
+async fn limit_source(ctx: &AppContext, source: &SourceAddress) -> Result<(), ApiError> {
+    let limit = ctx.settings.limits.webhook_per_minute;
+    limits::enforce(
+        ctx,
+        &format!("webhook:{}", source.0),
+        chrono::Duration::minutes(1),
+        limit,
+        "webhook requests",
+    )
+    .await
+}
+
 pub async fn callback(
     State(ctx): State<Arc<AppContext>>,
+    source: SourceAddress,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
+    limit_source(&ctx, &source).await?;
     let pairs = parse_callback_query(query.as_deref().unwrap_or_default());
     check_secret(&ctx, &pairs)?;
     let to = match param(&pairs, "to") {
@@ -127,14 +133,13 @@ pub struct JsonInbound {
 
 pub async fn json(
     State(ctx): State<Arc<AppContext>>,
+    source: SourceAddress,
     RawQuery(query): RawQuery,
     request: Request,
 ) -> Result<impl IntoResponse, ApiError> {
+    limit_source(&ctx, &source).await?;
     // The secret first: a caller without it learns nothing, not even what a valid body looks like.
-    check_secret(
-        &ctx,
-        &parse_callback_query(query.as_deref().unwrap_or_default()),
-    )?;
+    check_secret(&ctx, &parse_callback_query(query.as_deref().unwrap_or_default()))?;
     let JsonBody(body) = JsonBody::<JsonInbound>::from_request(request, &()).await?;
     let to = match body.to {
         Some(to) => to,
@@ -161,18 +166,13 @@ mod tests {
 
     #[test]
     fn parses_both_separators_and_decodes() {
-        let pairs = parse_callback_query(
-            "to=5145550123;from=4385550199&message=Hi+there%21%20%F0%9F%98%80&id=42",
-        );
+        let pairs = parse_callback_query("to=5145550123;from=4385550199&message=Hi+there%21%20%F0%9F%98%80&id=42");
         assert_eq!(param(&pairs, "to"), Some("5145550123"));
         assert_eq!(param(&pairs, "from"), Some("4385550199"));
         assert_eq!(param(&pairs, "message"), Some("Hi there! 😀"));
         assert_eq!(param(&pairs, "id"), Some("42"));
         assert!(parse_callback_query("").is_empty());
-        assert_eq!(
-            param(&parse_callback_query("message="), "message"),
-            Some("")
-        );
+        assert_eq!(param(&parse_callback_query("message="), "message"), Some(""));
     }
 
     #[test]

@@ -49,7 +49,11 @@ pub async fn run(ctx: &AppContext) -> Result<CheckSmsReport, DbError> {
     let all = {
         let mut client = ctx.conn().await?;
         let tx = db::begin_as(&mut client, &Caller::service()).await?;
-        practices::all_with_dids(&*tx).await?
+        // Housekeeping rides along: rate-limit counters of windows long past.
+        crate::store::limits::prune(&*tx, ctx.clock.now() - Duration::days(2)).await?;
+        let all = practices::all_with_dids(&*tx).await?;
+        tx.commit().await?;
+        all
     };
     for (practice, dids) in all {
         report.practices += 1;
@@ -80,10 +84,7 @@ pub fn window(
         ResumePoint::RetryFrom(start) => start,
         ResumePoint::FirstRun => now - first_lookback,
     };
-    (
-        start.max(now - Duration::days(MAX_LOOKBACK_DAYS)).min(now),
-        now,
-    )
+    (start.max(now - Duration::days(MAX_LOOKBACK_DAYS)).min(now), now)
 }
 
 async fn run_for_practice(
@@ -133,8 +134,7 @@ async fn read_window(
     report: &mut CheckSmsReport,
 ) -> anyhow::Result<serde_json::Value> {
     // Counted locally and added to the report only when the whole window was read.
-    let (mut fetched, mut stored, mut duplicates, mut replied, mut flagged, mut rejected) =
-        (0, 0, 0, 0, 0, 0);
+    let (mut fetched, mut stored, mut duplicates, mut replied, mut flagged, mut rejected) = (0, 0, 0, 0, 0, 0);
     for did in dids {
         let digits = Did::parse(did)
             .map(|d| d.voipms_digits().to_string())

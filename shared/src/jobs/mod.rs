@@ -38,10 +38,7 @@ impl Job {
                 let report = check_sms::run(ctx).await?;
                 let json = serde_json::to_value(&report)?;
                 if !report.failed.is_empty() {
-                    anyhow::bail!(
-                        "check-sms failed for {} practice(s): {json}",
-                        report.failed.len()
-                    );
+                    anyhow::bail!("check-sms failed for {} practice(s): {json}", report.failed.len());
                 }
                 Ok(json)
             }

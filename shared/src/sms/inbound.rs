@@ -109,14 +109,8 @@ pub async fn receive(ctx: &AppContext, text: InboundText) -> Result<InboundOutco
     let practice = practices::for_did(&*tx, did.as_e164())
         .await?
         .ok_or_else(|| InboundError::UnknownDid(did.as_e164().to_string()))?;
-    let conversation_id = conversations::ensure(
-        &*tx,
-        practice.id,
-        did.as_e164(),
-        sender.as_str(),
-        text.received_at,
-    )
-    .await?;
+    let conversation_id =
+        conversations::ensure(&*tx, practice.id, did.as_e164(), sender.as_str(), text.received_at).await?;
     let new = NewInbound {
         practice_id: practice.id,
         conversation_id,
@@ -127,18 +121,9 @@ pub async fn receive(ctx: &AppContext, text: InboundText) -> Result<InboundOutco
         provider_message_id: provider_id,
         provider_date: text.provider_date.as_deref(),
     };
-    let (message_id, conversation_id, duplicate) = match messages::insert_inbound(&*tx, &new)
-        .await?
-    {
+    let (message_id, conversation_id, duplicate) = match messages::insert_inbound(&*tx, &new).await? {
         Some(message_id) => {
-            conversations::record_message(
-                &*tx,
-                conversation_id,
-                text.received_at,
-                &text.message,
-                true,
-            )
-            .await?;
+            conversations::record_message(&*tx, conversation_id, text.received_at, &text.message, true).await?;
             tx.commit().await?;
             tracing::info!(message = %message_id, from = %sender.masked(), origin = text.origin.as_str(), "text received");
             (message_id, conversation_id, false)
@@ -224,9 +209,7 @@ async fn answer(
     text: &InboundText,
 ) -> Result<Answer, DbError> {
     let Sender::Number(number) = sender else {
-        return Ok(Answer::review(
-            "sent from a short code; never answered automatically",
-        ));
+        return Ok(Answer::review("sent from a short code; never answered automatically"));
     };
     let service = Caller::service();
     let mut client = ctx.conn().await?;
@@ -265,8 +248,7 @@ async fn answer(
                 // Nothing reached the patient: the next text may be answered.
                 let mut client = ctx.conn().await?;
                 let tx = db::begin_as(&mut client, &service).await?;
-                replies::release_auto_reply(&*tx, practice.id, number.as_e164(), kind, claimed_at)
-                    .await?;
+                replies::release_auto_reply(&*tx, practice.id, number.as_e164(), kind, claimed_at).await?;
                 tx.commit().await?;
             }
             Ok(Answer {
@@ -301,10 +283,7 @@ async fn plan(
             if newly {
                 return Ok(Plan::Confirm(ReplyKind::OptOut));
             }
-            let response = not_sent(
-                ReplyKind::OptOut,
-                "already opted out; confirmed once before",
-            );
+            let response = not_sent(ReplyKind::OptOut, "already opted out; confirmed once before");
             return Ok(Plan::Done(Answer {
                 category: Some("optout"),
                 response: Some(response),
@@ -312,9 +291,7 @@ async fn plan(
             }));
         }
         // Only the delivery that actually opted the number back in confirms it.
-        Some(ComplianceKeyword::OptIn)
-            if opted_out && replies::opt_in(tx, practice.id, number.as_e164()).await? =>
-        {
+        Some(ComplianceKeyword::OptIn) if opted_out && replies::opt_in(tx, practice.id, number.as_e164()).await? => {
             tracing::info!(contact = %number.masked(), "contact opted back in");
             return Ok(Plan::Confirm(ReplyKind::OptIn));
         }
@@ -327,8 +304,7 @@ async fn plan(
     let emergency = kind == Some(ReplyKind::Topic(Category::Emergency));
     let mut review = emergency.then(|| "patient may have an emergency".to_string());
     if opted_out {
-        let reason = review
-            .unwrap_or_else(|| "contact has opted out of texts; answer by phone if needed".into());
+        let reason = review.unwrap_or_else(|| "contact has opted out of texts; answer by phone if needed".into());
         return Ok(Plan::Done(Answer {
             category: kind.map(|k| k.as_str()),
             response: None,
@@ -339,9 +315,7 @@ async fn plan(
         return Ok(Plan::Done(Answer::review("no automatic answer matched")));
     };
     if !text.may_auto_reply {
-        review.get_or_insert_with(|| {
-            "found late by the 15-minute check; too old for an automatic reply".into()
-        });
+        review.get_or_insert_with(|| "found late by the 15-minute check; too old for an automatic reply".into());
         let response = not_sent(kind, "too old for an automatic reply");
         return Ok(Plan::Done(Answer {
             category: Some(kind.as_str()),
@@ -390,10 +364,7 @@ struct Reply<'a> {
 impl Reply<'_> {
     async fn send(&self, kind: ReplyKind) -> Result<AutoResponse, DbError> {
         let Some(template) = self.templates.get(&kind) else {
-            return Ok(not_sent(
-                kind,
-                "no reply text is configured for this category",
-            ));
+            return Ok(not_sent(kind, "no reply text is configured for this category"));
         };
         let body = render_reply(kind, template, self.practice, self.ctx.clock.now());
         let purpose = Purpose::AutoReply {

@@ -60,9 +60,7 @@ pub async fn send_text(
     let now = ctx.clock.now();
     let (origin, category, reply_to_id) = match purpose {
         Purpose::Staff => (Origin::Api, None, None),
-        Purpose::AutoReply { kind, reply_to } => {
-            (Origin::AutoReply, Some(kind.as_str()), Some(reply_to))
-        }
+        Purpose::AutoReply { kind, reply_to } => (Origin::AutoReply, Some(kind.as_str()), Some(reply_to)),
     };
     let mut client = ctx.conn().await?;
     let tx = db::begin_as(&mut client, caller).await?;
@@ -78,8 +76,7 @@ pub async fn send_text(
         return Err(SendTextError::OptedOut);
     }
     let (conversation_id, id) = {
-        let conversation_id =
-            conversations::ensure(&*tx, practice.id, did.as_e164(), to.as_e164(), now).await?;
+        let conversation_id = conversations::ensure(&*tx, practice.id, did.as_e164(), to.as_e164(), now).await?;
         let new = NewOutbound {
             practice_id: practice.id,
             conversation_id,

@@ -32,8 +32,7 @@ pub struct ConversationSummary {
     pub opted_out: bool,
 }
 
-const SUMMARY: &str =
-    "SELECT c.id, c.did, c.contact, c.last_message_at, c.last_message_preview, c.unread_count, \
+const SUMMARY: &str = "SELECT c.id, c.did, c.contact, c.last_message_at, c.last_message_preview, c.unread_count, \
      c.needs_review, c.review_reason, (o.contact IS NOT NULL) AS opted_out \
      FROM sms_conversations c \
      LEFT JOIN sms_opt_outs o ON o.practice_id = c.practice_id AND o.contact = c.contact";
@@ -114,17 +113,17 @@ pub async fn mark_reviewed(conn: &impl Conn, practice_id: Uuid, id: Uuid) -> Res
     )
     .await?;
     if n == 1 {
-        db::execute(conn, "UPDATE sms_messages SET needs_review = false WHERE conversation_id = $1 AND needs_review", &[&id])
-            .await?;
+        db::execute(
+            conn,
+            "UPDATE sms_messages SET needs_review = false WHERE conversation_id = $1 AND needs_review",
+            &[&id],
+        )
+        .await?;
     }
     Ok(n == 1)
 }
 
-pub async fn get(
-    conn: &impl Conn,
-    practice_id: Uuid,
-    id: Uuid,
-) -> Result<Option<ConversationSummary>, DbError> {
+pub async fn get(conn: &impl Conn, practice_id: Uuid, id: Uuid) -> Result<Option<ConversationSummary>, DbError> {
     let sql = format!("{SUMMARY} WHERE c.id = $1 AND c.practice_id = $2");
     Ok(db::query_opt(conn, &sql, &[&id, &practice_id])
         .await?
@@ -191,12 +190,7 @@ mod tests {
             id: Uuid::new_v4(),
         };
         assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
-        for bad in [
-            "",
-            "abc",
-            "1_notauuid",
-            "x_00000000000000000000000000000000",
-        ] {
+        for bad in ["", "abc", "1_notauuid", "x_00000000000000000000000000000000"] {
             assert_eq!(Cursor::decode(bad), None, "{bad}");
         }
     }

@@ -16,11 +16,7 @@ pub enum ResumePoint {
     FirstRun,
 }
 
-pub async fn resume_point(
-    conn: &impl Conn,
-    practice_id: Uuid,
-    job: &str,
-) -> Result<ResumePoint, DbError> {
+pub async fn resume_point(conn: &impl Conn, practice_id: Uuid, job: &str) -> Result<ResumePoint, DbError> {
     let row = db::query_one(
         conn,
         "SELECT max(window_end) FILTER (WHERE status = 'succeeded'), min(window_start) \

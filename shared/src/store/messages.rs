@@ -139,7 +139,15 @@ pub async fn insert_outbound(conn: &impl Conn, m: &NewOutbound<'_>) -> Result<Uu
         "INSERT INTO sms_messages (practice_id, conversation_id, direction, body, occurred_at, origin, status, \
              auto_response_category, reply_to_id) \
          VALUES ($1, $2, 'outbound', $3, $4, $5, 'sending', $6, $7) RETURNING id",
-        &[&m.practice_id, &m.conversation_id, &m.body, &m.occurred_at, &m.origin.as_str(), &m.category, &m.reply_to_id],
+        &[
+            &m.practice_id,
+            &m.conversation_id,
+            &m.body,
+            &m.occurred_at,
+            &m.origin.as_str(),
+            &m.category,
+            &m.reply_to_id,
+        ],
     )
     .await?;
     Ok(row.get(0))
@@ -153,17 +161,20 @@ pub struct SendResult<'a> {
     pub error: Option<&'a str>,
 }
 
-pub async fn finish_outbound(
-    conn: &impl Conn,
-    id: Uuid,
-    r: &SendResult<'_>,
-) -> Result<(), DbError> {
+pub async fn finish_outbound(conn: &impl Conn, id: Uuid, r: &SendResult<'_>) -> Result<(), DbError> {
     db::execute(
         conn,
         "UPDATE sms_messages SET provider = $2, provider_message_ids = $3, status = $4, segments = $5, error = $6, \
              needs_review = ($4 = 'failed'), review_reason = CASE WHEN $4 = 'failed' THEN $6 END \
          WHERE id = $1",
-        &[&id, &r.provider, &r.provider_message_ids, &r.status, &r.segments, &r.error],
+        &[
+            &id,
+            &r.provider,
+            &r.provider_message_ids,
+            &r.status,
+            &r.segments,
+            &r.error,
+        ],
     )
     .await?;
     Ok(())
@@ -237,12 +248,7 @@ pub async fn list(
     let rows = db::query(
         conn,
         &sql,
-        &[
-            &conversation_id,
-            &after.map(|c| c.at),
-            &after.map(|c| c.id),
-            &limit,
-        ],
+        &[&conversation_id, &after.map(|c| c.at), &after.map(|c| c.id), &limit],
     )
     .await?;
     Ok(rows.iter().map(stored).collect())

@@ -2,6 +2,7 @@
 
 pub mod conversations;
 pub mod jobs;
+pub mod limits;
 pub mod messages;
 pub mod practices;
 pub mod replies;

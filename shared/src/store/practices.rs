@@ -37,11 +37,7 @@ fn from_row(row: &Row) -> Practice {
     }
 }
 
-pub async fn create(
-    conn: &impl Conn,
-    defaults: &PracticeDefaults,
-    dids: &[Did],
-) -> Result<Uuid, DbError> {
+pub async fn create(conn: &impl Conn, defaults: &PracticeDefaults, dids: &[Did]) -> Result<Uuid, DbError> {
     let hours = serde_json::to_value(&defaults.office_hours).unwrap_or_default();
     let row = db::query_one(
         conn,
@@ -69,34 +65,22 @@ pub async fn create(
 
 /// The practice that owns `did`, creating it from `defaults` when the DID is new. An existing
 /// practice is left as it is: its settings belong to the clinic once created.
-pub async fn ensure_for_did(
-    conn: &impl Conn,
-    did: &Did,
-    defaults: &PracticeDefaults,
-) -> Result<(Uuid, bool), DbError> {
+pub async fn ensure_for_did(conn: &impl Conn, did: &Did, defaults: &PracticeDefaults) -> Result<(Uuid, bool), DbError> {
     if let Some(practice) = for_did(conn, did.as_e164()).await? {
         return Ok((practice.id, false));
     }
-    Ok((
-        create(conn, defaults, std::slice::from_ref(did)).await?,
-        true,
-    ))
+    Ok((create(conn, defaults, std::slice::from_ref(did)).await?, true))
 }
 
 pub async fn for_did(conn: &impl Conn, did: &str) -> Result<Option<Practice>, DbError> {
-    let sql = format!("SELECT {COLUMNS} FROM practices p JOIN practice_dids d ON d.practice_id = p.id WHERE d.did = $1");
-    Ok(db::query_opt(conn, &sql, &[&did])
-        .await?
-        .as_ref()
-        .map(from_row))
+    let sql =
+        format!("SELECT {COLUMNS} FROM practices p JOIN practice_dids d ON d.practice_id = p.id WHERE d.did = $1");
+    Ok(db::query_opt(conn, &sql, &[&did]).await?.as_ref().map(from_row))
 }
 
 pub async fn get(conn: &impl Conn, id: Uuid) -> Result<Option<Practice>, DbError> {
     let sql = format!("SELECT {COLUMNS} FROM practices p WHERE p.id = $1");
-    Ok(db::query_opt(conn, &sql, &[&id])
-        .await?
-        .as_ref()
-        .map(from_row))
+    Ok(db::query_opt(conn, &sql, &[&id]).await?.as_ref().map(from_row))
 }
 
 /// The DID a practice texts from: its first.
@@ -124,11 +108,9 @@ pub async fn all_with_dids(conn: &impl Conn) -> Result<Vec<(Practice, Vec<String
 }
 
 pub async fn is_own_did(conn: &impl Conn, number: &str) -> Result<bool, DbError> {
-    Ok(db::query_opt(
-        conn,
-        "SELECT 1 FROM practice_dids WHERE did = $1",
-        &[&number],
+    Ok(
+        db::query_opt(conn, "SELECT 1 FROM practice_dids WHERE did = $1", &[&number])
+            .await?
+            .is_some(),
     )
-    .await?
-    .is_some())
 }

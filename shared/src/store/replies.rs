@@ -44,11 +44,7 @@ pub async fn load_rules(conn: &impl Conn, practice_id: Uuid) -> Result<RuleSet, 
     Ok(set)
 }
 
-pub async fn is_opted_out(
-    conn: &impl Conn,
-    practice_id: Uuid,
-    contact: &str,
-) -> Result<bool, DbError> {
+pub async fn is_opted_out(conn: &impl Conn, practice_id: Uuid, contact: &str) -> Result<bool, DbError> {
     let row = db::query_opt(
         conn,
         "SELECT 1 FROM sms_opt_outs WHERE practice_id = $1 AND contact = $2",
@@ -59,12 +55,7 @@ pub async fn is_opted_out(
 }
 
 /// Returns true when the contact was not opted out before.
-pub async fn opt_out(
-    conn: &impl Conn,
-    practice_id: Uuid,
-    contact: &str,
-    at: DateTime<Utc>,
-) -> Result<bool, DbError> {
+pub async fn opt_out(conn: &impl Conn, practice_id: Uuid, contact: &str, at: DateTime<Utc>) -> Result<bool, DbError> {
     let n = db::execute(
         conn,
         "INSERT INTO sms_opt_outs (practice_id, contact, opted_out_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",

@@ -49,10 +49,7 @@ impl RuntimeApi {
         let shared = Shared::default();
         let router = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route(
-                "/2018-06-01/runtime/invocation/{id}/response",
-                post(response),
-            )
+            .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
             .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
             .route("/2018-06-01/runtime/init/error", post(init_error))
             .with_state(shared.clone());
@@ -137,8 +134,7 @@ fn finish(shared: &Shared, id: &str, outcome: Outcome) -> StatusCode {
 }
 
 fn json(body: &Bytes) -> Value {
-    serde_json::from_slice(body)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
+    serde_json::from_slice(body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
 }
 
 async fn response(State(shared): State<Shared>, Path(id): Path<String>, body: Bytes) -> StatusCode {

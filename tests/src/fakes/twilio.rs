@@ -91,9 +91,7 @@ struct Inner {
 type Shared = Arc<Mutex<Inner>>;
 
 fn lock(state: &Shared) -> MutexGuard<'_, Inner> {
-    state
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The fake Twilio server. Dropping it stops the server.
@@ -130,11 +128,7 @@ impl FakeTwilio {
         let handle = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        FakeTwilio {
-            state,
-            addr,
-            handle,
-        }
+        FakeTwilio { state, addr, handle }
     }
 
     /// `http://127.0.0.1:PORT`. Clients POST to
@@ -145,11 +139,7 @@ impl FakeTwilio {
 
     /// Accepted messages, oldest first.
     pub fn sent(&self) -> Vec<TwilioSent> {
-        lock(&self.state)
-            .messages
-            .iter()
-            .map(|m| m.sent.clone())
-            .collect()
+        lock(&self.state).messages.iter().map(|m| m.sent.clone()).collect()
     }
 
     /// Every create request (any POST to `.../Messages.json`), rejected ones
@@ -196,11 +186,7 @@ impl FakeTwilio {
     /// `X-Twilio-Signature` made by [`twilio_signature`] with this account's
     /// auth token. Returns `(http status, body)`. On a transport error it
     /// returns `(0, error text)`.
-    pub async fn post_signed_webhook(
-        &self,
-        url: &str,
-        params: &[(String, String)],
-    ) -> (u16, String) {
+    pub async fn post_signed_webhook(&self, url: &str, params: &[(String, String)]) -> (u16, String) {
         let token = lock(&self.state).auth_token.clone();
         let signature = twilio_signature(&token, url, params);
         let body = form_encode(params);
@@ -208,10 +194,7 @@ impl FakeTwilio {
         match client
             .post(url)
             .header("X-Twilio-Signature", signature)
-            .header(
-                header::CONTENT_TYPE.as_str(),
-                "application/x-www-form-urlencoded",
-            )
+            .header(header::CONTENT_TYPE.as_str(), "application/x-www-form-urlencoded")
             .body(body)
             .send()
             .await
@@ -232,10 +215,7 @@ impl FakeTwilio {
 /// (standard, padded). For a GET or a JSON body, pass `params = &[]` (for JSON
 /// the URL carries `bodySHA256`).
 pub fn twilio_signature(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
-    let mut pairs: Vec<(&str, &str)> = params
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let mut pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     pairs.sort();
     pairs.dedup();
     let mut data = String::from(url);
@@ -280,18 +260,14 @@ fn parse_urlencoded(s: &str) -> Vec<(String, String)> {
     match reqwest::Url::parse("http://fake.invalid/") {
         Ok(mut u) => {
             u.set_query(Some(s));
-            u.query_pairs()
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect()
+            u.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
         }
         Err(_) => Vec::new(),
     }
 }
 
 fn rfc2822_now() -> String {
-    chrono::Utc::now()
-        .format("%a, %d %b %Y %H:%M:%S +0000")
-        .to_string()
+    chrono::Utc::now().format("%a, %d %b %Y %H:%M:%S +0000").to_string()
 }
 
 fn error(http_status: u16, code: u32, message: &str) -> Response {
@@ -318,25 +294,14 @@ fn unauthorized() -> Response {
 }
 
 fn not_found(path: &str) -> Response {
-    error(
-        404,
-        20404,
-        &format!("The requested resource {path} was not found"),
-    )
+    error(404, 20404, &format!("The requested resource {path} was not found"))
 }
 
 fn authorized(req: &Request, st: &Inner) -> bool {
-    let Some(value) = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(value) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    let Some(encoded) = value
-        .strip_prefix("Basic ")
-        .or_else(|| value.strip_prefix("basic "))
-    else {
+    let Some(encoded) = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic ")) else {
         return false;
     };
     let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
@@ -353,9 +318,7 @@ fn authorized(req: &Request, st: &Inner) -> bool {
 
 fn is_e164(s: &str) -> bool {
     match s.strip_prefix('+') {
-        Some(digits) => {
-            (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
-        }
+        Some(digits) => (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()),
         None => false,
     }
 }
@@ -483,10 +446,7 @@ async fn create(state: Shared, req: Request, sid: &str, path: &str) -> Response 
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|ct| {
-            ct.to_ascii_lowercase()
-                .starts_with("application/x-www-form-urlencoded")
-        })
+        .map(|ct| ct.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"))
         .unwrap_or(false);
     let params = if is_form {
         match axum::body::to_bytes(req.into_body(), 16 * 1024 * 1024).await {
@@ -596,10 +556,7 @@ mod tests {
     use super::*;
 
     fn p(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -613,11 +570,7 @@ mod tests {
             ("To", "+18005551212"),
         ]);
         assert_eq!(
-            twilio_signature(
-                "12345",
-                "https://mycompany.com/myapp.php?foo=1&bar=2",
-                &params
-            ),
+            twilio_signature("12345", "https://mycompany.com/myapp.php?foo=1&bar=2", &params),
             "RSOYDt4T1cUTdK1PDd93/VVr8B8="
         );
     }
@@ -637,10 +590,7 @@ mod tests {
             ("MediaUrl", "https://a.example/1"),
         ]);
         let url = "https://example.com/twilio/inbound?clinic=7&lang=en";
-        assert_eq!(
-            twilio_signature("12345", url, &params),
-            "IuQAOB69gfzdqflnYNV/1L4099Y="
-        );
+        assert_eq!(twilio_signature("12345", url, &params), "IuQAOB69gfzdqflnYNV/1L4099Y=");
         // Order of the input does not matter.
         let mut reversed = params.clone();
         reversed.reverse();

@@ -124,9 +124,7 @@ struct Inner {
 type Shared = Arc<Mutex<Inner>>;
 
 fn lock(state: &Shared) -> MutexGuard<'_, Inner> {
-    state
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The fake VoIP.ms server. Dropping it stops the server.
@@ -168,11 +166,7 @@ impl FakeVoipMs {
         let handle = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        FakeVoipMs {
-            state,
-            addr,
-            handle,
-        }
+        FakeVoipMs { state, addr, handle }
     }
 
     /// `http://127.0.0.1:PORT/api/v1/rest.php`
@@ -237,10 +231,7 @@ impl FakeVoipMs {
 
     /// The DID's current getDIDsInfo row, as the API would show it.
     pub fn did_info(&self, did: &str) -> Option<Value> {
-        lock(&self.state)
-            .dids
-            .get(did)
-            .map(|row| Value::Object(row.clone()))
+        lock(&self.state).dids.get(did).map(|row| Value::Object(row.clone()))
     }
 
     /// Store a received message so getSMS (`type=1`) shows it.
@@ -311,12 +302,7 @@ impl FakeVoipMs {
     /// The message is also stored as received (unless its id is already
     /// stored), so the app can confirm it with `getSMS sms=<id>`, which is what
     /// the contract advises.
-    pub async fn deliver_callback(
-        &self,
-        url_template: &str,
-        sms: &InboundSms,
-        max_attempts: u32,
-    ) -> CallbackReport {
+    pub async fn deliver_callback(&self, url_template: &str, sms: &InboundSms, max_attempts: u32) -> CallbackReport {
         {
             let mut st = lock(&self.state);
             if !st.received.iter().any(|r| r.id == sms.id) {
@@ -360,11 +346,7 @@ impl FakeVoipMs {
     /// `"1"`, and a single attempt otherwise (the contract **infers** that no
     /// retry means one attempt). Returns `None` (and only stores the message)
     /// when the DID is unknown or its callback is off.
-    pub async fn deliver_inbound(
-        &self,
-        sms: &InboundSms,
-        max_attempts: u32,
-    ) -> Option<CallbackReport> {
+    pub async fn deliver_inbound(&self, sms: &InboundSms, max_attempts: u32) -> Option<CallbackReport> {
         let config = {
             let st = lock(&self.state);
             st.dids.get(&sms.did).map(|row| {
@@ -400,10 +382,7 @@ fn fill_template(template: &str, sms: &InboundSms) -> String {
         .replace("{MESSAGE}", &percent_encode(&sms.message))
         .replace("{ID}", &percent_encode(&sms.id))
         .replace("{TIMESTAMP}", &percent_encode(&timestamp))
-        .replace(
-            "{MEDIA}",
-            &percent_encode(sms.media.as_deref().unwrap_or("")),
-        )
+        .replace("{MEDIA}", &percent_encode(sms.media.as_deref().unwrap_or("")))
 }
 
 fn percent_encode(s: &str) -> String {
@@ -427,9 +406,7 @@ fn parse_urlencoded(s: &str) -> Vec<(String, String)> {
     match reqwest::Url::parse("http://fake.invalid/") {
         Ok(mut u) => {
             u.set_query(Some(s));
-            u.query_pairs()
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect()
+            u.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
         }
         Err(_) => Vec::new(),
     }
@@ -499,10 +476,7 @@ async fn handle(State(state): State<Shared>, req: Request) -> Response {
         if method.is_empty() {
             return status("missing_method");
         }
-        st.faults
-            .get(&method)
-            .or_else(|| st.faults.get("*"))
-            .cloned()
+        st.faults.get(&method).or_else(|| st.faults.get("*")).cloned()
     };
 
     match fault {
@@ -763,28 +737,16 @@ fn set_sms(st: &mut Inner, params: &BTreeMap<String, String>) -> Value {
     const FLAGS: &[(&str, &str, &str)] = &[
         ("enable", "sms_enabled", "missing_params"),
         ("email_enabled", "sms_email_enabled", "invalid_email_enable"),
-        (
-            "sms_forward_enable",
-            "sms_forward_enabled",
-            "invalid_forward_enable",
-        ),
+        ("sms_forward_enable", "sms_forward_enabled", "invalid_forward_enable"),
         (
             "url_callback_enable",
             "sms_url_callback_enabled",
             "invalid_callback_enable",
         ),
-        (
-            "url_callback_retry",
-            "sms_url_callback_retry",
-            "invalid_callback_retry",
-        ),
+        ("url_callback_retry", "sms_url_callback_retry", "invalid_callback_retry"),
         ("webhook_enable", "webhook_enabled", "missing_params"),
         ("smpp_enabled", "smpp_enabled", "missing_params"),
-        (
-            "sms_sipaccount_enabled",
-            "sms_sipaccount_enabled",
-            "missing_params",
-        ),
+        ("sms_sipaccount_enabled", "sms_sipaccount_enabled", "missing_params"),
     ];
     const TEXTS: &[(&str, &str)] = &[
         ("email_address", "sms_email"),

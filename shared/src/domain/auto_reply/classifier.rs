@@ -46,9 +46,7 @@ impl Category {
 
     pub fn parse(s: &str) -> Option<Self> {
         let s = s.trim();
-        Category::ALL
-            .into_iter()
-            .find(|c| c.as_str().eq_ignore_ascii_case(s))
+        Category::ALL.into_iter().find(|c| c.as_str().eq_ignore_ascii_case(s))
     }
 }
 
@@ -135,10 +133,7 @@ fn find_phrase(tokens: &[Option<String>], phrase: &[String]) -> Vec<(usize, usiz
 }
 
 fn spans(tokens: &[Option<String>], phrases: &[String]) -> Vec<(usize, usize)> {
-    phrases
-        .iter()
-        .flat_map(|p| find_phrase(tokens, &tokenize(p)))
-        .collect()
+    phrases.iter().flat_map(|p| find_phrase(tokens, &tokenize(p))).collect()
 }
 
 fn rule_matches(rule: &Rule, tokens: &[Option<String>]) -> bool {
@@ -241,14 +236,8 @@ mod tests {
     #[test]
     fn empty_rules_or_text_give_none() {
         assert_eq!(classify(&[], "I am in pain"), None);
-        assert_eq!(
-            classify(&[rule(Category::Emergency, 100, &["pain"])], ""),
-            None
-        );
-        assert_eq!(
-            classify(&[rule(Category::Emergency, 100, &["pain"])], "  ?!  "),
-            None
-        );
+        assert_eq!(classify(&[rule(Category::Emergency, 100, &["pain"])], ""), None);
+        assert_eq!(classify(&[rule(Category::Emergency, 100, &["pain"])], "  ?!  "), None);
     }
 
     #[test]
@@ -267,14 +256,8 @@ mod tests {
     #[test]
     fn case_punctuation_and_apostrophes() {
         // apostrophe dropped, then the same plural rule as everywhere ("whats" -> "what")
-        assert_eq!(
-            tokenize("What's your ADDRESS?!"),
-            tokenize("whats your address")
-        );
-        assert_eq!(
-            tokenize("What's your ADDRESS?!"),
-            s(&["what", "your", "address"])
-        );
+        assert_eq!(tokenize("What's your ADDRESS?!"), tokenize("whats your address"));
+        assert_eq!(tokenize("What's your ADDRESS?!"), s(&["what", "your", "address"]));
         assert_eq!(tokenize("can’t"), s(&["cant"]));
         let r = [rule(Category::OfficeHours, 10, &["what's open"])];
         assert_eq!(classify(&r, "WHATS OPEN"), Some(Category::OfficeHours));
@@ -291,19 +274,13 @@ mod tests {
         assert_eq!(classify(&r, "your address"), Some(Category::Location));
         assert_eq!(classify(&r, "directions pls"), Some(Category::Location));
         // words ending in -ss / -us / -is are left alone
-        assert_eq!(
-            tokenize("address status this"),
-            s(&["address", "status", "this"])
-        );
+        assert_eq!(tokenize("address status this"), s(&["address", "status", "this"]));
     }
 
     #[test]
     fn phrases_are_consecutive_tokens() {
         let r = [rule(Category::Emergency, 100, &["knocked out"])];
-        assert_eq!(
-            classify(&r, "tooth got KNOCKED-OUT"),
-            Some(Category::Emergency)
-        );
+        assert_eq!(classify(&r, "tooth got KNOCKED-OUT"), Some(Category::Emergency));
         assert_eq!(classify(&r, "knocked it out"), None);
         assert_eq!(classify(&r, "out knocked"), None);
     }
@@ -321,10 +298,7 @@ mod tests {
         assert_eq!(classify(&r, "can you accept a cheque"), None);
         // a word in both lists cannot be its own context
         assert_eq!(classify(&r, "what's the plan for friday"), None);
-        assert_eq!(
-            classify(&r, "do you accept my plan"),
-            Some(Category::Insurance)
-        );
+        assert_eq!(classify(&r, "do you accept my plan"), Some(Category::Insurance));
     }
 
     #[test]
@@ -343,10 +317,7 @@ mod tests {
             classify(&r, "the pain is gone but it's still bleeding"),
             Some(Category::Emergency)
         );
-        assert_eq!(
-            classify(&r, "no pain yesterday, pain today"),
-            Some(Category::Emergency)
-        );
+        assert_eq!(classify(&r, "no pain yesterday, pain today"), Some(Category::Emergency));
         // a masked gap breaks phrases
         let r2 = [Rule {
             category: Category::Emergency,
@@ -366,10 +337,7 @@ mod tests {
             rule(Category::Emergency, 100, &["bleeding"]),
             rule(Category::Location, 20, &["address"]),
         ];
-        assert_eq!(
-            classify(&r, "appointment and address"),
-            Some(Category::Appointment)
-        );
+        assert_eq!(classify(&r, "appointment and address"), Some(Category::Appointment));
         assert_eq!(
             classify(&r, "need an appointment, gums bleeding"),
             Some(Category::Emergency)

@@ -45,26 +45,13 @@ impl ReplyKind {
 /// Fills a reply template. Placeholders: `{practice_name}`, `{practice_phone}`, `{office_hours}`,
 /// `{address}`, `{next_opening}`. A topic reply sent while the office is closed gets the practice's
 /// after-hours note, so the patient knows when someone will read the message.
-pub fn render_reply(
-    kind: ReplyKind,
-    template: &str,
-    practice: &Practice,
-    now: DateTime<Utc>,
-) -> String {
-    let next_opening = practice
-        .next_opening(now)
-        .unwrap_or_else(|| "soon".to_string());
+pub fn render_reply(kind: ReplyKind, template: &str, practice: &Practice, now: DateTime<Utc>) -> String {
+    let next_opening = practice.next_opening(now).unwrap_or_else(|| "soon".to_string());
     let fill = |text: &str| {
         text.replace("{practice_name}", &practice.name)
-            .replace(
-                "{practice_phone}",
-                practice.phone.as_deref().unwrap_or("our office"),
-            )
+            .replace("{practice_phone}", practice.phone.as_deref().unwrap_or("our office"))
             .replace("{office_hours}", &practice.office_hours.describe())
-            .replace(
-                "{address}",
-                practice.address.as_deref().unwrap_or("on our website"),
-            )
+            .replace("{address}", practice.address.as_deref().unwrap_or("on our website"))
             .replace("{next_opening}", &next_opening)
     };
     let mut reply = fill(template).trim().to_string();
@@ -124,8 +111,7 @@ mod tests {
             reply,
             "We're at 12 Main St. We're closed now and open again tomorrow at 8:00 AM."
         );
-        let confirmation =
-            render_reply(ReplyKind::OptOut, "You're unsubscribed.", &practice(), now);
+        let confirmation = render_reply(ReplyKind::OptOut, "You're unsubscribed.", &practice(), now);
         assert_eq!(confirmation, "You're unsubscribed.");
     }
 

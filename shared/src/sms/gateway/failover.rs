@@ -148,10 +148,7 @@ mod tests {
         let gateway = Failover::new(Box::new(primary), Some(Box::new(fallback)));
         let error = send(&gateway, "one").await.unwrap_err();
         assert_eq!(error.summary(), "voipms: down; twilio: down");
-        let lonely = Failover::new(
-            Box::new(leak(Scripted::new(Provider::VoipMs, Some(0)))),
-            None,
-        );
+        let lonely = Failover::new(Box::new(leak(Scripted::new(Provider::VoipMs, Some(0)))), None);
         assert_eq!(send(&lonely, "one").await.unwrap_err().failures.len(), 1);
     }
 }

@@ -50,10 +50,7 @@ impl SmsGateway for TwilioGateway {
         let response = self
             .http
             .post(&url)
-            .basic_auth(
-                &self.settings.account_sid,
-                Some(self.settings.auth_token.expose()),
-            )
+            .basic_auth(&self.settings.account_sid, Some(self.settings.auth_token.expose()))
             .form(&form)
             .send()
             .await
@@ -65,10 +62,7 @@ impl SmsGateway for TwilioGateway {
                 })
             })?;
         let status = response.status();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| fail(e.without_url().to_string()))?;
+        let body = response.text().await.map_err(|e| fail(e.without_url().to_string()))?;
         if status.as_u16() != 201 && !status.is_success() {
             let detail = serde_json::from_str::<TwilioError>(&body).ok();
             let code = detail
@@ -82,8 +76,8 @@ impl SmsGateway for TwilioGateway {
                 status.as_u16()
             )));
         }
-        let created: Created = serde_json::from_str(&body)
-            .map_err(|e| fail(format!("unreadable Twilio answer: {e}")))?;
+        let created: Created =
+            serde_json::from_str(&body).map_err(|e| fail(format!("unreadable Twilio answer: {e}")))?;
         let segments = created
             .num_segments
             .and_then(|n| n.parse().ok())

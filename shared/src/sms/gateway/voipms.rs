@@ -45,17 +45,12 @@ impl SmsGateway for VoipMsGateway {
                 failure.sent_ids = ids;
                 return Err(failure);
             }
-            match self
-                .client
-                .send_sms(sms.from.voipms_digits(), dst, part)
-                .await
-            {
+            match self.client.send_sms(sms.from.voipms_digits(), dst, part).await {
                 Ok(id) => ids.extend(id),
                 Err(error) => {
                     let mut failure = SendError::single(Provider::VoipMs, error.to_string());
                     if index > 0 {
-                        failure.unsent_text =
-                            Some(sms.body[offset_in(sms.body, part)..].to_string());
+                        failure.unsent_text = Some(sms.body[offset_in(sms.body, part)..].to_string());
                         failure.sent_ids = ids;
                     }
                     return Err(failure);
