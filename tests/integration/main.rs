@@ -10,6 +10,7 @@ mod database_tls;
 mod fake_twilio;
 mod fake_voipms;
 mod faults;
+mod hostile_input;
 mod isolation;
 mod lambda_events;
 mod migrations;

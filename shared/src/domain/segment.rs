@@ -19,51 +19,64 @@ fn fits(text: &str, limit: usize) -> bool {
 }
 
 /// Splits `text` into ordered parts that each fit in `limit` characters and bytes. Each part is a
-/// slice of `text` (so what follows a part is `&text[offset..]`); whitespace at a break is left out
-/// of both sides; a blank text gives no parts.
+/// slice of `text` (so what follows a part is `&text[offset..]`) that starts and ends with a
+/// non-blank grapheme cluster; breaks fall between words where possible and always between whole
+/// grapheme clusters of the text. A blank text gives no parts. A single cluster longer than `limit`
+/// (possible only for tiny limits) becomes a part of its own.
 pub fn split_message(text: &str, limit: usize) -> Vec<&str> {
+    let fits = |start: usize, end: usize| fits(&text[start..end], limit);
     let mut parts = Vec::new();
-    // Byte range of the part being built, within `text`.
-    let (mut start, mut end) = (0, 0);
-    let mut chars = 0;
-    for (offset, piece) in text.split_word_bound_indices() {
-        let piece_chars = piece.chars().count();
-        if end - start + piece.len() <= limit && chars + piece_chars <= limit {
-            end = offset + piece.len();
-            chars += piece_chars;
-            continue;
-        }
-        if piece.trim().is_empty() {
-            // A break at whitespace: close the part, drop the space.
-            push_part(text, &mut parts, start, end);
-            (start, end, chars) = (offset + piece.len(), offset + piece.len(), 0);
-            continue;
-        }
-        if !text[start..end].trim().is_empty() && fits(piece, limit) {
-            push_part(text, &mut parts, start, end);
-            (start, end, chars) = (offset, offset + piece.len(), piece_chars);
-            continue;
-        }
-        // A single word longer than a part (a URL, say): break it between graphemes.
-        for (g_offset, grapheme) in piece.grapheme_indices(true) {
-            let at = offset + g_offset;
-            if !fits(&text[start..at + grapheme.len()], limit) {
-                push_part(text, &mut parts, start, end);
-                (start, chars) = (at, 0);
+    // The part being built: text[start..end], from and to non-blank clusters.
+    let mut current: Option<(usize, usize)> = None;
+    for (start, end) in words(text) {
+        if let Some((part_start, _)) = current {
+            if fits(part_start, end) {
+                current = Some((part_start, end));
+                continue;
             }
-            end = at + grapheme.len();
-            chars += grapheme.chars().count();
+        }
+        if let Some((part_start, part_end)) = current.take() {
+            parts.push(&text[part_start..part_end]);
+        }
+        if fits(start, end) {
+            current = Some((start, end));
+            continue;
+        }
+        // A word longer than a part (a URL, say): break it between clusters.
+        for (offset, cluster) in text[start..end].grapheme_indices(true) {
+            let (g_start, g_end) = (start + offset, start + offset + cluster.len());
+            current = match current {
+                Some((part_start, _)) if fits(part_start, g_end) => Some((part_start, g_end)),
+                Some((part_start, part_end)) => {
+                    parts.push(&text[part_start..part_end]);
+                    Some((g_start, g_end))
+                }
+                None => Some((g_start, g_end)),
+            };
         }
     }
-    push_part(text, &mut parts, start, end);
+    if let Some((part_start, part_end)) = current {
+        parts.push(&text[part_start..part_end]);
+    }
     parts
 }
 
-fn push_part<'a>(text: &'a str, parts: &mut Vec<&'a str>, start: usize, end: usize) {
-    let part = text[start..end].trim();
-    if !part.is_empty() {
-        parts.push(part);
+/// Byte ranges of the runs of non-blank grapheme clusters of `text`.
+fn words(text: &str) -> Vec<(usize, usize)> {
+    let mut words: Vec<(usize, usize)> = Vec::new();
+    let mut previous_blank = true;
+    for (offset, cluster) in text.grapheme_indices(true) {
+        let blank = cluster.chars().all(char::is_whitespace);
+        if !blank {
+            let end = offset + cluster.len();
+            match words.last_mut() {
+                Some(word) if !previous_blank => word.1 = end,
+                _ => words.push((offset, end)),
+            }
+        }
+        previous_blank = blank;
     }
+    words
 }
 
 /// Where `part` (a slice returned by [`split_message`]) starts within `text`.
@@ -82,6 +95,33 @@ mod tests {
         let rest = &text[offset_in(&text, parts[1])..];
         assert!(text.ends_with(rest), "the tail is untouched, newline included");
         assert!(rest.contains("\nthen call"));
+    }
+
+    #[test]
+    fn clusters_the_fuzzer_found_stay_whole() {
+        // A space carrying a combining accent, an Arabic number sign, a ZWJ next to a flag.
+        for (text, limit) in [
+            (" \u{301}", 160),
+            ("abc \u{301}de", 3),
+            ("a\u{600}/", 2),
+            ("🇩\u{200d}🇨🇦", 4),
+        ] {
+            let parts = split_message(text, limit);
+            let clusters: Vec<&str> = text.graphemes(true).collect();
+            for part in &parts {
+                let start = offset_in(text, part);
+                let boundaries: Vec<usize> = text
+                    .grapheme_indices(true)
+                    .map(|(i, _)| i)
+                    .chain([text.len()])
+                    .collect();
+                assert!(
+                    boundaries.contains(&start) && boundaries.contains(&(start + part.len())),
+                    "{text:?} → {parts:?}"
+                );
+            }
+            assert!(!clusters.is_empty());
+        }
     }
 
     #[test]
