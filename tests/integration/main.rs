@@ -14,6 +14,7 @@ mod hostile_input;
 mod isolation;
 mod lambda_events;
 mod migrations;
+mod openapi;
 mod rate_limits;
 mod send;
 mod template;

@@ -139,7 +139,7 @@ async fn both_carriers_failing_is_a_502_with_both_reasons_and_a_failed_message()
     assert!(reasons[0]["reason"].as_str().unwrap().contains("sms_failed"));
     assert_eq!(reasons[1]["provider"], "twilio");
     assert!(reasons[1]["reason"].as_str().unwrap().contains("500"));
-    let id: uuid::Uuid = body["error"]["message"]["id"].as_str().unwrap().parse().unwrap();
+    let id: uuid::Uuid = body["error"]["text"]["id"].as_str().unwrap().parse().unwrap();
 
     let db = app.sql().await;
     let row = db

@@ -95,6 +95,6 @@ pub async fn send(
             "send_failed",
             "no carrier could send the text; it is stored as failed and flagged for review",
         )
-        .with_details(json!({ "reasons": failures, "message": text }))),
+        .with_details(json!({ "reasons": failures, "text": text }))),
     }
 }

@@ -143,8 +143,13 @@ impl Cursor {
         format!("{}_{}", self.at.timestamp_micros(), self.id.simple())
     }
 
+    /// None for anything this API did not hand out, including times Postgres cannot store.
     pub fn decode(s: &str) -> Option<Self> {
         let (micros, id) = s.split_once('_')?;
+        let at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+        if !(1..=9999).contains(&chrono::Datelike::year(&at)) {
+            return None;
+        }
         Some(Self {
             at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
             id: Uuid::parse_str(id).ok()?,
@@ -190,7 +195,8 @@ mod tests {
             id: Uuid::new_v4(),
         };
         assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
-        for bad in ["", "abc", "1_notauuid", "x_00000000000000000000000000000000"] {
+        let ancient = format!("-2713980018778186262_{}", Uuid::nil().simple());
+        for bad in ["", "abc", "1_notauuid", "x_00000000000000000000000000000000", &ancient] {
             assert_eq!(Cursor::decode(bad), None, "{bad}");
         }
     }

@@ -1,0 +1,857 @@
+//! `shared/openapi.json` is true: it lists exactly the routes of `ENDPOINTS`, and what the real app
+//! answers — status, content type, required headers and body — is what the document says.
+
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
+
+use pedro_tests::app::{DID, DID_E164, PATIENT, PATIENT_E164};
+use pedro_tests::fakes::voipms::Fault;
+use pedro_tests::{spawn_app, TestApp};
+use pedro_voip::http::ENDPOINTS;
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+/// The document as the binary compiles it in (`shared/openapi.json`).
+const DOCUMENT: &str = include_str!("../../shared/openapi.json");
+
+const WEBHOOK: &str = "/api/voip/sms/webhook";
+const SEND: &str = "/api/voip/sms/send";
+const LIST: &str = "/api/voip/sms/conversations";
+const MESSAGES: &str = "/api/voip/sms/conversations/{id}/messages";
+const REVIEW: &str = "/api/voip/sms/conversations/{id}/review";
+const CONFIGURE: &str = "/api/voip/configure-webhook";
+const HOOK: &str = "https://pedro.example.com/api/voip/sms/webhook";
+/// A text no automatic answer matches: stored and flagged for a person.
+const UNANSWERABLE: &str = "Can I bring my dog along?";
+
+fn document() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    DOC.get_or_init(|| serde_json::from_str(DOCUMENT).expect("shared/openapi.json is JSON"))
+}
+
+/// Follows a local `$ref` (`#/components/...`) to what it names.
+fn resolve(value: &Value) -> &Value {
+    let mut value = value;
+    while let Some(reference) = value.get("$ref").and_then(Value::as_str) {
+        let pointer = reference
+            .strip_prefix('#')
+            .unwrap_or_else(|| panic!("only local $refs: {reference}"));
+        value = document()
+            .pointer(pointer)
+            .unwrap_or_else(|| panic!("dangling $ref {reference}"));
+    }
+    value
+}
+
+/// OpenAPI 3.0's `nullable: true` as JSON Schema: `anyOf` the schema and `null`.
+fn to_json_schema(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut converted: Map<String, Value> = map
+                .iter()
+                .filter(|(k, _)| k.as_str() != "nullable")
+                .map(|(k, v)| (k.clone(), to_json_schema(v)))
+                .collect();
+            if map.get("nullable") == Some(&Value::Bool(true)) {
+                let description = converted.remove("description");
+                let mut wrapped = json!({"anyOf": [converted, {"type": "null"}]});
+                if let Some(description) = description {
+                    wrapped["description"] = description;
+                }
+                wrapped
+            } else {
+                Value::Object(converted)
+            }
+        }
+        Value::Array(items) => Value::Array(items.iter().map(to_json_schema).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Errors of `instance` against an OpenAPI `schema`; `$ref`s resolve in the document's components.
+fn schema_errors(schema: &Value, instance: &Value) -> Vec<String> {
+    let mut root = match to_json_schema(schema) {
+        Value::Object(map) => map,
+        other => panic!("a schema is an object: {other}"),
+    };
+    root.insert("components".into(), to_json_schema(&document()["components"]));
+    let validator = jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(&Value::Object(root))
+        .unwrap_or_else(|e| panic!("a valid schema: {e}"));
+    validator
+        .iter_errors(instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+fn operation(method: &str, path: &str) -> &'static Value {
+    document()["paths"][path]
+        .get(method.to_lowercase())
+        .unwrap_or_else(|| panic!("the document has no {method} {path}"))
+}
+
+/// A response the app gave, as checked against the document.
+struct Checked {
+    status: u16,
+    body: Value,
+}
+
+impl Checked {
+    fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or_default()
+    }
+
+    /// The status and, for an error, its code.
+    fn expect(&self, status: u16, code: Option<&str>) -> &Self {
+        assert_eq!(self.status, status, "{}", self.body);
+        if let Some(code) = code {
+            assert_eq!(self.code(), code, "{}", self.body);
+        }
+        self
+    }
+}
+
+/// Checks `response` to `method path` (the document's path template) against the document: the
+/// status is listed for the operation, the content type is one it lists, required headers are
+/// there, and the body validates against the schema for that status. Panics otherwise.
+async fn check(method: &str, path: &str, response: reqwest::Response) -> Checked {
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string());
+    let headers = response.headers().clone();
+    let text = response.text().await.expect("a body");
+    let what = format!("{method} {path} answered {status}: {text}");
+
+    let documented = resolve(
+        operation(method, path)["responses"]
+            .get(status.to_string())
+            .unwrap_or_else(|| panic!("{what}: the document does not list {status}")),
+    );
+    for (name, header) in documented["headers"].as_object().into_iter().flatten() {
+        if resolve(header)["required"] == true {
+            assert!(headers.contains_key(name.as_str()), "{what}: no {name}");
+        }
+    }
+    let Some(content) = documented["content"].as_object() else {
+        assert!(text.is_empty(), "{what}: the document says no body");
+        return Checked {
+            status,
+            body: Value::Null,
+        };
+    };
+    let content_type = content_type.unwrap_or_else(|| panic!("{what}: no content type"));
+    let media_type = content_type.split(';').next().unwrap().trim();
+    let media = content.get(media_type).unwrap_or_else(|| {
+        panic!(
+            "{what}: content type {content_type} is not one of {:?}",
+            content.keys().collect::<Vec<_>>()
+        )
+    });
+    let body = if media_type == "application/json" {
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{what}: not JSON: {e}"))
+    } else {
+        Value::String(text)
+    };
+    let errors = schema_errors(&media["schema"], &body);
+    assert!(
+        errors.is_empty(),
+        "{what}: does not match the documented schema: {errors:#?}"
+    );
+    Checked { status, body }
+}
+
+async fn get(app: &TestApp, template: &str, path: &str) -> Checked {
+    check("GET", template, app.get(path).await).await
+}
+
+async fn post(app: &TestApp, template: &str, path: &str, body: &Value) -> Checked {
+    check("POST", template, app.post_json(path, body).await).await
+}
+
+async fn post_raw(app: &TestApp, template: &str, content_type: &str, body: String) -> Checked {
+    let response = app
+        .http
+        .post(app.url(template))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("request");
+    check("POST", template, response).await
+}
+
+/// A GET too long for reqwest (whose URIs stop at 64 KiB): the status and the response head.
+async fn raw_get(app: &TestApp, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = app.address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer).to_string();
+    let head = answer.split("\r\n\r\n").next().unwrap_or_default().to_string();
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, head)
+}
+
+fn callback(query: &str) -> String {
+    format!("{WEBHOOK}?{query}")
+}
+
+#[test]
+fn the_document_lists_exactly_the_endpoints_of_the_route_table() {
+    let documented: BTreeSet<(String, String)> = document()["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .filter(|k| ["get", "put", "post", "delete", "options", "head", "patch", "trace"].contains(&k.as_str()))
+                .map(move |method| (method.to_uppercase(), path.clone()))
+        })
+        .collect();
+    let routed: BTreeSet<(String, String)> = ENDPOINTS
+        .iter()
+        .flat_map(|e| e.methods.iter().map(|m| (m.to_string(), e.path.to_string())))
+        .collect();
+    assert_eq!(documented, routed);
+
+    // Every function's path is documented, and operation ids are unique.
+    for endpoint in ENDPOINTS {
+        assert!(
+            document()["paths"].get(endpoint.path).is_some(),
+            "{}: {} undocumented",
+            endpoint.function,
+            endpoint.path
+        );
+    }
+    let ids: Vec<&str> = routed
+        .iter()
+        .map(|(m, p)| operation(m, p)["operationId"].as_str().expect("operationId"))
+        .collect();
+    assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), ids.len());
+}
+
+#[test]
+fn the_document_says_who_may_call_what_and_what_every_operation_can_answer() {
+    assert_eq!(document()["openapi"], "3.0.3");
+    assert_eq!(
+        document()["components"]["securitySchemes"]["bearerAuth"],
+        json!({"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": document()["components"]["securitySchemes"]["bearerAuth"]["description"]})
+    );
+    let rate_limited = [("POST", SEND), ("GET", WEBHOOK), ("POST", WEBHOOK), ("POST", CONFIGURE)];
+    for endpoint in ENDPOINTS {
+        for method in endpoint.methods {
+            let op = operation(method, endpoint.path);
+            let what = format!("{method} {}", endpoint.path);
+            let responses = op["responses"].as_object().unwrap();
+            let has = |status: &str| responses.contains_key(status);
+            let code_of = |status: &str| {
+                let schema = &resolve(&responses[status])["content"]["application/json"]["schema"];
+                schema["allOf"][1]["properties"]["error"]["properties"]["code"]["enum"].clone()
+            };
+            assert!(has("503"), "{what}: 503");
+            assert!(
+                code_of("503")
+                    .as_array()
+                    .unwrap()
+                    .contains(&json!("database_unavailable")),
+                "{what}"
+            );
+            let security = op.get("security").unwrap_or(&document()["security"]);
+            let parameters: Vec<&Value> = op["parameters"].as_array().into_iter().flatten().map(resolve).collect();
+            if endpoint.function == "sms-webhook" {
+                assert_eq!(security, &json!([]), "{what}: no bearer token");
+                assert_eq!(code_of("401"), json!(["bad_secret"]), "{what}");
+                assert!(!has("403"), "{what}");
+            } else {
+                assert_eq!(security, &json!([{"bearerAuth": []}]), "{what}");
+                assert_eq!(code_of("401"), json!(["unauthorized"]), "{what}");
+                assert_eq!(code_of("403"), json!(["forbidden"]), "{what}");
+                assert!(
+                    parameters.iter().any(|p| p["name"] == "X-Practice-Id"
+                        && p["in"] == "header"
+                        && p["required"] == false
+                        && p["schema"]["format"] == "uuid"),
+                    "{what}: X-Practice-Id"
+                );
+            }
+            let description = op["description"].as_str().unwrap();
+            if endpoint.function == "configure-webhook" {
+                assert!(description.starts_with("Admin only"), "{what}");
+            } else if endpoint.function != "sms-webhook" {
+                assert!(description.starts_with("For staff and admins"), "{what}");
+            }
+            if rate_limited.contains(&(*method, endpoint.path)) {
+                let limited = resolve(&responses["429"]);
+                assert_eq!(code_of("429"), json!(["rate_limited"]), "{what}");
+                assert_eq!(resolve(&limited["headers"]["Retry-After"])["schema"]["type"], "integer");
+            } else {
+                assert!(!has("429"), "{what}: not rate limited");
+            }
+        }
+    }
+}
+
+#[test]
+fn every_example_in_the_document_matches_its_schema() {
+    let mut checked = 0;
+    for (path, item) in document()["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let request = op["requestBody"]["content"]["application/json"].clone();
+            let responses = op["responses"].as_object().unwrap();
+            let media: Vec<(String, &Value)> = responses
+                .iter()
+                .flat_map(|(status, r)| {
+                    resolve(r)["content"]
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(move |(_, m)| (status.clone(), m))
+                })
+                .collect();
+            for (status, media) in std::iter::once(("request".to_string(), &request)).chain(media) {
+                let examples = media["examples"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(_, e)| &e["value"])
+                    .chain(media.get("example"));
+                for example in examples {
+                    let errors = schema_errors(&media["schema"], example);
+                    assert!(errors.is_empty(), "{method} {path} {status}: {example}: {errors:#?}");
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked >= 20, "only {checked} examples");
+}
+
+#[test]
+fn the_schema_check_can_fail() {
+    let outcome = &document()["components"]["schemas"]["InboundOutcome"];
+    let good = json!({"conversationId": Uuid::new_v4(), "messageId": Uuid::new_v4(), "duplicate": false, "autoResponse": null, "needsReview": true});
+    assert!(schema_errors(outcome, &good).is_empty());
+    for bad in [
+        json!({"conversationId": "x", "messageId": Uuid::new_v4(), "duplicate": false, "autoResponse": null, "needsReview": true}),
+        json!({"conversationId": Uuid::new_v4(), "messageId": Uuid::new_v4(), "duplicate": false, "needsReview": true}),
+        json!({"conversationId": Uuid::new_v4(), "messageId": Uuid::new_v4(), "duplicate": false, "autoResponse": {"category": "weather", "sent": true}, "needsReview": true}),
+        json!({"conversationId": Uuid::new_v4(), "messageId": Uuid::new_v4(), "duplicate": false, "autoResponse": null, "needsReview": true, "extra": 1}),
+    ] {
+        assert!(!schema_errors(outcome, &bad).is_empty(), "{bad}");
+    }
+    let error = &document()["components"]["responses"]["NotFound"]["content"]["application/json"]["schema"];
+    assert!(schema_errors(error, &json!({"error": {"code": "not_found", "message": "x"}})).is_empty());
+    assert!(!schema_errors(error, &json!({"error": {"code": "gone", "message": "x"}})).is_empty());
+    assert!(!schema_errors(error, &json!({"error": {"code": "not_found"}})).is_empty());
+}
+
+#[tokio::test]
+async fn the_app_serves_the_document() {
+    let app = spawn_app().start().await;
+    let response = app.get("/openapi.json").await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+    let served: Value = response.json().await.unwrap();
+    assert_eq!(&served, document());
+}
+
+#[tokio::test]
+async fn webhook_answers_as_documented() {
+    let app = spawn_app().start().await;
+    let query = format!("to={DID}&from={PATIENT}&message=What+are+your+hours%3F&id=cb1");
+    let ok = get(&app, WEBHOOK, &callback(&query)).await;
+    ok.expect(200, None);
+    assert_eq!(ok.body, "ok");
+    let again = get(&app, WEBHOOK, &callback(&query)).await;
+    assert_eq!(again.expect(200, None).body, "ok", "a duplicate is ok too");
+    get(&app, WEBHOOK, &callback(&format!("to={DID}&message=hi&id=2")))
+        .await
+        .expect(400, Some("missing_field"));
+    get(
+        &app,
+        WEBHOOK,
+        &callback(&format!("to={DID}&from=not-a-number&message=hi&id=3")),
+    )
+    .await
+    .expect(400, Some("invalid_phone_number"));
+    get(
+        &app,
+        WEBHOOK,
+        &callback(&format!("to={DID}&from={PATIENT}&message=a%00b&id=4")),
+    )
+    .await
+    .expect(400, Some("invalid_text"));
+    get(
+        &app,
+        WEBHOOK,
+        &callback(&format!("to=2025550123&from={PATIENT}&message=hi&id=5")),
+    )
+    .await
+    .expect(422, Some("unknown_did"));
+
+    let too_long = callback(&format!("from={PATIENT}&id=9&message={}", "x".repeat(70_000)));
+    let (status, head) = raw_get(&app, &too_long).await;
+    assert_eq!(status, 414, "{head}");
+    assert!(head.to_lowercase().contains("content-length: 0"), "{head}");
+    let documented = resolve(&operation("GET", WEBHOOK)["responses"]["414"]);
+    assert!(documented.get("content").is_none(), "{documented}");
+
+    let text = |from: &str, message: &str, id: &str| json!({"from": from, "message": message, "id": id});
+    let answered = post(
+        &app,
+        WEBHOOK,
+        WEBHOOK,
+        &text("+14385552009", "What are your hours?", "sms_123"),
+    )
+    .await;
+    answered.expect(200, None);
+    assert_eq!(answered.body["duplicate"], false);
+    assert_eq!(
+        answered.body["autoResponse"],
+        json!({"category": "office_hours", "sent": true})
+    );
+    let repeat = post(
+        &app,
+        WEBHOOK,
+        WEBHOOK,
+        &text(PATIENT, "What are your hours?", "sms_122"),
+    )
+    .await;
+    let repeat = &repeat.expect(200, None).body["autoResponse"];
+    assert_eq!(repeat["sent"], false, "answered by the callback already");
+    assert!(repeat["reason"].is_string(), "{repeat}");
+    let duplicate = post(
+        &app,
+        WEBHOOK,
+        WEBHOOK,
+        &text("+14385552009", "What are your hours?", "sms_123"),
+    )
+    .await;
+    assert_eq!(duplicate.expect(200, None).body["duplicate"], true);
+    assert_eq!(duplicate.body["autoResponse"], Value::Null);
+    let flagged = post(&app, WEBHOOK, WEBHOOK, &text(PATIENT, UNANSWERABLE, "sms_124")).await;
+    assert_eq!(flagged.expect(200, None).body["needsReview"], true);
+    let media = post(
+        &app,
+        WEBHOOK,
+        WEBHOOK,
+        &json!({"from": PATIENT, "to": DID_E164, "message": "", "id": "sms_125", "date": "2026-11-25 10:00:00", "media": ["https://media.example/1.jpg"]}),
+    )
+    .await;
+    media.expect(200, None);
+
+    post_raw(&app, WEBHOOK, "application/json", "{\"from\": ".into())
+        .await
+        .expect(400, Some("malformed_json"));
+    post_raw(&app, WEBHOOK, "application/json", "[1]".into())
+        .await
+        .expect(400, Some("invalid_body"));
+    post(
+        &app,
+        WEBHOOK,
+        WEBHOOK,
+        &json!({"from": PATIENT, "message": 5, "id": "1"}),
+    )
+    .await
+    .expect(400, Some("invalid_body"));
+    post(
+        &app,
+        WEBHOOK,
+        WEBHOOK,
+        &json!({"from": PATIENT, "message": "hi", "id": "1", "extra": true}),
+    )
+    .await
+    .expect(400, Some("invalid_body"));
+    post(&app, WEBHOOK, WEBHOOK, &json!({"from": PATIENT, "message": "hi"}))
+        .await
+        .expect(400, Some("missing_field"));
+    post(&app, WEBHOOK, WEBHOOK, &text(PATIENT, &"x".repeat(10_001), "6"))
+        .await
+        .expect(400, Some("message_too_long"));
+    post(&app, WEBHOOK, WEBHOOK, &text(PATIENT, &"x".repeat(70_000), "7"))
+        .await
+        .expect(413, Some("body_too_large"));
+    post_raw(&app, WEBHOOK, "application/x-www-form-urlencoded", "from=1".into())
+        .await
+        .expect(415, Some("unsupported_media_type"));
+    post(
+        &app,
+        WEBHOOK,
+        WEBHOOK,
+        &json!({"to": "2025550123", "from": PATIENT, "message": "hi", "id": "8"}),
+    )
+    .await
+    .expect(422, Some("unknown_did"));
+}
+
+#[tokio::test]
+async fn webhook_with_a_secret_answers_401_as_documented() {
+    let app = spawn_app().env("WEBHOOK_SECRET", "s3cret").start().await;
+    let query = format!("to={DID}&from={PATIENT}&message=hi&id=1");
+    get(&app, WEBHOOK, &callback(&query))
+        .await
+        .expect(401, Some("bad_secret"));
+    get(&app, WEBHOOK, &callback(&format!("{query}&secret=wrong")))
+        .await
+        .expect(401, Some("bad_secret"));
+    assert_eq!(
+        get(&app, WEBHOOK, &callback(&format!("{query}&secret=s3cret")))
+            .await
+            .expect(200, None)
+            .body,
+        "ok"
+    );
+    let body = json!({"from": PATIENT, "message": "hi", "id": "2"});
+    post(&app, WEBHOOK, WEBHOOK, &body)
+        .await
+        .expect(401, Some("bad_secret"));
+    post(&app, WEBHOOK, &format!("{WEBHOOK}?secret=s3cret"), &body)
+        .await
+        .expect(200, None);
+}
+
+#[tokio::test]
+async fn send_answers_as_documented() {
+    let app = spawn_app().twilio().start().await;
+    let sent = post(
+        &app,
+        SEND,
+        SEND,
+        &json!({"to": PATIENT, "message": "Your crown is ready"}),
+    )
+    .await;
+    sent.expect(201, None);
+    assert_eq!(sent.body["status"], "sent");
+    assert_eq!(sent.body["provider"], "voipms");
+    let long = "word ".repeat(100);
+    let parts = post(&app, SEND, SEND, &json!({"to": PATIENT_E164, "message": long})).await;
+    assert!(parts.expect(201, None).body["segments"].as_i64().unwrap() > 1);
+
+    for (body, code) in [
+        (json!({"message": "hi"}), "missing_field"),
+        (json!({"to": PATIENT}), "missing_field"),
+        (json!({"to": "12", "message": "hi"}), "invalid_phone_number"),
+        (json!({"to": PATIENT, "message": "   "}), "empty_message"),
+        (json!({"to": PATIENT, "message": "a\u{0}b"}), "invalid_text"),
+        (json!({"to": PATIENT, "message": "x".repeat(1601)}), "message_too_long"),
+        (json!({"to": PATIENT, "message": "hi", "cc": PATIENT}), "invalid_body"),
+        (json!({"to": 5, "message": "hi"}), "invalid_body"),
+    ] {
+        post(&app, SEND, SEND, &body).await.expect(400, Some(code));
+    }
+    post_raw(&app, SEND, "application/json", "{".into())
+        .await
+        .expect(400, Some("malformed_json"));
+    post_raw(&app, SEND, "text/plain", "hi".into())
+        .await
+        .expect(415, Some("unsupported_media_type"));
+    post(&app, SEND, SEND, &json!({"to": PATIENT, "message": "x".repeat(70_000)}))
+        .await
+        .expect(413, Some("body_too_large"));
+
+    // Opted out: 409.
+    let stop = post(
+        &app,
+        WEBHOOK,
+        WEBHOOK,
+        &json!({"from": PATIENT, "message": "STOP", "id": "stop-1"}),
+    )
+    .await;
+    stop.expect(200, None);
+    post(&app, SEND, SEND, &json!({"to": PATIENT, "message": "hello?"}))
+        .await
+        .expect(409, Some("opted_out"));
+
+    // Both carriers failing: 502 with both reasons and the failed text.
+    app.voipms.set_fault("sendSMS", Some(Fault::Status("sms_failed")));
+    app.twilio
+        .set_fault(Some(pedro_tests::fakes::twilio::TwilioFault::Error {
+            http_status: 500,
+            code: 20500,
+            message: "Internal Server Error".into(),
+            retry_after: None,
+        }));
+    let failed = post(
+        &app,
+        SEND,
+        SEND,
+        &json!({"to": "5145550177", "message": "Your crown is ready"}),
+    )
+    .await;
+    failed.expect(502, Some("send_failed"));
+    assert_eq!(failed.body["error"]["reasons"].as_array().unwrap().len(), 2);
+    assert_eq!(failed.body["error"]["text"]["status"], "failed");
+}
+
+#[tokio::test]
+async fn send_in_the_sandbox_answers_as_documented() {
+    let app = spawn_app().sandbox().start().await;
+    let sent = post(&app, SEND, SEND, &json!({"to": PATIENT, "message": "Sandbox hello"})).await;
+    sent.expect(201, None);
+    assert_eq!(sent.body["status"], "sandboxed");
+    assert_eq!(sent.body["provider"], "sandbox");
+    post(&app, CONFIGURE, CONFIGURE, &json!({"webhookUrl": HOOK}))
+        .await
+        .expect(409, Some("voipms_not_configured"));
+}
+
+#[tokio::test]
+async fn conversations_answer_as_documented() {
+    let app = spawn_app().start().await;
+    let empty = get(&app, LIST, LIST).await;
+    assert_eq!(
+        empty.expect(200, None).body,
+        json!({"conversations": [], "nextCursor": null})
+    );
+
+    let hours = post(
+        &app,
+        WEBHOOK,
+        WEBHOOK,
+        &json!({"from": PATIENT, "message": "What are your hours?", "id": "c1"}),
+    )
+    .await;
+    hours.expect(200, None);
+    post(
+        &app,
+        WEBHOOK,
+        WEBHOOK,
+        &json!({"from": "4385552001", "message": UNANSWERABLE, "id": "c2"}),
+    )
+    .await
+    .expect(200, None);
+    post(
+        &app,
+        WEBHOOK,
+        WEBHOOK,
+        &json!({"from": "4385552002", "message": "STOP", "id": "c3"}),
+    )
+    .await
+    .expect(200, None);
+    post(
+        &app,
+        SEND,
+        SEND,
+        &json!({"to": "4385552003", "message": "See you tomorrow"}),
+    )
+    .await
+    .expect(201, None);
+
+    let all = get(&app, LIST, LIST).await;
+    assert_eq!(all.expect(200, None).body["conversations"].as_array().unwrap().len(), 4);
+    let first = get(&app, LIST, &format!("{LIST}?limit=1")).await;
+    let cursor = first.expect(200, None).body["nextCursor"]
+        .as_str()
+        .expect("a full page has a next cursor")
+        .to_string();
+    let next = get(&app, LIST, &format!("{LIST}?limit=1&cursor={cursor}")).await;
+    assert_eq!(
+        next.expect(200, None).body["conversations"].as_array().unwrap().len(),
+        1
+    );
+    let flagged = get(&app, LIST, &format!("{LIST}?needsReview=true")).await;
+    assert_eq!(
+        flagged.expect(200, None).body["conversations"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    get(&app, LIST, &format!("{LIST}?needsReview=false"))
+        .await
+        .expect(200, None);
+    for (query, code) in [
+        ("limit=0", "invalid_limit"),
+        ("limit=201", "invalid_limit"),
+        ("limit=x", "invalid_limit"),
+        ("cursor=nope", "invalid_cursor"),
+        ("needsReview=yes", "invalid_filter"),
+    ] {
+        get(&app, LIST, &format!("{LIST}?{query}"))
+            .await
+            .expect(400, Some(code));
+    }
+
+    let id = hours.body["conversationId"].as_str().unwrap();
+    let messages_of = |id: &str| MESSAGES.replace("{id}", id);
+    let review_of = |id: &str| REVIEW.replace("{id}", id);
+    let thread = get(&app, MESSAGES, &messages_of(id)).await;
+    thread.expect(200, None);
+    let messages = thread.body["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 2, "the question and its automatic reply");
+    let page = get(&app, MESSAGES, &format!("{}?limit=1", messages_of(id))).await;
+    assert!(page.expect(200, None).body["nextCursor"].is_string());
+    get(&app, MESSAGES, &format!("{}?limit=500", messages_of(id)))
+        .await
+        .expect(400, Some("invalid_limit"));
+    get(&app, MESSAGES, &format!("{}?cursor=1_2", messages_of(id)))
+        .await
+        .expect(400, Some("invalid_cursor"));
+    let reviewed = check(
+        "POST",
+        REVIEW,
+        app.http.post(app.url(&review_of(id))).send().await.unwrap(),
+    )
+    .await;
+    reviewed.expect(200, None);
+    assert_eq!(reviewed.body["unreadCount"], 0);
+    assert_eq!(reviewed.body["needsReview"], false);
+
+    for unknown in [Uuid::new_v4().to_string(), "not-a-uuid".to_string()] {
+        get(&app, MESSAGES, &messages_of(&unknown))
+            .await
+            .expect(404, Some("not_found"));
+        let response = app.http.post(app.url(&review_of(&unknown))).send().await.unwrap();
+        check("POST", REVIEW, response).await.expect(404, Some("not_found"));
+    }
+}
+
+/// Methods a path does not take and paths that do not exist: not operations of the document, and
+/// answered in its error shape.
+#[tokio::test]
+async fn unknown_methods_and_paths_get_the_documented_error_shape() {
+    let app = spawn_app().start().await;
+    let shape = |name: &str| -> &'static Value {
+        &document()["components"]["responses"][name]["content"]["application/json"]["schema"]
+    };
+    let id = Uuid::new_v4().to_string();
+    for (method, template) in [
+        (reqwest::Method::GET, REVIEW),
+        (reqwest::Method::POST, MESSAGES),
+        (reqwest::Method::POST, LIST),
+        (reqwest::Method::GET, SEND),
+        (reqwest::Method::DELETE, WEBHOOK),
+        (reqwest::Method::GET, CONFIGURE),
+    ] {
+        assert!(
+            document()["paths"][template]
+                .get(method.as_str().to_lowercase())
+                .is_none(),
+            "{method} {template} is documented"
+        );
+        let path = template.replace("{id}", &id);
+        let response = app.http.request(method.clone(), app.url(&path)).send().await.unwrap();
+        assert_eq!(response.status(), 405, "{method} {path}");
+        let body: Value = response.json().await.unwrap();
+        let errors = schema_errors(shape("MethodNotAllowed"), &body);
+        assert!(errors.is_empty(), "{method} {path}: {body}: {errors:?}");
+    }
+    for path in ["/nope", "/api/voip/sms/conversations/", "/api/voip/sms/conversations/x"] {
+        assert!(document()["paths"].get(path).is_none());
+        let response = app.get(path).await;
+        assert_eq!(response.status(), 404, "{path}");
+        let body: Value = response.json().await.unwrap();
+        let errors = schema_errors(shape("NotFound"), &body);
+        assert!(errors.is_empty(), "{path}: {body}: {errors:?}");
+    }
+}
+
+#[tokio::test]
+async fn configure_webhook_answers_as_documented() {
+    let app = spawn_app().start().await;
+    let configured = post(&app, CONFIGURE, CONFIGURE, &json!({"webhookUrl": HOOK})).await;
+    configured.expect(200, None);
+    assert_eq!(configured.body["did"], DID_E164);
+    for (body, code) in [
+        (json!({}), "missing_field"),
+        (json!({"webhookUrl": null}), "missing_field"),
+        (json!({"webhookUrl": "http://pedro.example.com/hook"}), "invalid_url"),
+        (json!({"webhookUrl": "not a url"}), "invalid_url"),
+        (json!({"webhookUrl": "https://pedro.example.com/hook#x"}), "invalid_url"),
+        (json!({"webhookUrl": HOOK, "retry": false}), "invalid_body"),
+        (json!({"webhookUrl": 5}), "invalid_body"),
+    ] {
+        post(&app, CONFIGURE, CONFIGURE, &body).await.expect(400, Some(code));
+    }
+    post_raw(&app, CONFIGURE, "application/json", "{\"webhookUrl\"".into())
+        .await
+        .expect(400, Some("malformed_json"));
+    post_raw(&app, CONFIGURE, "text/plain", HOOK.into())
+        .await
+        .expect(415, Some("unsupported_media_type"));
+
+    app.voipms
+        .set_fault("getDIDsInfo", Some(Fault::Status("api_not_enabled")));
+    post(&app, CONFIGURE, CONFIGURE, &json!({"webhookUrl": HOOK}))
+        .await
+        .expect(502, Some("voipms_error"));
+    app.voipms.set_fault("getDIDsInfo", Some(Fault::Http(500)));
+    post(&app, CONFIGURE, CONFIGURE, &json!({"webhookUrl": HOOK}))
+        .await
+        .expect(502, Some("voipms_error"));
+    app.voipms.set_fault("getDIDsInfo", Some(Fault::Status("no_did")));
+    post(&app, CONFIGURE, CONFIGURE, &json!({"webhookUrl": HOOK}))
+        .await
+        .expect(502, Some("unknown_did"));
+}
+
+#[tokio::test]
+async fn a_database_outage_is_the_documented_503() {
+    let app = spawn_app().db_proxy().env("DATABASE_TIMEOUT_MS", "500").start().await;
+    let query = format!("to={DID}&from={PATIENT}&message=hi&id=warm");
+    get(&app, WEBHOOK, &callback(&query)).await.expect(200, None);
+    let proxy = app.db_proxy.as_ref().unwrap();
+    proxy.cut();
+    let id = Uuid::new_v4().to_string();
+    let outage = Some("database_unavailable");
+    get(
+        &app,
+        WEBHOOK,
+        &callback(&format!("to={DID}&from={PATIENT}&message=hi&id=down")),
+    )
+    .await
+    .expect(503, outage);
+    post(
+        &app,
+        WEBHOOK,
+        WEBHOOK,
+        &json!({"from": PATIENT, "message": "hi", "id": "down2"}),
+    )
+    .await
+    .expect(503, outage);
+    post(&app, SEND, SEND, &json!({"to": PATIENT, "message": "hi"}))
+        .await
+        .expect(503, outage);
+    get(&app, LIST, LIST).await.expect(503, outage);
+    get(&app, MESSAGES, &MESSAGES.replace("{id}", &id))
+        .await
+        .expect(503, outage);
+    let response = app
+        .http
+        .post(app.url(&REVIEW.replace("{id}", &id)))
+        .send()
+        .await
+        .unwrap();
+    check("POST", REVIEW, response).await.expect(503, outage);
+    post(&app, CONFIGURE, CONFIGURE, &json!({"webhookUrl": HOOK}))
+        .await
+        .expect(503, outage);
+    proxy.restore();
+}
+
+/// Found by `scripts/schemathesis.sh`: ignored until the fix lands, then it guards it.
+#[tokio::test]
+async fn a_cursor_out_of_the_databases_range_is_a_400_not_a_500() {
+    let app = spawn_app().start().await;
+    let (_, text) = app.text_in(PATIENT, UNANSWERABLE, "r1").await;
+    let id = text["conversationId"].as_str().unwrap();
+    let cursor = format!("-300000000000000000_{}", Uuid::new_v4().simple());
+    get(&app, LIST, &format!("{LIST}?cursor={cursor}"))
+        .await
+        .expect(400, Some("invalid_cursor"));
+    let messages = MESSAGES.replace("{id}", id);
+    get(&app, MESSAGES, &format!("{messages}?cursor={cursor}"))
+        .await
+        .expect(400, Some("invalid_cursor"));
+}
