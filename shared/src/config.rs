@@ -86,6 +86,8 @@ pub struct Settings {
     pub voipms: Option<VoipMsSettings>,
     pub twilio: Option<TwilioSettings>,
     pub webhook_secret: Option<Secret>,
+    /// `WEBHOOK_ALLOWED_NETWORKS`: when set, only these source networks may call the webhook.
+    pub webhook_allowed_networks: Option<Vec<ipnet::IpNet>>,
     /// `SUPABASE_JWT_SECRET`: verifies HS256 access tokens.
     pub jwt_secret: Option<Secret>,
     /// `SUPABASE_JWKS_URL`: the keys that verify ES256/RS256 access tokens.
@@ -182,6 +184,21 @@ impl Settings {
             voipms,
             twilio,
             webhook_secret: get(lookup, "WEBHOOK_SECRET").map(Secret),
+            webhook_allowed_networks: get(lookup, "WEBHOOK_ALLOWED_NETWORKS")
+                .map(|v| {
+                    v.split([',', ' '])
+                        .filter(|n| !n.is_empty())
+                        .map(|n| {
+                            // A bare address is a network of one.
+                            n.parse::<ipnet::IpNet>()
+                                .or_else(|_| n.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                                .map_err(|_| {
+                                    ConfigError(format!("WEBHOOK_ALLOWED_NETWORKS: {n:?} is not an address or CIDR"))
+                                })
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .transpose()?,
             jwt_secret: get(lookup, "SUPABASE_JWT_SECRET").map(Secret),
             jwks_url: get(lookup, "SUPABASE_JWKS_URL"),
             limits: RateLimits {
@@ -255,6 +272,7 @@ mod tests {
     #[test]
     fn wrong_values_are_named() {
         for (name, value) in [
+            ("WEBHOOK_ALLOWED_NETWORKS", "10.0.0.0/8, example.com"),
             ("VOIPMS_DID", "12"),
             ("PRACTICE_TIMEZONE", "Mars/Olympus"),
             ("PRACTICE_OFFICE_HOURS", "whenever"),

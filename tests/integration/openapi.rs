@@ -269,7 +269,11 @@ fn the_document_says_who_may_call_what_and_what_every_operation_can_answer() {
             if endpoint.function == "sms-webhook" {
                 assert_eq!(security, &json!([]), "{what}: no bearer token");
                 assert_eq!(code_of("401"), json!(["bad_secret"]), "{what}");
-                assert!(!has("403"), "{what}");
+                assert_eq!(
+                    code_of("403"),
+                    json!(["source_not_allowed"]),
+                    "{what}: only the network allow-list"
+                );
             } else {
                 assert_eq!(security, &json!([{"bearerAuth": []}]), "{what}");
                 assert_eq!(code_of("401"), json!(["unauthorized"]), "{what}");

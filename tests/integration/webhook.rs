@@ -413,3 +413,30 @@ async fn racing_duplicates_leave_the_answered_text_unflagged() {
     assert!(!flagged);
     assert_eq!(app.voipms.sent_sms().len(), 1);
 }
+
+#[tokio::test]
+async fn only_allowed_source_networks_reach_the_webhook_when_a_list_is_set() {
+    let elsewhere = spawn_app()
+        .env("WEBHOOK_ALLOWED_NETWORKS", "10.0.0.0/8, 192.0.2.7")
+        .start()
+        .await;
+    let response = elsewhere
+        .get(&format!(
+            "/api/voip/sms/webhook?to={DID}&from={PATIENT}&message=hi&id=net1"
+        ))
+        .await;
+    assert_eq!(response.status(), 403);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"]["code"],
+        "source_not_allowed"
+    );
+    assert_eq!(elsewhere.count("SELECT count(*) FROM sms_messages").await, 0);
+
+    let here = spawn_app().env("WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8").start().await;
+    let response = here
+        .get(&format!(
+            "/api/voip/sms/webhook?to={DID}&from={PATIENT}&message=hi&id=net2"
+        ))
+        .await;
+    assert_eq!(response.text().await.unwrap(), "ok");
+}

@@ -77,8 +77,22 @@ fn inbound_error(error: InboundError) -> ApiError {
     }
 }
 
-/// Counted before anything else, so guessing the secret is slow too.
+/// Only the allowed networks (when configured), and counted before anything else, so guessing the
+/// secret is slow too.
 async fn limit_source(ctx: &AppContext, source: &SourceAddress) -> Result<(), ApiError> {
+    if let Some(networks) = &ctx.settings.webhook_allowed_networks {
+        let allowed = source
+            .0
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| networks.iter().any(|n| n.contains(&ip)));
+        if !allowed {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "source_not_allowed",
+                "this source may not call the webhook",
+            ));
+        }
+    }
     let limit = ctx.settings.limits.webhook_per_minute;
     limits::enforce(
         ctx,
