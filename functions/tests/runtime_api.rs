@@ -20,8 +20,10 @@ impl Drop for Running {
     }
 }
 
-fn start(binary: &str, function: &str, runtime: &RuntimeApi, app: &TestApp) -> Running {
-    let child = Command::new(binary)
+/// `binary` as Lambda starts it: a clean environment with the runtime's variables only.
+fn lambda_process(binary: &str, function: &str, runtime: &RuntimeApi) -> Command {
+    let mut command = Command::new(binary);
+    command
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("AWS_LAMBDA_RUNTIME_API", &runtime.address)
@@ -31,6 +33,14 @@ fn start(binary: &str, function: &str, runtime: &RuntimeApi, app: &TestApp) -> R
         .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{function}"))
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/25/[$LATEST]0123456789abcdef")
         .env("AWS_REGION", "ca-central-1")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null());
+    command
+}
+
+/// Starts `binary` configured like the deployed function, against `app`'s database and fakes.
+fn start(binary: &str, function: &str, runtime: &RuntimeApi, app: &TestApp) -> Running {
+    let child = lambda_process(binary, function, runtime)
         .env("DATABASE_URL", &app.db.url)
         .env("DATABASE_POOL_SIZE", "2")
         .env("VOIPMS_USERNAME", pedro_tests::app::VOIPMS_USER)
@@ -38,8 +48,6 @@ fn start(binary: &str, function: &str, runtime: &RuntimeApi, app: &TestApp) -> R
         .env("VOIPMS_API_URL", app.voipms.api_url())
         .env("VOIPMS_DID", DID)
         .env("SUPABASE_JWT_SECRET", JWT_SECRET)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap_or_else(|e| panic!("start {binary}: {e}"));
@@ -119,15 +127,7 @@ async fn every_function_binary_answers_its_sample_event_through_the_runtime_api(
 #[tokio::test]
 async fn a_function_without_its_configuration_reports_an_init_error() {
     let runtime = RuntimeApi::start().await;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sms-send"))
-        .env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", &runtime.address)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "sms-send")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/sms-send")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "x")
-        .stdout(Stdio::null())
+    let mut child = lambda_process(env!("CARGO_BIN_EXE_sms-send"), "sms-send", &runtime)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -145,14 +145,7 @@ async fn a_function_without_its_configuration_reports_an_init_error() {
 async fn a_protected_function_never_runs_open() {
     let app = spawn_app().start().await;
     let runtime = RuntimeApi::start().await;
-    let out = Command::new(env!("CARGO_BIN_EXE_sms-conversations"))
-        .env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", &runtime.address)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "sms-conversations")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/sms-conversations")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "x")
+    let out = lambda_process(env!("CARGO_BIN_EXE_sms-conversations"), "sms-conversations", &runtime)
         .env("DATABASE_URL", &app.db.url)
         .output()
         .unwrap();
