@@ -203,3 +203,45 @@ async fn es256_tokens_are_checked_against_the_published_keys() {
         .unwrap();
     assert_eq!(response.status(), 401, "signed by another key");
 }
+
+#[tokio::test]
+async fn rs256_tokens_are_checked_against_the_published_keys() {
+    // A fixed 2048-bit test key (tests/data; generating one in a debug build is slow). Not a secret.
+    let private = include_str!("../data/rs256-test-key.pem");
+    let modulus = include_str!("../data/rs256-test-key.n").trim();
+    let jwks =
+        json!({"keys": [{"kty": "RSA", "kid": "rsa-1", "alg": "RS256", "use": "sig", "n": modulus, "e": "AQAB"}]});
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let jwks_url = format!("http://{}/jwks", listener.local_addr().unwrap());
+    let router = axum::Router::new().route("/jwks", get(move || async move { axum::Json(jwks) }));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let app = spawn_app().env("SUPABASE_JWKS_URL", &jwks_url).start().await;
+    let claims = json!({"aud": "authenticated", "exp": chrono::Utc::now().timestamp() + 600,
+        "app_metadata": {"practice_id": app.practice_id.to_string(), "practice_role": "admin"}});
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some("rsa-1".into());
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(private.as_bytes()).unwrap();
+    let token = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+    let ok = client_with_token(&token)
+        .get(app.url("/api/voip/sms/conversations"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    // The same key id claimed by an HS256 token (the classic algorithm-confusion attack) fails.
+    let mut confused = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    confused.kid = Some("rsa-1".into());
+    let forged = jsonwebtoken::encode(
+        &confused,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(modulus.as_bytes()),
+    )
+    .unwrap();
+    let response = client_with_token(&forged)
+        .get(app.url("/api/voip/sms/conversations"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
