@@ -7,6 +7,21 @@ use pedro_tests::spawn_app;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+/// Publishes `jwks` as Supabase does; returns its URL.
+async fn serve_jwks(jwks: Value) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/auth/v1/.well-known/jwks.json",
+        listener.local_addr().unwrap()
+    );
+    let router = axum::Router::new().route(
+        "/auth/v1/.well-known/jwks.json",
+        get(move || async move { axum::Json(jwks) }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    url
+}
+
 async fn status_and_code(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
     (
@@ -154,16 +169,7 @@ async fn es256_tokens_are_checked_against_the_published_keys() {
     let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
     let jwks = json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "key-1", "alg": "ES256", "use": "sig",
         "x": b64(&point[1..33]), "y": b64(&point[33..65])}]});
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let jwks_url = format!(
-        "http://{}/auth/v1/.well-known/jwks.json",
-        listener.local_addr().unwrap()
-    );
-    let router = axum::Router::new().route(
-        "/auth/v1/.well-known/jwks.json",
-        get(move || async move { axum::Json(jwks) }),
-    );
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let jwks_url = serve_jwks(jwks).await;
 
     let app = spawn_app().env("SUPABASE_JWKS_URL", &jwks_url).start().await;
     let signing = jsonwebtoken::EncodingKey::from_ec_pem(key.serialize_pem().as_bytes()).unwrap();
@@ -211,10 +217,7 @@ async fn rs256_tokens_are_checked_against_the_published_keys() {
     let modulus = include_str!("../data/rs256-test-key.n").trim();
     let jwks =
         json!({"keys": [{"kty": "RSA", "kid": "rsa-1", "alg": "RS256", "use": "sig", "n": modulus, "e": "AQAB"}]});
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let jwks_url = format!("http://{}/jwks", listener.local_addr().unwrap());
-    let router = axum::Router::new().route("/jwks", get(move || async move { axum::Json(jwks) }));
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let jwks_url = serve_jwks(jwks).await;
 
     let app = spawn_app().env("SUPABASE_JWKS_URL", &jwks_url).start().await;
     let claims = json!({"aud": "authenticated", "exp": chrono::Utc::now().timestamp() + 600,

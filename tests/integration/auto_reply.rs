@@ -81,13 +81,7 @@ async fn misleading_keywords_get_no_reply_and_go_to_a_person() {
         assert_eq!(body["needsReview"], true, "{text}");
     }
     assert!(app.voipms.sent_sms().is_empty());
-    let reason: String = app
-        .sql()
-        .await
-        .query_one("SELECT review_reason FROM sms_conversations LIMIT 1", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let reason: String = app.value("SELECT review_reason FROM sms_conversations LIMIT 1").await;
     assert_eq!(reason, "no automatic answer matched");
 }
 
@@ -398,13 +392,7 @@ async fn an_emergency_from_an_opted_out_patient_is_flagged_as_an_emergency() {
         "nothing is sent to an opted-out number"
     );
     assert_eq!(body["needsReview"], true);
-    let reason: String = app
-        .sql()
-        .await
-        .query_one("SELECT review_reason FROM sms_conversations", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let reason: String = app.value("SELECT review_reason FROM sms_conversations").await;
     assert!(reason.contains("emergency"), "{reason}");
     assert_eq!(app.voipms.sent_sms().len(), 1, "only the opt-out confirmation");
 }

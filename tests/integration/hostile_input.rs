@@ -127,13 +127,7 @@ async fn malformed_percent_encoding_in_the_callback_is_stored_not_refused() {
         ))
         .await;
     assert_eq!(response.text().await.unwrap(), "ok");
-    let body: String = app
-        .sql()
-        .await
-        .query_one("SELECT body FROM sms_messages", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let body: String = app.value("SELECT body FROM sms_messages").await;
     assert_eq!(body, "caf\u{FFFD} ok%ZZ");
 }
 

@@ -36,13 +36,7 @@ async fn another_practice_sees_and_changes_nothing_through_the_api() {
         .await
         .unwrap();
     assert_eq!(review.status(), 404);
-    let flagged: bool = app
-        .sql()
-        .await
-        .query_one("SELECT needs_review FROM sms_conversations", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let flagged: bool = app.value("SELECT needs_review FROM sms_conversations").await;
     assert!(flagged, "A's flag untouched");
     // B's send goes into B's own thread, from B's DID.
     let sent: Value = b_client

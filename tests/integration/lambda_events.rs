@@ -60,12 +60,8 @@ async fn sms_webhook_function_url_event() {
     let (status, body) = invoke(&app, "sms-webhook").await;
     assert_eq!((status, body), (200, Value::String("ok".into())));
     let stored: String = app
-        .sql()
-        .await
-        .query_one("SELECT body FROM sms_messages WHERE direction = 'inbound'", &[])
-        .await
-        .unwrap()
-        .get(0);
+        .value("SELECT body FROM sms_messages WHERE direction = 'inbound'")
+        .await;
     assert_eq!(stored, "What are your hours?");
     assert_eq!(app.voipms.sent_sms().len(), 1, "answered automatically");
 }

@@ -78,13 +78,7 @@ async fn the_fake_carrier_delivers_through_the_configured_callback() {
     let report = app.voipms.deliver_callback(&template, &sms, 3).await;
     assert!(report.acknowledged, "{report:?}");
     assert_eq!(report.attempts, 1);
-    let body: String = app
-        .sql()
-        .await
-        .query_one("SELECT body FROM sms_messages", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let body: String = app.value("SELECT body FROM sms_messages").await;
     assert_eq!(body, sms.message);
 }
 
@@ -363,13 +357,7 @@ async fn an_international_sender_whose_plus_became_a_space_is_stored() {
         ))
         .await;
     assert_eq!(response.text().await.unwrap(), "ok");
-    let contact: String = app
-        .sql()
-        .await
-        .query_one("SELECT contact FROM sms_conversations", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let contact: String = app.value("SELECT contact FROM sms_conversations").await;
     assert_eq!(contact, "+447700900123");
 }
 
@@ -403,13 +391,7 @@ async fn racing_duplicates_leave_the_answered_text_unflagged() {
         .unwrap();
     assert!(!row.get::<_, bool>(0), "answered once, not flagged as asked again");
     assert_eq!(row.get::<_, Option<String>>(1).as_deref(), Some("office_hours"));
-    let flagged: bool = app
-        .sql()
-        .await
-        .query_one("SELECT needs_review FROM sms_conversations", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let flagged: bool = app.value("SELECT needs_review FROM sms_conversations").await;
     assert!(!flagged);
     assert_eq!(app.voipms.sent_sms().len(), 1);
 }

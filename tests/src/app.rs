@@ -258,6 +258,11 @@ impl TestApp {
         self.db.client().await
     }
 
+    /// The one value a query returns (first column of its one row).
+    pub async fn value<T: for<'a> tokio_postgres::types::FromSql<'a>>(&self, sql: &str) -> T {
+        self.sql().await.query_one(sql, &[]).await.expect(sql).get(0)
+    }
+
     /// A single number from SQL, for counting rows.
     pub async fn count(&self, sql: &str) -> i64 {
         self.sql().await.query_one(sql, &[]).await.expect(sql).get(0)
