@@ -83,3 +83,88 @@ async fn a_text_stored_but_never_answered_is_answered_on_redelivery_once() {
         "not counted twice"
     );
 }
+
+#[tokio::test]
+async fn texts_and_runs_a_crash_left_half_done_are_failed_and_flagged_by_the_next_check() {
+    let app = spawn_app().start().await;
+    let now = app.clock_now();
+    let db = app.sql().await;
+    let conversation: uuid::Uuid = db
+        .query_one(
+            "INSERT INTO sms_conversations (practice_id, did, contact, last_message_at) VALUES ($1, $2, $3, $4) RETURNING id",
+            &[&app.practice_id, &pedro_tests::app::DID_E164, &pedro_tests::app::PATIENT_E164, &now],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    for (minutes_ago, body) in [(30i64, "stuck"), (1, "still going")] {
+        db.execute(
+            "INSERT INTO sms_messages (practice_id, conversation_id, direction, body, occurred_at, origin, status) \
+             VALUES ($1, $2, 'outbound', $3, $4, 'api', 'sending')",
+            &[
+                &app.practice_id,
+                &conversation,
+                &body,
+                &(now - chrono::Duration::minutes(minutes_ago)),
+            ],
+        )
+        .await
+        .unwrap();
+    }
+    db.execute(
+        "INSERT INTO job_runs (practice_id, job, started_at, status) VALUES ($1, 'check-sms', $2, 'running')",
+        &[&app.practice_id, &(now - chrono::Duration::hours(3))],
+    )
+    .await
+    .unwrap();
+
+    pedro_voip::jobs::Job::CheckSms.run(&app.ctx).await.unwrap();
+
+    let stuck: (String, bool) = {
+        let row = db
+            .query_one(
+                "SELECT status, needs_review FROM sms_messages WHERE body = 'stuck'",
+                &[],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert_eq!(
+        stuck,
+        ("failed".to_string(), true),
+        "a person must check whether it arrived"
+    );
+    let going: String = app
+        .value("SELECT status FROM sms_messages WHERE body = 'still going'")
+        .await;
+    assert_eq!(going, "sending", "a send still within its time is left alone");
+    let flagged: bool = app.value("SELECT needs_review FROM sms_conversations").await;
+    assert!(flagged);
+    let abandoned: i64 = app
+        .count("SELECT count(*) FROM job_runs WHERE status = 'failed' AND error LIKE 'abandoned%'")
+        .await;
+    assert_eq!(abandoned, 1);
+}
+
+#[tokio::test]
+async fn a_recipient_twilio_reports_as_unsubscribed_is_opted_out_everywhere() {
+    let app = spawn_app().twilio().start().await;
+    app.voipms
+        .set_fault("sendSMS", Some(pedro_tests::fakes::voipms::Fault::Http(500)));
+    app.twilio
+        .set_fault(Some(pedro_tests::fakes::twilio::TwilioFault::Error {
+            http_status: 400,
+            code: 21610,
+            message: "Attempt to send to unsubscribed recipient".into(),
+            retry_after: None,
+        }));
+    let (status, _) = app.send(PATIENT, "Your appointment is tomorrow").await;
+    assert_eq!(status, 502);
+    app.voipms.set_fault("sendSMS", None);
+    app.twilio.set_fault(None);
+    let (status, body) = app.send(PATIENT, "Your appointment is tomorrow").await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "opted_out");
+    assert!(app.voipms.sent_sms().is_empty());
+}

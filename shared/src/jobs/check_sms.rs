@@ -49,8 +49,18 @@ pub async fn run(ctx: &AppContext) -> Result<CheckSmsReport, DbError> {
     let all = {
         let mut client = ctx.conn().await?;
         let tx = db::begin_as(&mut client, &Caller::service()).await?;
-        // Housekeeping rides along: rate-limit counters of windows long past.
-        crate::store::limits::prune(&*tx, ctx.clock.now() - Duration::days(2)).await?;
+        // Housekeeping rides along: rate-limit counters of windows long past, texts a crash left
+        // `sending` (failed and flagged for a person), runs that died half way.
+        let now = ctx.clock.now();
+        crate::store::limits::prune(&*tx, now - Duration::days(2)).await?;
+        let interrupted = crate::store::messages::fail_interrupted_sends(&*tx, now - Duration::minutes(10)).await?;
+        if interrupted > 0 {
+            tracing::warn!(
+                interrupted,
+                "texts left sending by an interrupted process were marked failed"
+            );
+        }
+        jobs::fail_abandoned(&*tx, now - Duration::hours(1), now).await?;
         let all = practices::all_with_dids(&*tx).await?;
         tx.commit().await?;
         all

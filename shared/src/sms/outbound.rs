@@ -143,6 +143,11 @@ pub async fn send_text(
             };
             messages::finish_outbound(&*tx, id, &result).await?;
             conversations::flag_for_review(&*tx, conversation_id, &reason).await?;
+            if error.failures.iter().any(|f| f.recipient_opted_out) {
+                // The carrier knows the patient said STOP: nothing more goes to them, on any carrier.
+                replies::opt_out(&*tx, practice.id, to.as_e164(), now).await?;
+                tracing::info!(contact = %to.masked(), "carrier reports the recipient opted out; recorded");
+            }
             tx.commit().await.map_err(DbError::from)?;
             tracing::error!(message = %id, to = %to.masked(), reason = %error.redacted_summary(), "text failed on every carrier");
             let text = SentText {

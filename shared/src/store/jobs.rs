@@ -66,3 +66,14 @@ pub async fn finish(
     .await?;
     Ok(())
 }
+
+/// Runs still `running` since before `before` died half way: recorded as failed.
+pub async fn fail_abandoned(conn: &impl Conn, before: DateTime<Utc>, now: DateTime<Utc>) -> Result<u64, DbError> {
+    db::execute(
+        conn,
+        "UPDATE job_runs SET status = 'failed', finished_at = $2, error = 'abandoned: the run stopped half way' \
+         WHERE status = 'running' AND started_at < $1",
+        &[&before, &now],
+    )
+    .await
+}

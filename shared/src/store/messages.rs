@@ -253,3 +253,25 @@ pub async fn list(
     .await?;
     Ok(rows.iter().map(stored).collect())
 }
+
+/// Outbound texts stuck in `sending` since before `before` (the process died between storing and
+/// hearing from the carrier): marked failed and flagged, since nobody knows if they arrived.
+/// Returns how many.
+pub async fn fail_interrupted_sends(conn: &impl Conn, before: DateTime<Utc>) -> Result<u64, DbError> {
+    let reason = "interrupted before the carrier answered; it may or may not have been delivered";
+    let rows = db::query(
+        conn,
+        "UPDATE sms_messages SET status = 'failed', error = $2, needs_review = true, review_reason = $2 \
+         WHERE direction = 'outbound' AND status = 'sending' AND occurred_at < $1 RETURNING conversation_id",
+        &[&before, &reason],
+    )
+    .await?;
+    let conversations: Vec<Uuid> = rows.iter().map(|r| r.get(0)).collect();
+    db::execute(
+        conn,
+        "UPDATE sms_conversations SET needs_review = true, review_reason = $2 WHERE id = ANY($1)",
+        &[&conversations, &reason],
+    )
+    .await?;
+    Ok(rows.len() as u64)
+}

@@ -95,6 +95,7 @@ mod tests {
                     failures: vec![ProviderFailure {
                         provider: self.provider,
                         reason: "down".into(),
+                        recipient_opted_out: false,
                     }],
                     sent_ids: (0..n).map(|i| format!("part{i}")).collect(),
                     unsent_text: (n > 0).then(|| words[n..].join(" ")),

@@ -57,6 +57,9 @@ pub struct Receipt {
 pub struct ProviderFailure {
     pub provider: Provider,
     pub reason: String,
+    /// The carrier says the recipient opted out with it (Twilio 21610): record it, never retry.
+    #[serde(skip)]
+    pub recipient_opted_out: bool,
 }
 
 /// No carrier could send the (whole) text.
@@ -74,6 +77,7 @@ impl SendError {
             failures: vec![ProviderFailure {
                 provider,
                 reason: reason.into(),
+                recipient_opted_out: false,
             }],
             sent_ids: Vec::new(),
             unsent_text: None,

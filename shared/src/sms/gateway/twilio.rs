@@ -65,16 +65,13 @@ impl SmsGateway for TwilioGateway {
         let body = response.text().await.map_err(|e| fail(e.without_url().to_string()))?;
         if status.as_u16() != 201 && !status.is_success() {
             let detail = serde_json::from_str::<TwilioError>(&body).ok();
-            let code = detail
-                .as_ref()
-                .and_then(|d| d.code)
-                .map(|c| format!(" (code {c})"))
-                .unwrap_or_default();
+            let code = detail.as_ref().and_then(|d| d.code);
+            let shown = code.map(|c| format!(" (code {c})")).unwrap_or_default();
             let message = detail.and_then(|d| d.message).unwrap_or_default();
-            return Err(fail(format!(
-                "Twilio answered HTTP {}{code}: {message}",
-                status.as_u16()
-            )));
+            let mut error = fail(format!("Twilio answered HTTP {}{shown}: {message}", status.as_u16()));
+            // 21610: the recipient replied STOP to our Twilio number.
+            error.failures[0].recipient_opted_out = code == Some(21610);
+            return Err(error);
         }
         let created: Created =
             serde_json::from_str(&body).map_err(|e| fail(format!("unreadable Twilio answer: {e}")))?;
