@@ -148,6 +148,24 @@ async fn serve(mut settings: Settings, port: u16, insecure_no_auth: bool) -> any
             }
         });
     }
+    // The queue's worker: replies leave the request path and go out from here.
+    match ctx.pg_queue.clone() {
+        Some(queue) => {
+            let worker_ctx = ctx.clone();
+            tokio::spawn(async move {
+                queue
+                    .run(
+                        |task, attempt| {
+                            let ctx = worker_ctx.clone();
+                            async move { pedro_voip::worker::execute(&ctx, task, attempt).await }
+                        },
+                        std::future::pending(),
+                    )
+                    .await
+            });
+        }
+        None => eprintln!("pedro: TASK_QUEUE_URL is set: tasks go to SQS and the queue-worker function runs them"),
+    }
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;

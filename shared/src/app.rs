@@ -8,13 +8,22 @@ use crate::auth::Authenticator;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::db::{self, DbError};
-use crate::sms::gateway::{Failover, SandboxOutbox, SmsGateway, TwilioGateway, VoipMsGateway};
+use crate::queue::postgres::{PgQueue, PgQueueSettings};
+use crate::queue::sqs::SqsQueue;
+use crate::queue::TaskQueue;
+use crate::sms::delivery::Carriers;
+use crate::sms::gateway::{SandboxOutbox, SmsGateway, TwilioGateway, VoipMsGateway};
 use crate::voipms::VoipMsClient;
 
 pub struct AppContext {
     pub db: Pool,
     /// Outbound texts: VoIP.ms (or the sandbox outbox without credentials), then Twilio if set.
-    pub sms: Box<dyn SmsGateway>,
+    pub carriers: Carriers,
+    /// Where work that must not run in a request goes: SQS when `TASK_QUEUE_URL` is set, else the
+    /// Postgres table drained by `pedro serve`.
+    pub queue: Arc<dyn TaskQueue>,
+    /// The Postgres queue, when it is the queue (its drivers run in `pedro serve` and in tests).
+    pub pg_queue: Option<PgQueue>,
     /// The VoIP.ms account API (getSMS, setSMS, ...), when credentials are set.
     pub voipms: Option<VoipMsClient>,
     pub clock: Arc<dyn Clock>,
@@ -36,14 +45,39 @@ impl AppContext {
             .map(|t| Box::new(TwilioGateway::new(t)) as Box<dyn SmsGateway>);
         // VoIP.ms first and Twilio as the fallback; Twilio alone when it is the only carrier; the
         // sandbox outbox when there is none.
-        let sms: Box<dyn SmsGateway> = match (&voipms, twilio) {
-            (Some(client), fallback) => Box::new(Failover::new(Box::new(VoipMsGateway::new(client.clone())), fallback)),
-            (None, Some(twilio)) => twilio,
-            (None, None) => Box::new(SandboxOutbox::new(pool.clone())),
+        let carriers = match (&voipms, twilio) {
+            (Some(client), fallback) => Carriers {
+                primary: Box::new(VoipMsGateway::new(client.clone())),
+                fallback,
+            },
+            (None, Some(twilio)) => Carriers {
+                primary: twilio,
+                fallback: None,
+            },
+            (None, None) => Carriers {
+                primary: Box::new(SandboxOutbox::new(pool.clone())),
+                fallback: None,
+            },
+        };
+        let (queue, pg_queue): (Arc<dyn TaskQueue>, _) = match &settings.task_queue_url {
+            Some(url) => (Arc::new(SqsQueue::from_env(url.clone())), None),
+            None => {
+                let pg = PgQueue::new(
+                    pool.clone(),
+                    clock.clone(),
+                    PgQueueSettings {
+                        max_attempts: settings.queue_max_attempts,
+                        ..PgQueueSettings::default()
+                    },
+                );
+                (Arc::new(pg.clone()), Some(pg))
+            }
         };
         Ok(Self {
             db: pool,
-            sms,
+            carriers,
+            queue,
+            pg_queue,
             auth: Authenticator::new(settings.jwt_secret.as_ref(), settings.jwks_url.as_deref()),
             insecure_no_auth: false,
             voipms,

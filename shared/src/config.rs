@@ -39,8 +39,6 @@ pub struct VoipMsSettings {
     pub api_url: String,
     /// Per call.
     pub timeout: Duration,
-    /// For all the parts of one text; later parts go to the fallback.
-    pub send_budget: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -96,6 +94,14 @@ pub struct Settings {
     pub limits: RateLimits,
     /// check-sms answers automatically only texts younger than this; older ones go to a person.
     pub auto_reply_max_age: Duration,
+    /// `VOIPMS_DATE_TIMEZONE`: the zone in which a carrier's `YYYY-MM-DD HH:MM:SS` date (the webhook's
+    /// `date`) is read. UTC by default, as getSMS answers with `timezone=0`; see the README.
+    pub carrier_date_timezone: chrono_tz::Tz,
+    /// `TASK_QUEUE_URL`: the SQS queue replies (and later transcriptions) go through; unset, the
+    /// Postgres table `job_queue` is the queue (`pedro serve`).
+    pub task_queue_url: Option<String>,
+    /// `QUEUE_MAX_ATTEMPTS`: deliveries of a task before it is dead (SQS: the queue's maxReceiveCount).
+    pub queue_max_attempts: u32,
     /// check-sms re-reads this much before the end of its last successful window.
     pub check_sms_overlap: Duration,
     /// How far back the very first check-sms run looks.
@@ -142,7 +148,6 @@ impl Settings {
                     password: Secret(password),
                     api_url: get(lookup, "VOIPMS_API_URL").unwrap_or_else(|| DEFAULT_VOIPMS_API_URL.into()),
                     timeout: Duration::from_millis(parse(lookup, "VOIPMS_TIMEOUT_MS", 5_000)?),
-                    send_budget: Duration::from_millis(parse(lookup, "VOIPMS_SEND_BUDGET_MS", 10_000)?),
                 })
             })
             .transpose()?;
@@ -216,6 +221,9 @@ impl Settings {
             },
             auto_reply_max_age: Duration::from_secs(60 * parse(lookup, "AUTO_REPLY_MAX_AGE_MINUTES", 60)?),
             check_sms_overlap: Duration::from_secs(60 * parse(lookup, "CHECK_SMS_OVERLAP_MINUTES", 60)?),
+            carrier_date_timezone: parse(lookup, "VOIPMS_DATE_TIMEZONE", chrono_tz::UTC)?,
+            task_queue_url: get(lookup, "TASK_QUEUE_URL"),
+            queue_max_attempts: parse(lookup, "QUEUE_MAX_ATTEMPTS", 5u32)?.max(1),
             check_sms_initial_lookback: Duration::from_secs(
                 3600 * parse(lookup, "CHECK_SMS_INITIAL_LOOKBACK_HOURS", 24)?,
             ),

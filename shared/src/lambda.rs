@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
 
@@ -37,6 +38,28 @@ pub async fn serve_endpoint(function: &'static str) -> Result<(), Error> {
     }
     let router = function_router(function, ctx).ok_or_else(|| format!("no endpoint is served by {function}"))?;
     lambda_http::run(router).await
+}
+
+/// The queue's worker on AWS: runs each SQS message's task and answers the ones worth another
+/// delivery (partial batch failures).
+pub async fn run_queue_worker() -> Result<(), Error> {
+    init_tracing();
+    let ctx = Arc::new(AppContext::from_env()?);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let ctx = ctx.clone();
+        async move { Ok::<_, Error>(handle_sqs_batch(&ctx, event.payload).await) }
+    }))
+    .await
+}
+
+/// The handler behind [`run_queue_worker`].
+pub async fn handle_sqs_batch(ctx: &Arc<AppContext>, event: SqsEvent) -> SqsBatchResponse {
+    let max = ctx.settings.queue_max_attempts;
+    crate::queue::sqs::handle_batch(event, max, |task, attempt| {
+        let ctx = ctx.clone();
+        async move { crate::worker::execute(&ctx, task, attempt).await }
+    })
+    .await
 }
 
 /// Runs a scheduled job for each EventBridge event.

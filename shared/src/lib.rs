@@ -13,6 +13,8 @@ pub mod http;
 pub mod jobs;
 pub mod lambda;
 pub mod local_pg;
+pub mod queue;
 pub mod sms;
 pub mod store;
 pub mod voipms;
+pub mod worker;

@@ -19,7 +19,11 @@ pub enum VoipMsError {
     Http(u16),
     #[error("VoIP.ms did not answer within {0:?}")]
     Timeout(Duration),
+    /// The connection was never made: the request did not leave.
     #[error("VoIP.ms could not be reached: {0}")]
+    Unreachable(String),
+    /// The connection broke after the request may have left.
+    #[error("VoIP.ms connection failed: {0}")]
     Transport(String),
     #[error("VoIP.ms answered something unreadable: {0}")]
     Malformed(String),
@@ -104,14 +108,11 @@ impl VoipMsClient {
         }
     }
 
-    /// How long all the parts of one text may take (`VOIPMS_SEND_BUDGET_MS`).
-    pub fn send_budget(&self) -> Duration {
-        self.settings.send_budget
-    }
-
     fn transport(&self, error: reqwest::Error) -> VoipMsError {
         if error.is_timeout() {
             VoipMsError::Timeout(self.settings.timeout)
+        } else if error.is_connect() {
+            VoipMsError::Unreachable(error.without_url().to_string())
         } else {
             // Never echo the URL: it carries the API password.
             VoipMsError::Transport(error.without_url().to_string())
@@ -147,21 +148,31 @@ impl VoipMsClient {
         let Some(json) = self.call("getSMS", &params, Some("no_sms")).await? else {
             return Ok(Vec::new());
         };
-        let rows = json.get("sms").and_then(Value::as_array).cloned().unwrap_or_default();
-        rows.iter()
-            .map(|row| {
-                let date = text(row.get("date"));
-                Ok(SmsRecord {
-                    id: text(row.get("id")),
-                    date: NaiveDateTime::parse_from_str(&date, "%Y-%m-%d %H:%M:%S")
-                        .map_err(|_| VoipMsError::Malformed(format!("getSMS date {date:?}")))?,
-                    inbound: text(row.get("type")) == "1",
-                    did: text(row.get("did")),
-                    contact: text(row.get("contact")),
-                    message: text(row.get("message")),
-                })
-            })
-            .collect()
+        parse_sms_rows(&json)
+    }
+
+    /// `getSMS` for texts `did` sent to `contact` (`type=0`) dated `from..=to`, to find out whether a
+    /// text whose `sendSMS` answer was lost went out.
+    pub async fn sent_sms(
+        &self,
+        did: &str,
+        contact: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<SmsRecord>, VoipMsError> {
+        let params = [
+            ("from", from.format("%Y-%m-%d").to_string()),
+            ("to", to.format("%Y-%m-%d").to_string()),
+            ("type", "0".to_string()),
+            ("did", did.to_string()),
+            ("contact", contact.to_string()),
+            ("timezone", "0".to_string()),
+            ("limit", GET_SMS_LIMIT.to_string()),
+        ];
+        let Some(json) = self.call("getSMS", &params, Some("no_sms")).await? else {
+            return Ok(Vec::new());
+        };
+        parse_sms_rows(&json)
     }
 
     /// `getDIDsInfo` for one DID: its current settings, as VoIP.ms names them.
@@ -180,6 +191,25 @@ impl VoipMsClient {
     pub async fn set_sms(&self, params: &[(&str, String)]) -> Result<(), VoipMsError> {
         self.call("setSMS", params, None).await.map(|_| ())
     }
+}
+
+/// The `sms` rows of a `getSMS` answer.
+fn parse_sms_rows(json: &Map<String, Value>) -> Result<Vec<SmsRecord>, VoipMsError> {
+    let rows = json.get("sms").and_then(Value::as_array).cloned().unwrap_or_default();
+    rows.iter()
+        .map(|row| {
+            let date = text(row.get("date"));
+            Ok(SmsRecord {
+                id: text(row.get("id")),
+                date: NaiveDateTime::parse_from_str(&date, "%Y-%m-%d %H:%M:%S")
+                    .map_err(|_| VoipMsError::Malformed(format!("getSMS date {date:?}")))?,
+                inbound: text(row.get("type")) == "1",
+                did: text(row.get("did")),
+                contact: text(row.get("contact")),
+                message: text(row.get("message")),
+            })
+        })
+        .collect()
 }
 
 /// Builds the full `setSMS` parameter list that turns the URL callback on for `did` while keeping

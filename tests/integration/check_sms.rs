@@ -639,17 +639,19 @@ async fn a_run_that_crashed_half_way_is_completed_without_duplicates() {
             to: DID_E164.into(),
             from: PATIENT.into(),
             message: texts[0].message.clone(),
+            provider: pedro_voip::sms::gateway::Provider::VoipMs,
             provider_id: "C1".into(),
             provider_date: None,
+            sent_at: Some(texts[0].date.and_utc()),
             media: Vec::new(),
             received_at: texts[0].date.and_utc(),
             origin: Origin::CheckSms,
-            may_auto_reply: true,
         },
     )
     .await
     .unwrap();
     assert!(!outcome.duplicate);
+    app.drain_queue().await;
     assert_eq!(app.voipms.sent_sms().len(), 1);
 
     app.clock.advance(Duration::minutes(15));

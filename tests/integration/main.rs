@@ -7,6 +7,7 @@ mod configure_webhook;
 
 mod conversations;
 mod database_tls;
+mod delivered_texts;
 mod fake_twilio;
 mod fake_voipms;
 mod faults;
@@ -16,6 +17,7 @@ mod lambda_events;
 mod migrations;
 mod openapi;
 mod rate_limits;
+mod reply_queue;
 mod send;
 mod template;
 mod webhook;

@@ -215,8 +215,16 @@ impl TestApp {
         self.http.get(self.url(path)).send().await.expect("request")
     }
 
-    /// A text from `from` as VoIP.ms's JSON form of the webhook.
+    /// A text from `from` as VoIP.ms's JSON form of the webhook, then the queue drained (so the
+    /// automatic reply, if any, has gone out when this returns).
     pub async fn text_in(&self, from: &str, message: &str, id: impl AsRef<str>) -> (u16, Value) {
+        let answer = self.text_in_queued(from, message, id).await;
+        self.drain_queue().await;
+        answer
+    }
+
+    /// A text through the webhook, leaving the queue as the webhook left it.
+    pub async fn text_in_queued(&self, from: &str, message: &str, id: impl AsRef<str>) -> (u16, Value) {
         let response = self
             .post_json(
                 "/api/voip/sms/webhook",
@@ -225,6 +233,20 @@ impl TestApp {
             .await;
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Runs every task that is ready in the Postgres queue (what `pedro serve`'s worker does), and
+    /// says what became of each.
+    pub async fn drain_queue(&self) -> Vec<pedro_voip::queue::postgres::Executed> {
+        let queue = self.ctx.pg_queue.as_ref().expect("the test app uses the Postgres queue");
+        let ctx = self.ctx.clone();
+        queue
+            .drain(move |task, attempt| {
+                let ctx = ctx.clone();
+                async move { pedro_voip::worker::execute(&ctx, task, attempt).await }
+            })
+            .await
+            .expect("the queue can be drained")
     }
 
     pub async fn send(&self, to: &str, message: &str) -> (u16, Value) {

@@ -5,4 +5,5 @@ pub mod compliance;
 pub mod office_hours;
 pub mod phone;
 pub mod practice;
+pub mod review;
 pub mod segment;

@@ -127,15 +127,37 @@ pub async fn messages(
     ))
 }
 
+/// `?upTo=<message id>`: the newest message the reviewer saw. What arrived after it stays flagged.
+/// Without it, everything in the thread now counts as seen.
 pub async fn review(
     State(ctx): State<Arc<AppContext>>,
     acting: ActingPractice,
     Path(id): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Result<Json<ConversationSummary>, ApiError> {
+    let mut up_to = None;
+    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match key.as_ref() {
+            "upTo" => {
+                up_to = Some(
+                    uuid::Uuid::parse_str(&value)
+                        .map_err(|_| ApiError::bad_request("invalid_id", "`upTo` is not a message id"))?,
+                )
+            }
+            other => {
+                return Err(ApiError::bad_request(
+                    "unknown_parameter",
+                    format!("unknown query parameter `{other}`"),
+                ))
+            }
+        }
+    }
     let mut client = ctx.conn().await?;
     let tx = db::begin_as(&mut client, &acting.caller).await?;
     let conversation = find(&*tx, &acting, &id).await?;
-    conversations::mark_reviewed(&*tx, acting.practice.id, conversation.id).await?;
+    if !conversations::mark_reviewed(&*tx, acting.practice.id, conversation.id, up_to).await? {
+        return Err(ApiError::not_found("no such message in this conversation"));
+    }
     let updated = conversations::get(&*tx, acting.practice.id, conversation.id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no conversation with id {id}")))?;

@@ -15,6 +15,7 @@ use super::error::ApiError;
 use super::extract::JsonBody;
 use super::limits::{self, SourceAddress};
 use crate::app::AppContext;
+use crate::sms::gateway::Provider;
 use crate::sms::inbound::{receive, InboundError, InboundText};
 use crate::store::messages::Origin;
 
@@ -62,18 +63,11 @@ fn default_to(ctx: &AppContext) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::bad_request("missing_field", "`to` is required (no VOIPMS_DID is configured)"))
 }
 
+/// Only what is not a delivery at all is refused (no message id); everything else is stored.
 fn inbound_error(error: InboundError) -> ApiError {
     match error {
         InboundError::Db(e) => e.into(),
-        InboundError::UnknownDid(_) => {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_did", error.to_string())
-        }
-        InboundError::BadDid(_) | InboundError::BadSender(_) => {
-            ApiError::bad_request("invalid_phone_number", error.to_string())
-        }
         InboundError::BadProviderId => ApiError::bad_request("missing_field", error.to_string()),
-        InboundError::TooLong => ApiError::bad_request("message_too_long", error.to_string()),
-        InboundError::NulCharacter(_) => ApiError::bad_request("invalid_text", error.to_string()),
     }
 }
 
@@ -120,15 +114,16 @@ pub async fn callback(
         to,
         from: required(param(&pairs, "from"), "from")?.to_string(),
         message: required(param(&pairs, "message"), "message")?.to_string(),
+        provider: Provider::VoipMs,
         provider_id: required(param(&pairs, "id"), "id")?.to_string(),
         provider_date: param(&pairs, "date").map(str::to_string),
+        sent_at: None,
         media: param(&pairs, "media")
             .filter(|m| !m.is_empty())
             .map(|m| vec![m.to_string()])
             .unwrap_or_default(),
         received_at: ctx.clock.now(),
         origin: Origin::Webhook,
-        may_auto_reply: true,
     };
     receive(&ctx, text).await.map_err(inbound_error)?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "ok").into_response())
@@ -163,12 +158,13 @@ pub async fn json(
         to,
         from: required(body.from.as_deref(), "from")?.to_string(),
         message: required(body.message.as_deref(), "message")?.to_string(),
+        provider: Provider::VoipMs,
         provider_id: required(body.id.as_deref(), "id")?.to_string(),
         provider_date: body.date,
+        sent_at: None,
         media: body.media.unwrap_or_default(),
         received_at: ctx.clock.now(),
         origin: Origin::Webhook,
-        may_auto_reply: true,
     };
     let outcome = receive(&ctx, text).await.map_err(inbound_error)?;
     Ok(Json(outcome))

@@ -13,6 +13,7 @@ use crate::db;
 use crate::db::DbError;
 use crate::domain::phone::Did;
 use crate::domain::practice::Practice;
+use crate::sms::gateway::Provider;
 use crate::sms::inbound::{receive, InboundError, InboundText};
 use crate::store::jobs::{self, ResumePoint};
 use crate::store::messages::Origin;
@@ -53,16 +54,18 @@ pub async fn run(ctx: &AppContext) -> Result<CheckSmsReport, DbError> {
         // `sending` (failed and flagged for a person), runs that died half way.
         let now = ctx.clock.now();
         crate::store::limits::prune(&*tx, now - Duration::days(2)).await?;
-        let interrupted = crate::store::messages::fail_interrupted_sends(&*tx, now - Duration::minutes(10)).await?;
-        if interrupted > 0 {
-            tracing::warn!(
-                interrupted,
-                "texts left sending by an interrupted process were marked failed"
-            );
-        }
+        let stalled = crate::store::messages::stalled_outbound(&*tx, now - Duration::minutes(5)).await?;
         jobs::fail_abandoned(&*tx, now - Duration::hours(1), now).await?;
         let all = practices::all_with_dids(&*tx).await?;
         tx.commit().await?;
+        // Texts whose task was lost (a crash between storing and queueing, a worker that died):
+        // queued again; the worker looks up any part whose answer was lost before resending.
+        if !stalled.is_empty() {
+            tracing::warn!(stalled = stalled.len(), "outbound texts left unfinished were queued again");
+        }
+        for id in stalled {
+            crate::sms::inbound::enqueue_reply(ctx, id).await;
+        }
         all
     };
     for (practice, dids) in all {
@@ -107,7 +110,6 @@ async fn run_for_practice(
     let now = ctx.clock.now();
     let overlap = Duration::from_std(ctx.settings.check_sms_overlap)?;
     let lookback = Duration::from_std(ctx.settings.check_sms_initial_lookback)?;
-    let max_age = Duration::from_std(ctx.settings.auto_reply_max_age)?;
     // Jobs act as the service role.
     let service = Caller::service();
     let (window, run_id) = {
@@ -123,7 +125,7 @@ async fn run_for_practice(
         tx.commit().await.map_err(DbError::from)?;
         (window, run_id)
     };
-    let outcome = read_window(ctx, voipms, dids, window, max_age, report).await;
+    let outcome = read_window(ctx, voipms, dids, window, report).await;
     let mut client = ctx.conn().await?;
     let tx = db::begin_as(&mut client, &service).await?;
     let finished = ctx.clock.now();
@@ -140,7 +142,6 @@ async fn read_window(
     voipms: &VoipMsClient,
     dids: &[String],
     (start, end): (DateTime<Utc>, DateTime<Utc>),
-    max_age: Duration,
     report: &mut CheckSmsReport,
 ) -> anyhow::Result<serde_json::Value> {
     // Counted locally and added to the report only when the whole window was read.
@@ -152,9 +153,12 @@ async fn read_window(
         // getSMS selects whole days; everything it returns is stored (dedupe makes the overlap
         // harmless). No finer time filter: `timezone=0` meaning UTC is only inferred, and a wrong
         // guess must cost a duplicate check, not a lost text.
-        let records = voipms
+        let mut records = voipms
             .received_sms(&digits, start.date_naive(), end.date_naive())
             .await?;
+        // Oldest first: each text is decided in the order the patient wrote them (consent, the
+        // quiet period), not in the order VoIP.ms lists them.
+        records.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.id.cmp(&b.id)));
         if records.len() >= crate::voipms::GET_SMS_LIMIT {
             tracing::warn!(
                 count = records.len(),
@@ -168,22 +172,24 @@ async fn read_window(
                 to: did.clone(),
                 from: record.contact,
                 message: record.message,
+                provider: Provider::VoipMs,
                 provider_id: record.id,
-                provider_date: None,
+                provider_date: Some(record.date.format("%Y-%m-%d %H:%M:%S").to_string()),
+                sent_at: Some(at),
                 media: Vec::new(),
-                received_at: at,
+                received_at: ctx.clock.now(),
                 origin: Origin::CheckSms,
-                may_auto_reply: ctx.clock.now() - at <= max_age,
             };
             match receive(ctx, text).await {
                 Ok(outcome) if outcome.duplicate => duplicates += 1,
                 Ok(outcome) => {
                     stored += 1;
-                    replied += usize::from(outcome.auto_response.is_some_and(|r| r.sent));
+                    replied += usize::from(outcome.auto_response.is_some_and(|r| r.queued));
                     flagged += usize::from(outcome.needs_review);
                 }
                 Err(InboundError::Db(error)) => return Err(error.into()),
                 Err(error) => {
+                    // Only a row without an id: nothing to store it under.
                     rejected += 1;
                     tracing::warn!(%error, "check-sms skipped a text it cannot store");
                 }

@@ -1,44 +1,56 @@
-//! Receiving a text (from the webhook or the 15-minute check): stored exactly once per carrier id,
-//! then answered automatically at most once — or flagged for a person.
+//! Receiving a text (from the webhook or the 15-minute check). In one transaction it is stored
+//! exactly once per carrier id, consent and the automatic answer are decided, and the answer is
+//! stored as `queued`; the queue's worker sends it. No carrier is called here, so the webhook
+//! answers VoIP.ms at once, and a redelivery finds everything already decided.
+//!
+//! Nothing a carrier delivered is dropped: an unusual sender is stored as it came, NUL characters are
+//! replaced visibly, and a text to a number no practice owns is kept for an operator.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::outbound::{send_text, Purpose, SendTextError};
 use crate::app::AppContext;
 use crate::auth::Caller;
-use crate::db;
-use crate::db::DbError;
+use crate::db::{self, DbError};
 use crate::domain::auto_reply::{classify, render_reply, Category, ReplyKind};
 use crate::domain::compliance::{compliance_keyword, ComplianceKeyword};
-use crate::domain::phone::{Did, PhoneNumber, PhoneNumberError, Sender};
+use crate::domain::phone::{Did, PhoneNumber, Sender};
 use crate::domain::practice::Practice;
-use crate::store::messages::{self, NewInbound, Origin};
-use crate::store::{conversations, practices, replies};
+use crate::domain::review::Flag;
+use crate::queue::Task;
+use crate::sms::gateway::Provider;
+use crate::store::messages::{self, NewInbound, NewOutbound, Origin};
+use crate::store::{conversations, practices, replies, unrouted};
 
-/// Longest inbound text stored; carriers deliver far less (1600 at most).
+/// Longest inbound text stored whole; carriers deliver far less (1600 at most).
 pub const MAX_INBOUND_CHARS: usize = 10_000;
 const MAX_PROVIDER_ID_CHARS: usize = 100;
+/// A sender that is not a phone number is stored as it came, up to this length.
+const MAX_SENDER_CHARS: usize = 64;
 
 pub struct InboundText {
     pub to: String,
     pub from: String,
     pub message: String,
+    pub provider: Provider,
     pub provider_id: String,
+    /// The carrier's date for the text, verbatim (kept for the record).
     pub provider_date: Option<String>,
+    /// The text's own time when the caller already knows it (check-sms reads it from getSMS);
+    /// otherwise it is read from `provider_date`, and failing that the arrival time stands in.
+    pub sent_at: Option<DateTime<Utc>>,
     pub media: Vec<String>,
     pub received_at: DateTime<Utc>,
     pub origin: Origin,
-    /// False for texts found late by check-sms: a person answers those.
-    pub may_auto_reply: bool,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct AutoResponse {
     pub category: &'static str,
-    pub sent: bool,
+    /// True when a reply is waiting in the queue for the worker.
+    pub queued: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -46,27 +58,22 @@ pub struct AutoResponse {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InboundOutcome {
-    pub conversation_id: Uuid,
-    pub message_id: Uuid,
+    /// `queued` when an automatic reply waits in the queue, `stored` otherwise, `unrouted` for a
+    /// text to a number no practice owns (kept for an operator).
+    pub status: &'static str,
+    pub conversation_id: Option<Uuid>,
+    pub message_id: Option<Uuid>,
     pub duplicate: bool,
     pub auto_response: Option<AutoResponse>,
     pub needs_review: bool,
+    #[serde(skip)]
+    pub reply_id: Option<Uuid>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum InboundError {
-    #[error("`to` is not a North American DID: {0}")]
-    BadDid(PhoneNumberError),
-    #[error("no practice uses the DID {0}")]
-    UnknownDid(String),
-    #[error("`from` is not a phone number or short code: {0}")]
-    BadSender(PhoneNumberError),
     #[error("`id` is required: the carrier's message id (at most 100 characters)")]
     BadProviderId,
-    #[error("the message is longer than {MAX_INBOUND_CHARS} characters")]
-    TooLong,
-    #[error("`{0}` contains a NUL character")]
-    NulCharacter(&'static str),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -77,326 +84,392 @@ impl From<tokio_postgres::Error> for InboundError {
     }
 }
 
+/// Reads a carrier's date: `YYYY-MM-DD HH:MM:SS` in `zone` (VoIP.ms's form), RFC 3339, or Unix
+/// seconds. None for anything else.
+pub fn parse_carrier_date(value: &str, zone: chrono_tz::Tz) -> Option<DateTime<Utc>> {
+    let value = value.trim();
+    if let Ok(at) = DateTime::parse_from_rfc3339(value) {
+        return Some(at.with_timezone(&Utc));
+    }
+    if let Ok(naive) = NaiveDateTime::parse_from_str(value, "%Y-%m-%d %H:%M:%S") {
+        return zone.from_local_datetime(&naive).earliest().map(|t| t.with_timezone(&Utc));
+    }
+    if value.len() >= 9 && value.chars().all(|c| c.is_ascii_digit()) {
+        return DateTime::from_timestamp(value.parse().ok()?, 0);
+    }
+    None
+}
+
+/// Replaces NUL (which Postgres text cannot hold) with a visible replacement character.
+fn without_nul(value: &str) -> (String, bool) {
+    if value.contains('\0') {
+        (value.replace('\0', "\u{FFFD}"), true)
+    } else {
+        (value.to_string(), false)
+    }
+}
+
+/// The text as it will be stored, and what about the delivery itself a person should know.
+struct Cleaned {
+    body: String,
+    media: Vec<String>,
+    provider_date: Option<String>,
+    sender: Result<Sender, String>,
+    own_time: DateTime<Utc>,
+    note: Option<Flag>,
+}
+
+fn clean(ctx: &AppContext, text: &InboundText) -> Cleaned {
+    let mut notes = Vec::new();
+    let (mut body, nul) = without_nul(&text.message);
+    if nul {
+        notes.push("contained NUL characters (shown as \u{FFFD})");
+    }
+    if body.chars().count() > MAX_INBOUND_CHARS {
+        body = body.chars().take(MAX_INBOUND_CHARS).collect();
+        notes.push("was longer than 10,000 characters and was cut");
+    }
+    let media = text.media.iter().map(|m| without_nul(m).0).filter(|m| !m.is_empty()).collect();
+    let provider_date = text.provider_date.as_deref().map(|d| without_nul(d).0);
+    let sender = Sender::parse(&text.from).map_err(|_| {
+        let raw: String = without_nul(text.from.trim()).0.chars().take(MAX_SENDER_CHARS).collect();
+        if raw.is_empty() {
+            "(no sender)".to_string()
+        } else {
+            raw
+        }
+    });
+    let parsed = text
+        .sent_at
+        .or_else(|| parse_carrier_date(provider_date.as_deref()?, ctx.settings.carrier_date_timezone));
+    // A date in the future is a clock or zone error: the arrival time is the better guess.
+    let own_time = parsed
+        .filter(|at| *at <= text.received_at + Duration::minutes(5))
+        .unwrap_or(text.received_at);
+    let note = (!notes.is_empty()).then(|| Flag::attention(format!("this text {}", notes.join(" and "))));
+    Cleaned {
+        body,
+        media,
+        provider_date,
+        sender,
+        own_time,
+        note,
+    }
+}
+
 pub async fn receive(ctx: &AppContext, text: InboundText) -> Result<InboundOutcome, InboundError> {
     let provider_id = text.provider_id.trim();
-    if provider_id.is_empty() || provider_id.chars().count() > MAX_PROVIDER_ID_CHARS {
+    if provider_id.is_empty() || provider_id.chars().count() > MAX_PROVIDER_ID_CHARS || provider_id.contains('\0') {
         return Err(InboundError::BadProviderId);
     }
-    if text.message.chars().count() > MAX_INBOUND_CHARS {
-        return Err(InboundError::TooLong);
-    }
-    // Postgres cannot store NUL in text; refuse it here rather than fail on insert.
-    let fields = [
-        ("message", Some(text.message.as_str())),
-        ("id", Some(provider_id)),
-        ("date", text.provider_date.as_deref()),
-    ];
-    let media = text.media.iter().map(|m| ("media", Some(m.as_str())));
-    if let Some((name, _)) = fields
-        .into_iter()
-        .chain(media)
-        .find(|(_, v)| v.is_some_and(|v| v.contains('\0')))
-    {
-        return Err(InboundError::NulCharacter(name));
-    }
-    let did = Did::parse(&text.to).map_err(InboundError::BadDid)?;
-    let sender = Sender::parse(&text.from).map_err(InboundError::BadSender)?;
-
-    // Carrier deliveries and jobs act as the service role.
+    let cleaned = clean(ctx, &text);
     let service = Caller::service();
     let mut client = ctx.conn().await?;
     let tx = db::begin_as(&mut client, &service).await?;
-    let practice = practices::for_did(&*tx, did.as_e164())
-        .await?
-        .ok_or_else(|| InboundError::UnknownDid(did.as_e164().to_string()))?;
-    let conversation_id =
-        conversations::ensure(&*tx, practice.id, did.as_e164(), sender.as_str(), text.received_at).await?;
+    let practice = match Did::parse(&text.to) {
+        Ok(did) => practices::for_did(&*tx, did.as_e164()).await?.map(|p| (p, did)),
+        Err(_) => None,
+    };
+    let Some((practice, did)) = practice else {
+        let reason = "no practice owns the number it was sent to";
+        let new = unrouted::NewUnrouted {
+            provider: text.provider.as_str(),
+            provider_message_id: provider_id,
+            to_number: &without_nul(text.to.trim()).0,
+            from_number: &without_nul(text.from.trim()).0,
+            body: &cleaned.body,
+            media_urls: &cleaned.media,
+            sent_at: cleaned.own_time,
+            received_at: text.received_at,
+            reason,
+        };
+        let stored = unrouted::insert(&*tx, &new).await?;
+        tx.commit().await?;
+        tracing::warn!(provider = text.provider.as_str(), stored, "text to a number no practice owns; kept for an operator");
+        return Ok(InboundOutcome {
+            status: "unrouted",
+            conversation_id: None,
+            message_id: None,
+            duplicate: !stored,
+            auto_response: None,
+            needs_review: true,
+            reply_id: None,
+        });
+    };
+    let contact = match &cleaned.sender {
+        Ok(sender) => sender.as_str().to_string(),
+        Err(raw) => raw.clone(),
+    };
+    let conversation_id = conversations::ensure(&*tx, practice.id, did.as_e164(), &contact, cleaned.own_time).await?;
     let new = NewInbound {
         practice_id: practice.id,
         conversation_id,
-        body: &text.message,
-        media_urls: text.media.clone(),
-        occurred_at: text.received_at,
+        body: &cleaned.body,
+        media_urls: cleaned.media.clone(),
+        occurred_at: cleaned.own_time,
+        arrived_at: text.received_at,
         origin: text.origin,
+        provider: text.provider.as_str(),
         provider_message_id: provider_id,
-        provider_date: text.provider_date.as_deref(),
+        provider_date: cleaned.provider_date.as_deref(),
+        category: None,
+        flag: None,
     };
-    let (message_id, conversation_id, duplicate) = match messages::insert_inbound(&*tx, &new).await? {
-        Some(message_id) => {
-            conversations::record_message(&*tx, conversation_id, text.received_at, &text.message, true).await?;
-            tx.commit().await?;
-            tracing::info!(message = %message_id, from = %sender.masked(), origin = text.origin.as_str(), "text received");
-            (message_id, conversation_id, false)
-        }
-        None => {
-            tx.rollback().await?;
-            let tx = db::begin_as(&mut client, &service).await?;
-            let stored = messages::find_inbound(&*tx, practice.id, provider_id)
-                .await?
-                .ok_or_else(|| DbError::NoRow("duplicate inbound text vanished".into()))?;
-            // Answered already, or being answered by a delivery still running: nothing to do.
-            let take_over = !stored.answered && messages::claim_answering(&*tx, stored.id).await?;
-            tx.commit().await?;
-            if !take_over {
-                tracing::info!(message = %stored.id, origin = text.origin.as_str(), "duplicate delivery ignored");
-                return Ok(InboundOutcome {
-                    conversation_id: stored.conversation_id,
-                    message_id: stored.id,
-                    duplicate: true,
-                    auto_response: None,
-                    needs_review: stored.needs_review,
-                });
-            }
-            // Stored by an earlier delivery that stopped before answering: finish it now.
-            tracing::warn!(message = %stored.id, "redelivery of a text that was never answered; answering now");
-            (stored.id, stored.conversation_id, true)
-        }
+    let Some(message_id) = messages::insert_inbound(&*tx, &new).await? else {
+        // Stored (and decided) by an earlier delivery: nothing to do.
+        tx.rollback().await?;
+        let client = ctx.conn().await?;
+        let stored = messages::find_inbound(&**client, practice.id, text.provider.as_str(), provider_id)
+            .await?
+            .ok_or_else(|| DbError::NoRow("duplicate inbound text vanished".into()))?;
+        tracing::info!(message_id = %stored.id, origin = text.origin.as_str(), "duplicate delivery ignored");
+        return Ok(InboundOutcome {
+            status: "stored",
+            conversation_id: Some(stored.conversation_id),
+            message_id: Some(stored.id),
+            duplicate: true,
+            auto_response: None,
+            needs_review: stored.needs_review,
+            reply_id: None,
+        });
     };
-    drop(client);
-
-    let answer = answer(ctx, &practice, &did, &sender, message_id, &text).await?;
-    let mut client = ctx.conn().await?;
-    let tx = db::begin_as(&mut client, &service).await?;
-    messages::annotate_inbound(&*tx, message_id, answer.category, answer.review.as_deref()).await?;
-    if let Some(reason) = &answer.review {
-        conversations::flag_for_review(&*tx, conversation_id, reason).await?;
+    conversations::record_message(&*tx, conversation_id, cleaned.own_time, &cleaned.body, true).await?;
+    let decision = match &cleaned.sender {
+        Ok(Sender::Number(number)) => decide(ctx, &*tx, &practice, number, &cleaned).await?,
+        Ok(Sender::ShortCode(_)) => Decision::flag(Flag::attention(
+            "sent from a short code; never answered automatically",
+        )),
+        Err(_) => Decision::flag(Flag::attention(
+            "the sender is not a phone number (it is stored as the carrier gave it); never answered automatically",
+        )),
+    };
+    let flag = cleaned.note.clone().map(|note| note.max(decision.flag.clone())).or(decision.flag.clone());
+    let reply_id = match &decision.reply {
+        Some(body) => {
+            let reply = NewOutbound {
+                practice_id: practice.id,
+                conversation_id,
+                body,
+                occurred_at: decision.decided_at,
+                origin: Origin::AutoReply,
+                category: decision.category,
+                reply_to_id: Some(message_id),
+            };
+            let id = messages::insert_outbound(&*tx, &reply).await?;
+            conversations::record_message(&*tx, conversation_id, decision.decided_at, body, false).await?;
+            Some(id)
+        }
+        None => None,
+    };
+    messages::annotate_inbound(&*tx, message_id, decision.category, flag.as_ref()).await?;
+    if let Some(flag) = &flag {
+        conversations::flag_for_review(&*tx, conversation_id, flag).await?;
     }
     tx.commit().await?;
+    drop(client);
+    let from = match &cleaned.sender {
+        Ok(sender) => sender.masked(),
+        Err(_) => "unusual".to_string(),
+    };
+    tracing::info!(message_id = %message_id, from = %from, origin = text.origin.as_str(), queued = reply_id.is_some(), "text received");
+    if let Some(reply_id) = reply_id {
+        enqueue_reply(ctx, reply_id).await;
+    }
     Ok(InboundOutcome {
-        conversation_id,
-        message_id,
-        duplicate,
-        auto_response: answer.response,
-        needs_review: answer.review.is_some(),
+        status: if reply_id.is_some() { "queued" } else { "stored" },
+        conversation_id: Some(conversation_id),
+        message_id: Some(message_id),
+        duplicate: false,
+        auto_response: decision.category.map(|category| AutoResponse {
+            category,
+            queued: reply_id.is_some(),
+            reason: decision.not_sent,
+        }),
+        needs_review: flag.is_some(),
+        reply_id,
     })
 }
 
-/// What was done about a new text.
-#[derive(Default)]
-struct Answer {
-    category: Option<&'static str>,
-    response: Option<AutoResponse>,
-    review: Option<String>,
+/// Hands a stored reply to the queue. If the queue does not take it, the reply stays `queued` and
+/// the 15-minute housekeeping hands it over again: late, never lost.
+pub async fn enqueue_reply(ctx: &AppContext, reply_id: Uuid) {
+    if let Err(error) = ctx.queue.enqueue(&Task::SendText { message_id: reply_id }).await {
+        tracing::error!(message_id = %reply_id, %error, "reply stored but not queued; housekeeping will queue it");
+    }
 }
 
-impl Answer {
-    fn review(reason: impl Into<String>) -> Self {
+/// What was decided about a new text.
+#[derive(Default)]
+struct Decision {
+    category: Option<&'static str>,
+    /// The reply text to queue.
+    reply: Option<String>,
+    /// Why the category's reply is not sent, when it is not.
+    not_sent: Option<String>,
+    flag: Option<Flag>,
+    decided_at: DateTime<Utc>,
+}
+
+impl Decision {
+    fn flag(flag: Flag) -> Self {
         Self {
-            review: Some(reason.into()),
+            flag: Some(flag),
             ..Self::default()
         }
     }
-}
 
-/// What to do about a text, decided (and its opt-out changes and quiet-period claim committed)
-/// before any carrier is called.
-enum Plan {
-    Done(Answer),
-    Confirm(ReplyKind),
-    Reply {
-        kind: ReplyKind,
-        claimed_at: chrono::DateTime<Utc>,
-        review: Option<String>,
-    },
-}
-
-async fn answer(
-    ctx: &AppContext,
-    practice: &Practice,
-    did: &Did,
-    sender: &Sender,
-    message_id: Uuid,
-    text: &InboundText,
-) -> Result<Answer, DbError> {
-    let Sender::Number(number) = sender else {
-        return Ok(Answer::review("sent from a short code; never answered automatically"));
-    };
-    let service = Caller::service();
-    let mut client = ctx.conn().await?;
-    let tx = db::begin_as(&mut client, &service).await?;
-    let rules = replies::load_rules(&*tx, practice.id).await?;
-    let plan = plan(ctx, &*tx, practice, number, text, &rules).await?;
-    tx.commit().await?;
-    drop(client);
-
-    let reply = Reply {
-        ctx,
-        practice,
-        did,
-        to: number,
-        reply_to: message_id,
-        templates: &rules.templates,
-    };
-    match plan {
-        Plan::Done(answer) => Ok(answer),
-        Plan::Confirm(kind) => {
-            let response = reply.send(kind).await?;
-            Ok(Answer {
-                category: Some(kind.as_str()),
-                response: Some(response),
-                review: None,
-            })
-        }
-        Plan::Reply {
-            kind,
-            claimed_at,
-            mut review,
-        } => {
-            let response = reply.send(kind).await?;
-            if let Some(reason) = response.reason.as_ref().filter(|_| !response.sent) {
-                review.get_or_insert_with(|| format!("automatic reply failed: {reason}"));
-                // Nothing reached the patient: the next text may be answered.
-                let mut client = ctx.conn().await?;
-                let tx = db::begin_as(&mut client, &service).await?;
-                replies::release_auto_reply(&*tx, practice.id, number.as_e164(), kind, claimed_at).await?;
-                tx.commit().await?;
-            }
-            Ok(Answer {
-                category: Some(kind.as_str()),
-                response: Some(response),
-                review,
-            })
-        }
+    fn raise(&mut self, flag: Flag) {
+        self.flag = Some(flag.max(self.flag.take()));
     }
 }
 
-async fn plan(
+async fn decide(
     ctx: &AppContext,
     tx: &impl db::Conn,
     practice: &Practice,
     number: &PhoneNumber,
-    text: &InboundText,
-    rules: &replies::RuleSet,
-) -> Result<Plan, DbError> {
-    if practices::is_own_did(tx, number.as_e164()).await? {
-        return Ok(Plan::Done(Answer::review(
-            "sent from one of our own numbers; never answered automatically",
-        )));
-    }
+    text: &Cleaned,
+) -> Result<Decision, DbError> {
     let now = ctx.clock.now();
-    let opted_out = replies::is_opted_out(tx, practice.id, number.as_e164()).await?;
-    let keyword = compliance_keyword(&text.message);
-    match keyword {
-        Some(ComplianceKeyword::OptOut) => {
-            let newly = replies::opt_out(tx, practice.id, number.as_e164(), now).await?;
-            tracing::info!(contact = %number.masked(), newly, "contact opted out");
-            if newly {
-                return Ok(Plan::Confirm(ReplyKind::OptOut));
-            }
-            let response = not_sent(ReplyKind::OptOut, "already opted out; confirmed once before");
-            return Ok(Plan::Done(Answer {
-                category: Some("optout"),
-                response: Some(response),
-                review: None,
-            }));
-        }
-        // Only the delivery that actually opted the number back in confirms it.
-        Some(ComplianceKeyword::OptIn) if opted_out && replies::opt_in(tx, practice.id, number.as_e164()).await? => {
-            tracing::info!(contact = %number.masked(), "contact opted back in");
-            return Ok(Plan::Confirm(ReplyKind::OptIn));
-        }
-        _ => {}
+    let mut decision = Decision {
+        decided_at: now,
+        ..Decision::default()
+    };
+    if practices::is_own_did(tx, number.as_e164()).await? {
+        decision.raise(Flag::attention(
+            "sent from one of our own numbers; never answered automatically",
+        ));
+        return Ok(decision);
     }
+    let max_age = Duration::from_std(ctx.settings.auto_reply_max_age).unwrap_or(Duration::minutes(60));
+    let age = now - text.own_time;
+    let too_old = age > max_age;
+    let rules = replies::load_rules(tx, practice.id).await?;
+    let keyword = compliance_keyword(&text.body);
+    // Consent follows the texts' own times, whatever order they arrive in.
+    let consent_reply = match keyword {
+        Some(ComplianceKeyword::OptOut) => {
+            let changed = replies::opt_out(tx, practice.id, number.as_e164(), text.own_time).await?;
+            tracing::info!(contact = %number.masked(), changed, "opt-out received");
+            decision.category = Some(ReplyKind::OptOut.as_str());
+            if compliance_word_is_cancel(&text.body) {
+                decision.raise(Flag::delivery(
+                    "opted out by texting CANCEL: they may have meant to cancel an appointment",
+                ));
+            }
+            Some((ReplyKind::OptOut, changed))
+        }
+        Some(ComplianceKeyword::OptIn) => {
+            let changed = replies::opt_in(tx, practice.id, number.as_e164(), text.own_time).await?;
+            if changed {
+                tracing::info!(contact = %number.masked(), "contact opted back in");
+                decision.category = Some(ReplyKind::OptIn.as_str());
+                Some((ReplyKind::OptIn, true))
+            } else {
+                None
+            }
+        }
+        _ => None,
+    };
+    if let Some((kind, changed)) = consent_reply {
+        if !changed {
+            decision.not_sent = Some("consent unchanged (already so, or a later text decided otherwise)".into());
+        } else if too_old {
+            decision.not_sent = Some("too old for an automatic reply".into());
+        } else {
+            queue_reply(&mut decision, kind, &rules, practice, now);
+        }
+        return Ok(decision);
+    }
+    let opted_out = replies::is_opted_out(tx, practice.id, number.as_e164()).await?;
     let kind = match keyword {
         Some(ComplianceKeyword::Help) => Some(ReplyKind::Help),
-        _ => classify(&rules.topics, &text.message).map(ReplyKind::Topic),
+        _ => classify(&rules.topics, &text.body).map(ReplyKind::Topic),
     };
-    let emergency = kind == Some(ReplyKind::Topic(Category::Emergency));
-    let mut review = emergency.then(|| "patient may have an emergency".to_string());
+    decision.category = kind.map(|k| k.as_str());
+    if kind == Some(ReplyKind::Topic(Category::Emergency)) {
+        decision.raise(Flag::emergency());
+    }
     if opted_out {
-        let reason = review.unwrap_or_else(|| "contact has opted out of texts; answer by phone if needed".into());
-        return Ok(Plan::Done(Answer {
-            category: kind.map(|k| k.as_str()),
-            response: None,
-            review: Some(reason),
-        }));
+        decision.raise(Flag::attention(
+            "contact has opted out of texts; answer by phone if needed",
+        ));
+        decision.not_sent = kind.map(|_| "contact has opted out".to_string());
+        return Ok(decision);
     }
     let Some(kind) = kind else {
-        return Ok(Plan::Done(Answer::review("no automatic answer matched")));
+        decision.raise(Flag::attention("no automatic answer matched"));
+        return Ok(decision);
     };
-    if !text.may_auto_reply {
-        review.get_or_insert_with(|| "found late by the 15-minute check; too old for an automatic reply".into());
-        let response = not_sent(kind, "too old for an automatic reply");
-        return Ok(Plan::Done(Answer {
-            category: Some(kind.as_str()),
-            response: Some(response),
-            review,
-        }));
+    if too_old {
+        decision.raise(Flag::attention(format!(
+            "written {} minutes before it reached us; too old for an automatic reply",
+            age.num_minutes()
+        )));
+        decision.not_sent = Some("too old for an automatic reply".into());
+        return Ok(decision);
     }
     let quiet = Duration::hours(i64::from(practice.auto_reply_quiet_hours));
     if !replies::claim_auto_reply(tx, practice.id, number.as_e164(), kind, now, quiet).await? {
-        review.get_or_insert_with(|| "asked again after an automatic reply; needs a person".into());
-        let reason = format!(
+        decision.raise(Flag::attention("asked again after an automatic reply; needs a person"));
+        decision.not_sent = Some(format!(
             "already answered automatically in the last {} hours",
             practice.auto_reply_quiet_hours
+        ));
+        return Ok(decision);
+    }
+    queue_reply(&mut decision, kind, &rules, practice, now);
+    Ok(decision)
+}
+
+/// Whether an opt-out came as CANCEL, which in a clinic often means an appointment.
+fn compliance_word_is_cancel(body: &str) -> bool {
+    body.trim().trim_end_matches(['.', '!', '?']).trim().eq_ignore_ascii_case("cancel")
+}
+
+fn queue_reply(
+    decision: &mut Decision,
+    kind: ReplyKind,
+    rules: &replies::RuleSet,
+    practice: &Practice,
+    now: DateTime<Utc>,
+) {
+    let Some(template) = rules.templates.get(&kind) else {
+        decision.not_sent = Some("no reply text is configured for this category".into());
+        return;
+    };
+    decision.reply = Some(render_reply(kind, template, practice, now));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn carrier_dates_in_every_form_we_may_meet() {
+        let utc = chrono_tz::UTC;
+        let expected = Utc.with_ymd_and_hms(2026, 11, 25, 15, 4, 5).unwrap();
+        assert_eq!(parse_carrier_date("2026-11-25 15:04:05", utc), Some(expected));
+        assert_eq!(parse_carrier_date(" 2026-11-25T10:04:05-05:00 ", utc), Some(expected));
+        assert_eq!(parse_carrier_date(&expected.timestamp().to_string(), utc), Some(expected));
+        assert_eq!(
+            parse_carrier_date("2026-11-25 10:04:05", chrono_tz::America::Toronto),
+            Some(expected)
         );
-        let response = not_sent(kind, &reason);
-        return Ok(Plan::Done(Answer {
-            category: Some(kind.as_str()),
-            response: Some(response),
-            review,
-        }));
-    }
-    Ok(Plan::Reply {
-        kind,
-        claimed_at: now,
-        review,
-    })
-}
-
-fn not_sent(kind: ReplyKind, reason: &str) -> AutoResponse {
-    AutoResponse {
-        category: kind.as_str(),
-        sent: false,
-        reason: Some(reason.to_string()),
-    }
-}
-
-struct Reply<'a> {
-    ctx: &'a AppContext,
-    practice: &'a Practice,
-    did: &'a Did,
-    to: &'a PhoneNumber,
-    reply_to: Uuid,
-    templates: &'a std::collections::HashMap<ReplyKind, String>,
-}
-
-impl Reply<'_> {
-    async fn send(&self, kind: ReplyKind) -> Result<AutoResponse, DbError> {
-        let Some(template) = self.templates.get(&kind) else {
-            return Ok(not_sent(kind, "no reply text is configured for this category"));
-        };
-        let body = render_reply(kind, template, self.practice, self.ctx.clock.now());
-        let purpose = Purpose::AutoReply {
-            kind,
-            reply_to: self.reply_to,
-        };
-        match send_text(
-            self.ctx,
-            &Caller::service(),
-            self.practice,
-            self.did,
-            self.to,
-            &body,
-            purpose,
-        )
-        .await
-        {
-            Ok(_) => Ok(AutoResponse {
-                category: kind.as_str(),
-                sent: true,
-                reason: None,
-            }),
-            Err(SendTextError::Db(e)) => Err(e),
-            Err(SendTextError::OptedOut) => Ok(not_sent(kind, "contact has opted out")),
-            Err(SendTextError::Failed { failures, .. }) => {
-                let reason = failures
-                    .iter()
-                    .map(|f| format!("{}: {}", f.provider.as_str(), f.reason))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                Ok(not_sent(kind, &reason))
-            }
+        for bad in ["", "yesterday", "2026-13-01 00:00:00", "12"] {
+            assert_eq!(parse_carrier_date(bad, utc), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn nul_is_replaced_visibly() {
+        assert_eq!(without_nul("a\0b"), ("a\u{FFFD}b".to_string(), true));
+        assert_eq!(without_nul("ab"), ("ab".to_string(), false));
+    }
+
+    #[test]
+    fn cancel_is_recognised_as_the_whole_text() {
+        assert!(compliance_word_is_cancel(" Cancel. "));
+        assert!(!compliance_word_is_cancel("stop"));
     }
 }

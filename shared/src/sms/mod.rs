@@ -1,5 +1,6 @@
 //! Text messaging: receiving (webhook and check-sms), answering automatically, sending.
 
+pub mod delivery;
 pub mod gateway;
 pub mod inbound;
 pub mod outbound;

@@ -6,6 +6,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::db::{self, Conn, DbError};
+use crate::domain::review::Flag;
 
 /// How much of the last message a list shows.
 const PREVIEW_CHARS: usize = 100;
@@ -69,6 +70,29 @@ pub async fn ensure(
     Ok(row.get(0))
 }
 
+/// The DID of the thread the contact last wrote in, if any.
+pub async fn last_inbound_did(conn: &impl Conn, practice_id: Uuid, contact: &str) -> Result<Option<String>, DbError> {
+    let row = db::query_opt(
+        conn,
+        "SELECT c.did FROM sms_messages m JOIN sms_conversations c ON c.id = m.conversation_id \
+         WHERE c.practice_id = $1 AND c.contact = $2 AND m.direction = 'inbound' \
+         ORDER BY m.occurred_at DESC LIMIT 1",
+        &[&practice_id, &contact],
+    )
+    .await?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+pub async fn practice_owns_did(conn: &impl Conn, practice_id: Uuid, did: &str) -> Result<bool, DbError> {
+    let row = db::query_opt(
+        conn,
+        "SELECT 1 FROM practice_dids WHERE practice_id = $1 AND did = $2",
+        &[&practice_id, &did],
+    )
+    .await?;
+    Ok(row.is_some())
+}
+
 /// Counts a new message in its thread: latest time and preview (out-of-order deliveries keep the
 /// newest), and one more unread when it came from the contact.
 pub async fn record_message(
@@ -91,36 +115,68 @@ pub async fn record_message(
     Ok(())
 }
 
-pub async fn flag_for_review(conn: &impl Conn, id: Uuid, reason: &str) -> Result<(), DbError> {
+/// Flags the thread for a person. The thread keeps its most serious open reason: a less serious
+/// flag never replaces a more serious one (an equal one replaces it: it is newer).
+pub async fn flag_for_review(conn: &impl Conn, id: Uuid, flag: &Flag) -> Result<(), DbError> {
     db::execute(
         conn,
-        "UPDATE sms_conversations SET needs_review = true, review_reason = $2 WHERE id = $1",
-        &[&id, &reason],
+        "UPDATE sms_conversations SET needs_review = true, \
+             review_reason = CASE WHEN needs_review AND review_severity > $3 THEN review_reason ELSE $2 END, \
+             review_severity = CASE WHEN needs_review AND review_severity > $3 THEN review_severity ELSE $3 END \
+         WHERE id = $1",
+        &[&id, &flag.reason, &(flag.severity.as_i16() as i32)],
     )
     .await?;
     Ok(())
 }
 
-/// A person has dealt with the thread: clears its flag, its messages' flags (their reasons stay as
-/// history) and its unread count. False when there is no such conversation in the practice. Run it
-/// in a transaction.
-pub async fn mark_reviewed(conn: &impl Conn, practice_id: Uuid, id: Uuid) -> Result<bool, DbError> {
-    let n = db::execute(
+/// A person has dealt with the thread up to message `up_to` (by default, everything in it now):
+/// clears those messages' flags (their reasons stay as history) and their unread count. Messages
+/// after it keep their flags, and the thread shows the most serious of them. False when there is
+/// no such conversation (or message) in the practice. Run it in a transaction.
+pub async fn mark_reviewed(
+    conn: &impl Conn,
+    practice_id: Uuid,
+    id: Uuid,
+    up_to: Option<Uuid>,
+) -> Result<bool, DbError> {
+    let row = db::query_opt(
         conn,
-        "UPDATE sms_conversations SET needs_review = false, review_reason = NULL, unread_count = 0 \
-         WHERE id = $1 AND practice_id = $2",
-        &[&id, &practice_id],
+        "SELECT c.id, m.occurred_at, m.id FROM sms_conversations c \
+         LEFT JOIN sms_messages m ON m.id = $3 AND m.conversation_id = c.id \
+         WHERE c.id = $1 AND c.practice_id = $2 FOR UPDATE OF c",
+        &[&id, &practice_id, &up_to],
     )
     .await?;
-    if n == 1 {
-        db::execute(
-            conn,
-            "UPDATE sms_messages SET needs_review = false WHERE conversation_id = $1 AND needs_review",
-            &[&id],
-        )
-        .await?;
+    let Some(row) = row else {
+        return Ok(false);
+    };
+    let boundary: Option<DateTime<Utc>> = row.get(1);
+    if up_to.is_some() && boundary.is_none() {
+        return Ok(false);
     }
-    Ok(n == 1)
+    let boundary_id: Option<Uuid> = row.get(2);
+    db::execute(
+        conn,
+        "UPDATE sms_messages SET needs_review = false WHERE conversation_id = $1 AND needs_review \
+         AND ($2::timestamptz IS NULL OR (occurred_at, id) <= ($2, $3))",
+        &[&id, &boundary, &boundary_id],
+    )
+    .await?;
+    db::execute(
+        conn,
+        "UPDATE sms_conversations c SET needs_review = open.reason IS NOT NULL, review_reason = open.reason, \
+             review_severity = COALESCE(open.severity, 0), \
+             unread_count = (SELECT count(*) FROM sms_messages m WHERE m.conversation_id = c.id \
+                 AND m.direction = 'inbound' AND $2::timestamptz IS NOT NULL AND (m.occurred_at, m.id) > ($2, $3)) \
+         FROM (SELECT max(r.review_reason) AS reason, max(r.review_severity) AS severity FROM ( \
+                 SELECT review_reason, review_severity FROM sms_messages WHERE conversation_id = $1 AND needs_review \
+                 ORDER BY review_severity DESC, occurred_at DESC LIMIT 1) r) open \
+         WHERE c.id = $1",
+        &[&id, &boundary, &boundary_id],
+    )
+    .await?;
+    Ok(true)
 }
 
 pub async fn get(conn: &impl Conn, practice_id: Uuid, id: Uuid) -> Result<Option<ConversationSummary>, DbError> {

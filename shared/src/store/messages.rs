@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::conversations::Cursor;
 use crate::db::{self, Conn, DbError};
+use crate::domain::review::Flag;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
@@ -14,6 +15,7 @@ pub enum Origin {
     CheckSms,
     Api,
     AutoReply,
+    TwilioWebhook,
 }
 
 impl Origin {
@@ -23,6 +25,7 @@ impl Origin {
             Self::CheckSms => "check_sms",
             Self::Api => "api",
             Self::AutoReply => "auto_reply",
+            Self::TwilioWebhook => "twilio_webhook",
         }
     }
 }
@@ -32,10 +35,17 @@ pub struct NewInbound<'a> {
     pub conversation_id: Uuid,
     pub body: &'a str,
     pub media_urls: Vec<String>,
+    /// The text's own time (the carrier's date when it gave one).
     pub occurred_at: DateTime<Utc>,
+    /// When it reached us.
+    pub arrived_at: DateTime<Utc>,
     pub origin: Origin,
+    pub provider: &'a str,
     pub provider_message_id: &'a str,
     pub provider_date: Option<&'a str>,
+    /// What the auto-responder made of it, decided in the same transaction.
+    pub category: Option<&'a str>,
+    pub flag: Option<&'a Flag>,
 }
 
 /// Stores an inbound message once per carrier id. `None` when it is already stored (a duplicate
@@ -43,9 +53,10 @@ pub struct NewInbound<'a> {
 pub async fn insert_inbound(conn: &impl Conn, m: &NewInbound<'_>) -> Result<Option<Uuid>, DbError> {
     let row = db::query_opt(
         conn,
-        "INSERT INTO sms_messages (practice_id, conversation_id, direction, body, media_urls, occurred_at, origin, \
-             provider, provider_message_id, provider_date, status, answering_at) \
-         VALUES ($1, $2, 'inbound', $3, $4, $5, $6, 'voipms', $7, $8, 'received', now()) \
+        "INSERT INTO sms_messages (practice_id, conversation_id, direction, body, media_urls, occurred_at, arrived_at, \
+             origin, provider, provider_message_id, provider_date, status, auto_response_category, needs_review, \
+             review_reason, review_severity, answered_at) \
+         VALUES ($1, $2, 'inbound', $3, $4, $5, $6, $7, $8, $9, $10, 'received', $11, $12 IS NOT NULL, $12, $13, $6) \
          ON CONFLICT (practice_id, provider, provider_message_id) WHERE direction = 'inbound' DO NOTHING \
          RETURNING id",
         &[
@@ -54,9 +65,14 @@ pub async fn insert_inbound(conn: &impl Conn, m: &NewInbound<'_>) -> Result<Opti
             &m.body,
             &m.media_urls,
             &m.occurred_at,
+            &m.arrived_at,
             &m.origin.as_str(),
+            &m.provider,
             &m.provider_message_id,
             &m.provider_date,
+            &m.category,
+            &m.flag.map(|f| f.reason.as_str()),
+            &m.flag.map_or(0, |f| f.severity.as_i16() as i32),
         ],
     )
     .await?;
@@ -68,54 +84,48 @@ pub struct StoredInbound {
     pub id: Uuid,
     pub conversation_id: Uuid,
     pub needs_review: bool,
-    /// False when processing stopped between storing and answering (a crash, an outage).
-    pub answered: bool,
+    pub category: Option<String>,
 }
 
 pub async fn find_inbound(
     conn: &impl Conn,
     practice_id: Uuid,
+    provider: &str,
     provider_message_id: &str,
 ) -> Result<Option<StoredInbound>, DbError> {
     let row = db::query_opt(
         conn,
-        "SELECT id, conversation_id, needs_review, answered_at IS NOT NULL FROM sms_messages \
-         WHERE practice_id = $1 AND provider = 'voipms' AND provider_message_id = $2 AND direction = 'inbound'",
-        &[&practice_id, &provider_message_id],
+        "SELECT id, conversation_id, needs_review, auto_response_category FROM sms_messages \
+         WHERE practice_id = $1 AND provider = $2 AND provider_message_id = $3 AND direction = 'inbound'",
+        &[&practice_id, &provider, &provider_message_id],
     )
     .await?;
     Ok(row.map(|r| StoredInbound {
         id: r.get(0),
         conversation_id: r.get(1),
         needs_review: r.get(2),
-        answered: r.get(3),
+        category: r.get(3),
     }))
 }
 
-/// Takes on answering a stored text that was never answered, unless another delivery is doing it
-/// right now (within the last two minutes). True for the one delivery that gets it.
-pub async fn claim_answering(conn: &impl Conn, id: Uuid) -> Result<bool, DbError> {
-    let row = db::query_opt(
-        conn,
-        "UPDATE sms_messages SET answering_at = now() WHERE id = $1 AND answered_at IS NULL \
-         AND (answering_at IS NULL OR answering_at < now() - interval '2 minutes') RETURNING id",
-        &[&id],
-    )
-    .await?;
-    Ok(row.is_some())
-}
-
-/// Records what the auto-responder made of an inbound message.
+/// Records what the auto-responder made of an inbound message (decided in the transaction that
+/// stored it).
 pub async fn annotate_inbound(
     conn: &impl Conn,
     id: Uuid,
     category: Option<&str>,
-    review_reason: Option<&str>,
+    flag: Option<&Flag>,
 ) -> Result<(), DbError> {
     db::execute(
         conn,
-        "UPDATE sms_messages SET auto_response_category = $2, needs_review = $3, review_reason = $4, answered_at = now() WHERE id = $1",
-        &[&id, &category, &review_reason.is_some(), &review_reason],
+        "UPDATE sms_messages SET auto_response_category = $2, needs_review = $3 IS NOT NULL, review_reason = $3, \
+             review_severity = $4 WHERE id = $1",
+        &[
+            &id,
+            &category,
+            &flag.map(|f| f.reason.as_str()),
+            &flag.map_or(0, |f| f.severity.as_i16() as i32),
+        ],
     )
     .await?;
     Ok(())
@@ -131,14 +141,14 @@ pub struct NewOutbound<'a> {
     pub reply_to_id: Option<Uuid>,
 }
 
-/// Stores an outbound message as `sending` before any carrier is called, so a crash mid-send
-/// leaves a visible record rather than nothing.
+/// Stores an outbound message as `queued`, before any carrier is called: it is the durable record
+/// that the text must go out, whatever happens to the process that stored it.
 pub async fn insert_outbound(conn: &impl Conn, m: &NewOutbound<'_>) -> Result<Uuid, DbError> {
     let row = db::query_one(
         conn,
         "INSERT INTO sms_messages (practice_id, conversation_id, direction, body, occurred_at, origin, status, \
              auto_response_category, reply_to_id) \
-         VALUES ($1, $2, 'outbound', $3, $4, $5, 'sending', $6, $7) RETURNING id",
+         VALUES ($1, $2, 'outbound', $3, $4, $5, 'queued', $6, $7) RETURNING id",
         &[
             &m.practice_id,
             &m.conversation_id,
@@ -153,19 +163,21 @@ pub async fn insert_outbound(conn: &impl Conn, m: &NewOutbound<'_>) -> Result<Uu
     Ok(row.get(0))
 }
 
-pub struct SendResult<'a> {
+/// The final state of an outbound text.
+pub struct Settled<'a> {
+    pub status: &'a str,
     pub provider: Option<&'a str>,
     pub provider_message_ids: &'a [String],
-    pub status: &'a str,
     pub segments: Option<i32>,
     pub error: Option<&'a str>,
+    pub flag: Option<&'a Flag>,
 }
 
-pub async fn finish_outbound(conn: &impl Conn, id: Uuid, r: &SendResult<'_>) -> Result<(), DbError> {
+pub async fn settle_outbound(conn: &impl Conn, id: Uuid, r: &Settled<'_>) -> Result<(), DbError> {
     db::execute(
         conn,
         "UPDATE sms_messages SET provider = $2, provider_message_ids = $3, status = $4, segments = $5, error = $6, \
-             needs_review = ($4 = 'failed'), review_reason = CASE WHEN $4 = 'failed' THEN $6 END \
+             needs_review = $7 IS NOT NULL, review_reason = $7, review_severity = $8 \
          WHERE id = $1",
         &[
             &id,
@@ -174,10 +186,18 @@ pub async fn finish_outbound(conn: &impl Conn, id: Uuid, r: &SendResult<'_>) -> 
             &r.status,
             &r.segments,
             &r.error,
+            &r.flag.map(|f| f.reason.as_str()),
+            &r.flag.map_or(0, |f| f.severity.as_i16() as i32),
         ],
     )
     .await?;
     Ok(())
+}
+
+/// The outbound message, for answering the API after a delivery.
+pub async fn get(conn: &impl Conn, id: Uuid) -> Result<Option<StoredMessage>, DbError> {
+    let sql = format!("{MESSAGE} WHERE id = $1");
+    Ok(db::query_opt(conn, &sql, &[&id]).await?.as_ref().map(stored))
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -254,24 +274,16 @@ pub async fn list(
     Ok(rows.iter().map(stored).collect())
 }
 
-/// Outbound texts stuck in `sending` since before `before` (the process died between storing and
-/// hearing from the carrier): marked failed and flagged, since nobody knows if they arrived.
-/// Returns how many.
-pub async fn fail_interrupted_sends(conn: &impl Conn, before: DateTime<Utc>) -> Result<u64, DbError> {
-    let reason = "interrupted before the carrier answered; it may or may not have been delivered";
+/// Outbound texts still `queued` or `sending` since before `before`: their task was lost (a crash
+/// between commit and enqueue) or their worker died. They are handed to the queue again; the
+/// delivery looks up any part whose answer was lost before resending anything.
+pub async fn stalled_outbound(conn: &impl Conn, before: DateTime<Utc>) -> Result<Vec<Uuid>, DbError> {
     let rows = db::query(
         conn,
-        "UPDATE sms_messages SET status = 'failed', error = $2, needs_review = true, review_reason = $2 \
-         WHERE direction = 'outbound' AND status = 'sending' AND occurred_at < $1 RETURNING conversation_id",
-        &[&before, &reason],
+        "SELECT id FROM sms_messages WHERE direction = 'outbound' AND status IN ('queued', 'sending') \
+         AND occurred_at < $1 ORDER BY occurred_at LIMIT 1000",
+        &[&before],
     )
     .await?;
-    let conversations: Vec<Uuid> = rows.iter().map(|r| r.get(0)).collect();
-    db::execute(
-        conn,
-        "UPDATE sms_conversations SET needs_review = true, review_reason = $2 WHERE id = ANY($1)",
-        &[&conversations, &reason],
-    )
-    .await?;
-    Ok(rows.len() as u64)
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }

@@ -54,26 +54,37 @@ pub async fn is_opted_out(conn: &impl Conn, practice_id: Uuid, contact: &str) ->
     Ok(row.is_some())
 }
 
-/// Returns true when the contact was not opted out before.
+/// Records an opt-out written at `at` (the text's own time). True when it changed the contact's
+/// consent: false when they were opted out already, or when they opted back in with a text written
+/// after this one (which arrived first).
 pub async fn opt_out(conn: &impl Conn, practice_id: Uuid, contact: &str, at: DateTime<Utc>) -> Result<bool, DbError> {
-    let n = db::execute(
+    let row = db::query_opt(
         conn,
-        "INSERT INTO sms_opt_outs (practice_id, contact, opted_out_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        "INSERT INTO sms_opt_outs AS o (practice_id, contact, opted_out_at) \
+         SELECT $1, $2, $3 WHERE NOT EXISTS \
+             (SELECT 1 FROM sms_opt_ins i WHERE i.practice_id = $1 AND i.contact = $2 AND i.opted_in_at > $3) \
+         ON CONFLICT (practice_id, contact) DO UPDATE SET opted_out_at = GREATEST(o.opted_out_at, EXCLUDED.opted_out_at) \
+         RETURNING (xmax = 0) AS inserted",
         &[&practice_id, &contact, &at],
     )
     .await?;
-    Ok(n == 1)
+    Ok(row.is_some_and(|r| r.get::<_, bool>(0)))
 }
 
-/// Returns true when the contact was opted out before.
-pub async fn opt_in(conn: &impl Conn, practice_id: Uuid, contact: &str) -> Result<bool, DbError> {
-    let n = db::execute(
+/// Records an opt-in written at `at`. True when it opted the contact back in: false when they were
+/// not opted out, or when their opt-out was written after this text.
+pub async fn opt_in(conn: &impl Conn, practice_id: Uuid, contact: &str, at: DateTime<Utc>) -> Result<bool, DbError> {
+    let row = db::query_one(
         conn,
-        "DELETE FROM sms_opt_outs WHERE practice_id = $1 AND contact = $2",
-        &[&practice_id, &contact],
+        "WITH latest AS ( \
+             INSERT INTO sms_opt_ins AS i (practice_id, contact, opted_in_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (practice_id, contact) DO UPDATE SET opted_in_at = GREATEST(i.opted_in_at, EXCLUDED.opted_in_at)), \
+         removed AS (DELETE FROM sms_opt_outs WHERE practice_id = $1 AND contact = $2 AND opted_out_at < $3 RETURNING 1) \
+         SELECT count(*) FROM removed",
+        &[&practice_id, &contact, &at],
     )
     .await?;
-    Ok(n == 1)
+    Ok(row.get::<_, i64>(0) > 0)
 }
 
 /// Claims the right to send one automatic reply of `kind` to `contact`: true at most once per quiet

@@ -245,6 +245,15 @@ impl FakeVoipMs {
     }
 
     /// Successful sendMMS calls, oldest first.
+    /// Removes a sent text from the record, as if VoIP.ms had never taken it (to build the state a
+    /// crash leaves behind: a part marked in flight that the carrier never saw).
+    pub fn forget_sent(&self, message: &str) {
+        let mut st = lock(&self.state);
+        if let Some(i) = st.sent.iter().rposition(|r| r.sent.message == message) {
+            st.sent.remove(i);
+        }
+    }
+
     pub fn sent_mms(&self) -> Vec<SentSms> {
         self.sent_filtered(true)
     }

@@ -1,16 +1,17 @@
-//! The SMS gateway port: hand a text to a carrier. Adapters: VoIP.ms, Twilio, the sandbox outbox,
-//! and a failover combinator that tries the next when one fails.
+//! The SMS gateway port: hand one text (or one part of a long text) to a carrier, and ask the
+//! carrier whether a text went out when its answer was lost. Adapters: VoIP.ms, Twilio and the
+//! sandbox outbox. Failover between them, part by part, lives in [`crate::sms::delivery`], which
+//! records every part's outcome so that nothing is sent twice.
 
-mod failover;
 mod sandbox;
 mod twilio;
 mod voipms;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-pub use failover::Failover;
 pub use sandbox::SandboxOutbox;
 pub use twilio::TwilioGateway;
 pub use voipms::VoipMsGateway;
@@ -34,6 +35,15 @@ impl Provider {
             Self::Sandbox => "sandbox",
         }
     }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "voipms" => Some(Self::VoipMs),
+            "twilio" => Some(Self::Twilio),
+            "sandbox" => Some(Self::Sandbox),
+            _ => None,
+        }
+    }
 }
 
 pub struct OutboundSms<'a> {
@@ -43,63 +53,62 @@ pub struct OutboundSms<'a> {
     pub body: &'a str,
 }
 
-/// A carrier accepted the text.
-#[derive(Debug, Clone)]
-pub struct Receipt {
-    /// The carrier that finished the send.
-    pub provider: Provider,
-    /// One id per part (VoIP.ms) or per message (Twilio), in order.
-    pub message_ids: Vec<String>,
-    pub segments: u32,
+/// What a carrier's failure means for the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CarrierError {
+    /// The carrier did not take the text: it refused it, or the request never left. Another
+    /// carrier may send it.
+    NotSent {
+        reason: String,
+        /// The carrier says the recipient opted out with it (Twilio 21610): record it, never retry.
+        recipient_opted_out: bool,
+    },
+    /// The request may have reached the carrier (a time-out after it was sent, a dropped
+    /// connection, an unreadable answer): the text may or may not be on its way. Never resend
+    /// before finding out.
+    Unknown { reason: String },
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct ProviderFailure {
-    pub provider: Provider,
-    pub reason: String,
-    /// The carrier says the recipient opted out with it (Twilio 21610): record it, never retry.
-    #[serde(skip)]
-    pub recipient_opted_out: bool,
-}
-
-/// No carrier could send the (whole) text.
-#[derive(Debug, Clone)]
-pub struct SendError {
-    pub failures: Vec<ProviderFailure>,
-    /// Parts already accepted before the failure, so a fallback sends only the rest.
-    pub sent_ids: Vec<String>,
-    pub unsent_text: Option<String>,
-}
-
-impl SendError {
-    pub fn single(provider: Provider, reason: impl Into<String>) -> Self {
-        Self {
-            failures: vec![ProviderFailure {
-                provider,
-                reason: reason.into(),
-                recipient_opted_out: false,
-            }],
-            sent_ids: Vec::new(),
-            unsent_text: None,
+impl CarrierError {
+    pub fn not_sent(reason: impl Into<String>) -> Self {
+        Self::NotSent {
+            reason: reason.into(),
+            recipient_opted_out: false,
         }
     }
 
-    /// "voipms: ...; twilio: ..." for logs: phone numbers in carriers' messages are masked.
-    pub fn redacted_summary(&self) -> String {
-        crate::domain::phone::redact_numbers(&self.summary())
+    pub fn reason(&self) -> &str {
+        match self {
+            Self::NotSent { reason, .. } | Self::Unknown { reason } => reason,
+        }
     }
+}
 
-    /// "voipms: ...; twilio: ..." for people.
-    pub fn summary(&self) -> String {
-        self.failures
-            .iter()
-            .map(|f| format!("{}: {}", f.provider.as_str(), f.reason))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
+/// A text that went out, as a carrier lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentRecord {
+    /// The carrier's id, when it gives one.
+    pub id: Option<String>,
+    pub body: String,
 }
 
 #[async_trait]
 pub trait SmsGateway: Send + Sync {
-    async fn send(&self, sms: &OutboundSms<'_>) -> Result<Receipt, SendError>;
+    fn provider(&self) -> Provider;
+
+    /// The longest part this carrier takes in one call; `None` when it takes a whole text and splits
+    /// it itself.
+    fn part_limit(&self) -> Option<usize>;
+
+    /// Hands `sms` to the carrier; returns its message id when it gives one.
+    async fn send(&self, sms: &OutboundSms<'_>) -> Result<Option<String>, CarrierError>;
+
+    /// The texts sent from `from` to `to` since about `since`, as the carrier lists them; `Err` with
+    /// the reason when the carrier cannot say (then the outcome stays unknown).
+    async fn sent_since(
+        &self,
+        from: &Did,
+        to: &PhoneNumber,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<SentRecord>, String>;
 }

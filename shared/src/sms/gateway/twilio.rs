@@ -1,11 +1,13 @@
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::{OutboundSms, Provider, Receipt, SendError, SmsGateway};
+use super::{CarrierError, OutboundSms, Provider, SentRecord, SmsGateway};
 use crate::config::TwilioSettings;
+use crate::domain::phone::{Did, PhoneNumber};
 
-/// Twilio Programmable Messaging (see ../shared/contracts/twilio.md): one `Messages.json` create;
-/// Twilio splits long bodies itself. Sends from the practice's Twilio number, not the DID.
+/// Twilio Programmable Messaging (docs/providers.md): one `Messages.json` create; Twilio splits long
+/// bodies itself. Sends from the deployment's Twilio number, not the DID.
 pub struct TwilioGateway {
     http: reqwest::Client,
     settings: TwilioSettings,
@@ -14,7 +16,6 @@ pub struct TwilioGateway {
 #[derive(Deserialize)]
 struct Created {
     sid: String,
-    num_segments: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -35,8 +36,15 @@ impl TwilioGateway {
 
 #[async_trait]
 impl SmsGateway for TwilioGateway {
-    async fn send(&self, sms: &OutboundSms<'_>) -> Result<Receipt, SendError> {
-        let fail = |reason: String| SendError::single(Provider::Twilio, reason);
+    fn provider(&self) -> Provider {
+        Provider::Twilio
+    }
+
+    fn part_limit(&self) -> Option<usize> {
+        None
+    }
+
+    async fn send(&self, sms: &OutboundSms<'_>) -> Result<Option<String>, CarrierError> {
         let url = format!(
             "{}/2010-04-01/Accounts/{}/Messages.json",
             self.settings.api_url.trim_end_matches('/'),
@@ -55,35 +63,47 @@ impl SmsGateway for TwilioGateway {
             .send()
             .await
             .map_err(|e| {
-                fail(if e.is_timeout() {
-                    "Twilio did not answer in time".into()
+                if e.is_connect() {
+                    CarrierError::not_sent(format!("Twilio could not be reached: {}", e.without_url()))
+                } else if e.is_timeout() {
+                    CarrierError::Unknown {
+                        reason: "Twilio did not answer in time".into(),
+                    }
                 } else {
-                    e.without_url().to_string()
-                })
+                    CarrierError::Unknown {
+                        reason: e.without_url().to_string(),
+                    }
+                }
             })?;
         let status = response.status();
-        let body = response.text().await.map_err(|e| fail(e.without_url().to_string()))?;
-        if status.as_u16() != 201 && !status.is_success() {
+        let body = response.text().await.map_err(|e| CarrierError::Unknown {
+            reason: e.without_url().to_string(),
+        })?;
+        if !status.is_success() {
             let detail = serde_json::from_str::<TwilioError>(&body).ok();
             let code = detail.as_ref().and_then(|d| d.code);
             let shown = code.map(|c| format!(" (code {c})")).unwrap_or_default();
             let message = detail.and_then(|d| d.message).unwrap_or_default();
-            let mut error = fail(format!("Twilio answered HTTP {}{shown}: {message}", status.as_u16()));
-            // 21610: the recipient replied STOP to our Twilio number.
-            error.failures[0].recipient_opted_out = code == Some(21610);
-            return Err(error);
+            let reason = format!("Twilio answered HTTP {}{shown}: {message}", status.as_u16());
+            // A 5xx may come after Twilio queued the message; a 4xx is a refusal.
+            return Err(if status.is_server_error() {
+                CarrierError::Unknown { reason }
+            } else {
+                CarrierError::NotSent {
+                    reason,
+                    // 21610: the recipient replied STOP to our Twilio number.
+                    recipient_opted_out: code == Some(21610),
+                }
+            });
         }
-        let created: Created =
-            serde_json::from_str(&body).map_err(|e| fail(format!("unreadable Twilio answer: {e}")))?;
-        let segments = created
-            .num_segments
-            .and_then(|n| n.parse().ok())
-            .filter(|n| *n > 0)
-            .unwrap_or(1);
-        Ok(Receipt {
-            provider: Provider::Twilio,
-            message_ids: vec![created.sid],
-            segments,
-        })
+        let created: Created = serde_json::from_str(&body).map_err(|e| CarrierError::Unknown {
+            reason: format!("unreadable Twilio answer: {e}"),
+        })?;
+        Ok(Some(created.sid))
+    }
+
+    async fn sent_since(&self, _: &Did, _: &PhoneNumber, _: DateTime<Utc>) -> Result<Vec<SentRecord>, String> {
+        // Not looked up: an unknown Twilio outcome is flagged for a person and never resent.
+        Err("Twilio sends are not looked up".into())
     }
 }

@@ -1,66 +1,87 @@
 use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
 
-use super::{OutboundSms, Provider, Receipt, SendError, SmsGateway};
-use crate::domain::segment::{offset_in, split_message, VOIPMS_PART_LIMIT};
-use crate::voipms::VoipMsClient;
+use super::{CarrierError, OutboundSms, Provider, SentRecord, SmsGateway};
+use crate::domain::phone::{Did, PhoneNumber};
+use crate::domain::segment::VOIPMS_PART_LIMIT;
+use crate::voipms::{VoipMsClient, VoipMsError};
 
-/// Sends through `sendSMS`, one call per part (VoIP.ms refuses more than 160 characters), in order.
-/// Parts are started only within `budget`, so a slow VoIP.ms cannot push a request past its
-/// function's time limit: what is left goes to the fallback.
+/// VoIP.ms `sendSMS` (one call per part of at most 160 characters) and `getSMS type=0` to find out
+/// whether a part whose answer was lost went out.
 pub struct VoipMsGateway {
     client: VoipMsClient,
-    budget: std::time::Duration,
 }
 
 impl VoipMsGateway {
     pub fn new(client: VoipMsClient) -> Self {
-        let budget = client.send_budget();
-        Self { client, budget }
+        Self { client }
+    }
+}
+
+/// Whether VoIP.ms may have taken the text despite the error.
+fn classify(error: VoipMsError) -> CarrierError {
+    match error {
+        // An answer with an error status, a refusal, or no connection at all: nothing was sent.
+        VoipMsError::Status(_) | VoipMsError::Unreachable(_) => CarrierError::not_sent(error.to_string()),
+        VoipMsError::Http(code) if code < 500 => CarrierError::not_sent(error.to_string()),
+        // The request left and the answer was lost or unreadable: it may have been sent.
+        VoipMsError::Http(_) | VoipMsError::Timeout(_) | VoipMsError::Transport(_) | VoipMsError::Malformed(_) => {
+            CarrierError::Unknown {
+                reason: error.to_string(),
+            }
+        }
     }
 }
 
 #[async_trait]
 impl SmsGateway for VoipMsGateway {
-    async fn send(&self, sms: &OutboundSms<'_>) -> Result<Receipt, SendError> {
+    fn provider(&self) -> Provider {
+        Provider::VoipMs
+    }
+
+    fn part_limit(&self) -> Option<usize> {
+        Some(VOIPMS_PART_LIMIT)
+    }
+
+    async fn send(&self, sms: &OutboundSms<'_>) -> Result<Option<String>, CarrierError> {
         let Some(dst) = sms.to.nanp_digits() else {
-            return Err(SendError::single(
-                Provider::VoipMs,
-                "VoIP.ms texts only US and Canadian numbers",
-            ));
+            return Err(CarrierError::not_sent("VoIP.ms texts only US and Canadian numbers"));
         };
-        let parts = split_message(sms.body, VOIPMS_PART_LIMIT);
-        let mut ids = Vec::with_capacity(parts.len());
-        let started = std::time::Instant::now();
-        for (index, part) in parts.iter().enumerate() {
-            if index > 0 && started.elapsed() >= self.budget {
-                let mut failure = SendError::single(
-                    Provider::VoipMs,
-                    format!(
-                        "VoIP.ms too slow: {index} of {} parts sent within {:?}",
-                        parts.len(),
-                        self.budget
-                    ),
-                );
-                failure.unsent_text = Some(sms.body[offset_in(sms.body, part)..].to_string());
-                failure.sent_ids = ids;
-                return Err(failure);
-            }
-            match self.client.send_sms(sms.from.voipms_digits(), dst, part).await {
-                Ok(id) => ids.extend(id),
-                Err(error) => {
-                    let mut failure = SendError::single(Provider::VoipMs, error.to_string());
-                    if index > 0 {
-                        failure.unsent_text = Some(sms.body[offset_in(sms.body, part)..].to_string());
-                        failure.sent_ids = ids;
-                    }
-                    return Err(failure);
-                }
-            }
-        }
-        Ok(Receipt {
-            provider: Provider::VoipMs,
-            segments: parts.len() as u32,
-            message_ids: ids,
-        })
+        self.client
+            .send_sms(sms.from.voipms_digits(), dst, sms.body)
+            .await
+            .map_err(classify)
+    }
+
+    async fn sent_since(
+        &self,
+        from: &Did,
+        to: &PhoneNumber,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<SentRecord>, String> {
+        let Some(contact) = to.nanp_digits() else {
+            return Ok(Vec::new());
+        };
+        // getSMS selects whole days, whose edges VoIP.ms may place in its own zone: widen by a day
+        // on each side; the caller matches bodies and skips ids it already knows.
+        let now = Utc::now().max(since);
+        let records = self
+            .client
+            .sent_sms(
+                from.voipms_digits(),
+                contact,
+                (since - Duration::days(1)).date_naive(),
+                (now + Duration::days(1)).date_naive(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(records
+            .into_iter()
+            .filter(|r| !r.inbound && r.date.and_utc() >= since - Duration::days(1))
+            .map(|r| SentRecord {
+                id: Some(r.id).filter(|id| !id.is_empty()),
+                body: r.message,
+            })
+            .collect())
     }
 }
