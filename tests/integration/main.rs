@@ -7,6 +7,7 @@ mod configure_webhook;
 
 mod conversations;
 mod database_tls;
+mod db_reconnect;
 mod fake_twilio;
 mod fake_voipms;
 mod faults;
@@ -18,4 +19,5 @@ mod openapi;
 mod rate_limits;
 mod send;
 mod template;
+mod voipms_client;
 mod webhook;
