@@ -10,6 +10,7 @@ mod database_tls;
 mod db_reconnect;
 mod fake_twilio;
 mod fake_voipms;
+mod fake_voipms_clients;
 mod faults;
 mod hostile_input;
 mod isolation;

@@ -134,7 +134,10 @@ const CALLS_VOIPMS: [&str; 4] = ["sms-webhook", "sms-send", "configure-webhook",
 /// `!Name value` as (Name, value).
 fn intrinsic(value: &Value) -> (String, &Value) {
     match value {
-        Value::Tagged(tagged) => (tagged.tag.to_string().trim_start_matches('!').to_string(), &tagged.value),
+        Value::Tagged(tagged) => (
+            tagged.tag.to_string().trim_start_matches('!').to_string(),
+            &tagged.value,
+        ),
         other => panic!("not an intrinsic function: {other:?}"),
     }
 }
@@ -158,7 +161,10 @@ fn functions_that_call_voipms_can_leave_through_the_operators_nat() {
     for (binary, resource) in deployed {
         let vpc = &resource["Properties"]["VpcConfig"];
         if !CALLS_VOIPMS.contains(&binary.as_str()) {
-            assert!(vpc.is_null(), "{binary} does not call VoIP.ms: no VPC (and no NAT cost)");
+            assert!(
+                vpc.is_null(),
+                "{binary} does not call VoIP.ms: no VPC (and no NAT cost)"
+            );
             continue;
         }
         let (function, args) = intrinsic(vpc);
@@ -170,6 +176,10 @@ fn functions_that_call_voipms_can_leave_through_the_operators_nat() {
         assert_eq!(subnets.as_str(), Some("VoipMsSubnetIds"), "{binary}");
         assert_eq!(groups.as_str(), Some("VoipMsSecurityGroupIds"), "{binary}");
         let (function, no_value) = intrinsic(&args[2]);
-        assert_eq!((function.as_str(), no_value.as_str()), ("Ref", Some("AWS::NoValue")), "{binary}");
+        assert_eq!(
+            (function.as_str(), no_value.as_str()),
+            ("Ref", Some("AWS::NoValue")),
+            "{binary}"
+        );
     }
 }
