@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::config::VoipMsSettings;
@@ -19,14 +19,29 @@ pub enum VoipMsError {
     Http(u16),
     #[error("VoIP.ms did not answer within {0:?}")]
     Timeout(Duration),
-    /// The connection was never made: the request did not leave.
+    /// No connection was made: the request never reached VoIP.ms.
     #[error("VoIP.ms could not be reached: {0}")]
     Unreachable(String),
-    /// The connection broke after the request may have left.
+    /// The connection broke after the request may have gone out.
     #[error("VoIP.ms connection failed: {0}")]
     Transport(String),
     #[error("VoIP.ms answered something unreadable: {0}")]
     Malformed(String),
+}
+
+impl VoipMsError {
+    /// True when VoIP.ms may have acted on the request although no answer said so (a time-out, a
+    /// connection that broke after it was made, an unreadable answer, a server error that a gateway
+    /// in front may have answered): a text may have gone out and must be looked up ([`VoipMsClient::sent_sms`])
+    /// before it is sent again anywhere.
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            // An unreadable answer came after VoIP.ms ran the request.
+            Self::Timeout(_) | Self::Transport(_) | Self::Malformed(_) => true,
+            Self::Http(code) => *code >= 500,
+            Self::Status(_) | Self::Unreachable(_) => false,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -38,17 +53,25 @@ pub struct VoipMsClient {
 /// The most rows one `getSMS` call asks for.
 pub const GET_SMS_LIMIT: usize = 10_000;
 
-/// One row of `getSMS`.
+/// One row of `getSMS` or `getMMS`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SmsRecord {
     pub id: String,
-    /// As shown for `timezone=0`, taken as UTC.
+    /// As shown for `timezone=0`, taken as UTC (VoIP.ms may really mean Eastern time: see
+    /// [`SENT_DATE_SLACK`]).
     pub date: NaiveDateTime,
     pub inbound: bool,
     pub did: String,
     pub contact: String,
     pub message: String,
+    /// MMS media URLs (`getMMS` only; empty for texts).
+    pub media: Vec<String>,
 }
+
+/// How far before the time it was sent a row of `getSMS` may be dated: the public clients say
+/// VoIP.ms works in Eastern time whatever `timezone` asks for (UTC-4 or UTC-5), plus an hour of
+/// clock drift.
+pub const SENT_DATE_SLACK: chrono::Duration = chrono::Duration::hours(6);
 
 /// A value VoIP.ms may send as a string or a number.
 fn text(value: Option<&Value>) -> String {
@@ -108,11 +131,17 @@ impl VoipMsClient {
         }
     }
 
+    /// How long all the parts of one text may take (`VOIPMS_SEND_BUDGET_MS`).
+    pub fn send_budget(&self) -> Duration {
+        self.settings.send_budget
+    }
+
     fn transport(&self, error: reqwest::Error) -> VoipMsError {
-        if error.is_timeout() {
-            VoipMsError::Timeout(self.settings.timeout)
-        } else if error.is_connect() {
+        if error.is_connect() {
+            // Refused, no route, DNS, TLS or a connect time-out: nothing was sent.
             VoipMsError::Unreachable(error.without_url().to_string())
+        } else if error.is_timeout() {
+            VoipMsError::Timeout(self.settings.timeout)
         } else {
             // Never echo the URL: it carries the API password.
             VoipMsError::Transport(error.without_url().to_string())
@@ -138,41 +167,73 @@ impl VoipMsClient {
     /// `getSMS` for received messages of `did` dated `from..=to` (UTC days).
     pub async fn received_sms(&self, did: &str, from: NaiveDate, to: NaiveDate) -> Result<Vec<SmsRecord>, VoipMsError> {
         let params = [
-            ("from", from.format("%Y-%m-%d").to_string()),
-            ("to", to.format("%Y-%m-%d").to_string()),
+            ("from", day(from)),
+            ("to", day(to)),
             ("type", "1".to_string()),
             ("did", did.to_string()),
             ("timezone", "0".to_string()),
             ("limit", GET_SMS_LIMIT.to_string()),
         ];
-        let Some(json) = self.call("getSMS", &params, Some("no_sms")).await? else {
-            return Ok(Vec::new());
-        };
-        parse_sms_rows(&json)
+        self.list("getSMS", &params).await
     }
 
-    /// `getSMS` for texts `did` sent to `contact` (`type=0`) dated `from..=to`, to find out whether a
-    /// text whose `sendSMS` answer was lost went out.
-    pub async fn sent_sms(
+    /// `getMMS` with `all_messages=1`: the texts AND the MMS received on `did` dated `from..=to`
+    /// (days as VoIP.ms counts them: widen the window, see [`widened_days`]), in one list. MMS rows
+    /// carry their media URLs. VoIP.ms numbers SMS and MMS apart, so one id may name two messages.
+    pub async fn received_messages(
         &self,
         did: &str,
-        contact: &str,
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<SmsRecord>, VoipMsError> {
         let params = [
-            ("from", from.format("%Y-%m-%d").to_string()),
-            ("to", to.format("%Y-%m-%d").to_string()),
+            ("all_messages", "1".to_string()),
+            ("from", day(from)),
+            ("to", day(to)),
+            ("type", "1".to_string()),
+            ("did", did.to_string()),
+            ("timezone", "0".to_string()),
+            ("limit", GET_SMS_LIMIT.to_string()),
+        ];
+        self.list("getMMS", &params).await
+    }
+
+    /// `getSMS` with `type=0`: the texts `did` sent to `contact` (10 digits) between `since` and
+    /// `until`, to tell whether a text whose `sendSMS` went unanswered went out. The days asked
+    /// for are widened by one on each side (VoIP.ms counts days in Eastern time whatever
+    /// `timezone` says); [`find_sent`] picks the row out. Newest first.
+    pub async fn sent_sms(
+        &self,
+        did: &str,
+        contact: &str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<SmsRecord>, VoipMsError> {
+        let (from, to) = widened_days(since.date_naive(), until.date_naive());
+        let params = [
+            ("from", day(from)),
+            ("to", day(to)),
             ("type", "0".to_string()),
             ("did", did.to_string()),
             ("contact", contact.to_string()),
             ("timezone", "0".to_string()),
             ("limit", GET_SMS_LIMIT.to_string()),
         ];
-        let Some(json) = self.call("getSMS", &params, Some("no_sms")).await? else {
+        let rows = self.list("getSMS", &params).await?;
+        // Filters the server should have applied, checked again: a wrong row here would stop a
+        // text from being sent.
+        Ok(rows
+            .into_iter()
+            .filter(|r| !r.inbound && r.did == did && r.contact == contact)
+            .collect())
+    }
+
+    async fn list(&self, method: &str, params: &[(&str, String)]) -> Result<Vec<SmsRecord>, VoipMsError> {
+        let Some(json) = self.call(method, params, Some("no_sms")).await? else {
             return Ok(Vec::new());
         };
-        parse_sms_rows(&json)
+        let rows = json.get("sms").and_then(Value::as_array).cloned().unwrap_or_default();
+        rows.iter().map(|row| record(method, row)).collect()
     }
 
     /// `getDIDsInfo` for one DID: its current settings, as VoIP.ms names them.
@@ -193,23 +254,62 @@ impl VoipMsClient {
     }
 }
 
-/// The `sms` rows of a `getSMS` answer.
-fn parse_sms_rows(json: &Map<String, Value>) -> Result<Vec<SmsRecord>, VoipMsError> {
-    let rows = json.get("sms").and_then(Value::as_array).cloned().unwrap_or_default();
+fn day(date: NaiveDate) -> String {
+    date.format("%Y-%m-%d").to_string()
+}
+
+/// `from..=to` (UTC days) widened by a day on each side, for `getSMS`/`getMMS` windows: VoIP.ms
+/// reads `from`/`to` as Eastern days, so a text sent late in a UTC day can fall on the next or
+/// the previous one. Dedupe what comes back by id.
+pub fn widened_days(from: NaiveDate, to: NaiveDate) -> (NaiveDate, NaiveDate) {
+    (from - chrono::Days::new(1), to + chrono::Days::new(1))
+}
+
+/// Among rows of [`VoipMsClient::sent_sms`], the one that is `message` sent at or after `not_before`
+/// and not one of `known_ids` (parts already accounted for, e.g. an identical earlier part):
+/// the proof that a part whose `sendSMS` went unanswered did go out. Dates are read with
+/// [`SENT_DATE_SLACK`]; the oldest match wins, as parts go out in order.
+pub fn find_sent<'a>(
+    rows: &'a [SmsRecord],
+    message: &str,
+    not_before: DateTime<Utc>,
+    known_ids: &[&str],
+) -> Option<&'a SmsRecord> {
+    let earliest = (not_before - SENT_DATE_SLACK).naive_utc();
     rows.iter()
-        .map(|row| {
-            let date = text(row.get("date"));
-            Ok(SmsRecord {
-                id: text(row.get("id")),
-                date: NaiveDateTime::parse_from_str(&date, "%Y-%m-%d %H:%M:%S")
-                    .map_err(|_| VoipMsError::Malformed(format!("getSMS date {date:?}")))?,
-                inbound: text(row.get("type")) == "1",
-                did: text(row.get("did")),
-                contact: text(row.get("contact")),
-                message: text(row.get("message")),
-            })
-        })
-        .collect()
+        .filter(|r| !r.inbound && r.date >= earliest && !known_ids.contains(&r.id.as_str()))
+        .filter(|r| r.message.trim() == message.trim())
+        .min_by_key(|r| r.date)
+}
+
+/// One row of `getSMS`/`getMMS`.
+fn record(method: &str, row: &Value) -> Result<SmsRecord, VoipMsError> {
+    let date = text(row.get("date"));
+    let mut media: Vec<String> = Vec::new();
+    let mut add = |url: String| {
+        if !url.is_empty() && !media.contains(&url) {
+            media.push(url);
+        }
+    };
+    for key in ["col_media1", "col_media2", "col_media3"] {
+        add(text(row.get(key)));
+    }
+    // `media` is a list of URLs, or an object such as {"1": "https://..."} (getMediaMMS's default).
+    match row.get("media") {
+        Some(Value::Array(items)) => items.iter().for_each(|m| add(text(Some(m)))),
+        Some(Value::Object(items)) => items.values().for_each(|m| add(text(Some(m)))),
+        _ => {}
+    }
+    Ok(SmsRecord {
+        id: text(row.get("id")),
+        date: NaiveDateTime::parse_from_str(&date, "%Y-%m-%d %H:%M:%S")
+            .map_err(|_| VoipMsError::Malformed(format!("{method} date {date:?}")))?,
+        inbound: text(row.get("type")) == "1",
+        did: text(row.get("did")),
+        contact: text(row.get("contact")),
+        message: text(row.get("message")),
+        media,
+    })
 }
 
 /// Builds the full `setSMS` parameter list that turns the URL callback on for `did` while keeping
@@ -248,6 +348,7 @@ pub fn set_sms_preserving(did: &str, info: &Map<String, Value>, callback_url: &s
 
 #[cfg(test)]
 mod tests {
+    use chrono::TimeZone;
     use serde_json::json;
 
     use super::*;
@@ -257,6 +358,72 @@ mod tests {
         assert_eq!(text(Some(&json!("23434"))), "23434");
         assert_eq!(text(Some(&json!(23434))), "23434");
         assert_eq!(text(None), "");
+    }
+
+    #[test]
+    fn mms_rows_carry_media_from_columns_and_list_once_each() {
+        let row = json!({"id": 9001, "date": "2026-11-25 23:30:00", "type": "1", "did": "5145550100",
+                         "contact": "4385550199", "message": "x-ray",
+                         "col_media1": "https://voip.ms/media.php?map=a", "col_media2": "", "col_media3": "",
+                         "media": ["https://voip.ms/media.php?map=a", "https://voip.ms/media.php?map=b"]});
+        let mms = record("getMMS", &row).unwrap();
+        assert_eq!(mms.id, "9001");
+        assert!(mms.inbound);
+        assert_eq!(
+            mms.media,
+            ["https://voip.ms/media.php?map=a", "https://voip.ms/media.php?map=b"]
+        );
+        // getMediaMMS's default shape: an object keyed by position.
+        let row = json!({"id": "1", "date": "2026-11-25 23:30:00", "type": "0", "media": {"1": "https://m/1"}});
+        assert_eq!(record("getMMS", &row).unwrap().media, ["https://m/1"]);
+        let row = json!({"id": "1", "date": "yesterday"});
+        assert!(matches!(record("getSMS", &row), Err(VoipMsError::Malformed(_))));
+    }
+
+    #[test]
+    fn windows_are_widened_by_a_day_each_side() {
+        let day = |d| NaiveDate::from_ymd_opt(2026, 3, d).unwrap();
+        assert_eq!(
+            widened_days(day(1), day(1)),
+            (NaiveDate::from_ymd_opt(2026, 2, 28).unwrap(), day(2))
+        );
+    }
+
+    #[test]
+    fn find_sent_allows_eastern_dates_but_not_older_texts() {
+        let sent_at = Utc.with_ymd_and_hms(2026, 11, 25, 23, 30, 0).unwrap();
+        let row = |id: &str, hours_before: i64, message: &str| SmsRecord {
+            id: id.into(),
+            date: (sent_at - chrono::Duration::hours(hours_before)).naive_utc(),
+            inbound: false,
+            did: "5145550100".into(),
+            contact: "4385550199".into(),
+            message: message.into(),
+            media: vec![],
+        };
+        // Shown in Eastern time (UTC-5) though UTC was asked for: still this text.
+        let rows = [row("2", 5, "Part one ")];
+        assert_eq!(
+            find_sent(&rows, "Part one", sent_at, &[]).map(|r| r.id.as_str()),
+            Some("2")
+        );
+        // The same words a day before: another text.
+        let rows = [row("1", 24, "Part one")];
+        assert!(find_sent(&rows, "Part one", sent_at, &[]).is_none());
+        // Received texts never count.
+        let mut inbound = row("3", 0, "Part one");
+        inbound.inbound = true;
+        assert!(find_sent(&[inbound], "Part one", sent_at, &[]).is_none());
+    }
+
+    #[test]
+    fn only_time_outs_and_broken_connections_leave_the_outcome_unknown() {
+        assert!(VoipMsError::Timeout(std::time::Duration::from_secs(1)).outcome_unknown());
+        assert!(VoipMsError::Transport("reset".into()).outcome_unknown());
+        assert!(!VoipMsError::Unreachable("refused".into()).outcome_unknown());
+        assert!(!VoipMsError::Status("sms_failed".into()).outcome_unknown());
+        assert!(VoipMsError::Http(504).outcome_unknown());
+        assert!(!VoipMsError::Http(403).outcome_unknown());
     }
 
     #[test]

@@ -108,7 +108,7 @@ async fn credentials_and_method_checks() {
 }
 
 #[tokio::test]
-async fn post_multipart_and_urlencoded_are_accepted() {
+async fn post_multipart_is_accepted_and_urlencoded_is_a_500() {
     let f = fake().await;
     let client = reqwest::Client::new();
 
@@ -141,27 +141,23 @@ async fn post_multipart_and_urlencoded_are_accepted() {
     assert_eq!(st(&v), "success");
     assert!(v["sms"].is_u64());
 
-    // application/x-www-form-urlencoded.
+    // application/x-www-form-urlencoded: the real API answers HTTP 500 and sends nothing.
     let form = format!(
         "api_username={}&api_password={}&method=sendSMS&did={DID}&dst={PATIENT}&message=Caf%C3%A9+ok%26more",
         "clinic%40example.com", PASS
     );
-    let v: Value = client
+    let resp = client
         .post(f.api_url())
         .header("content-type", "application/x-www-form-urlencoded")
         .body(form)
         .send()
         .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(st(&v), "success");
+        .expect("send");
+    assert_eq!(resp.status().as_u16(), 500);
 
     let sent = f.sent_sms();
-    assert_eq!(sent.len(), 2);
+    assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].message, "Hello & welcome = yes");
-    assert_eq!(sent[1].message, "Café ok&more");
 
     // Garbage multipart must not crash the fake: no params -> missing_credentials.
     let v: Value = client
@@ -885,4 +881,44 @@ async fn faults_status_http_empty_delay() {
     f.set_fault("*", None);
     assert_eq!(st(&api(&f, &[("method", "getSMS")]).await), "success");
     assert_eq!(f.calls("sendSMS").len(), 8);
+}
+
+// ---------------------------------------------------------------- getMMS
+
+#[tokio::test]
+async fn get_mms_lists_mms_and_with_all_messages_the_texts_too() {
+    let f = fake().await;
+    let now = Utc::now().naive_utc();
+    f.add_received_sms(inbound("501", now, "a text"));
+    f.add_received_mms(inbound("9001", now, "a picture"), &["https://voip.ms/media.php?map=a"]);
+    assert_eq!(
+        st(&api(&f, &[("method", "getMMS"), ("did", "5145550999")]).await),
+        "no_sms"
+    );
+
+    let only_mms = api(&f, &[("method", "getMMS"), ("type", "1")]).await;
+    assert_all_strings(&only_mms);
+    let rows = only_mms["sms"].as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["id"], "9001");
+    assert_eq!(rows[0]["col_media1"], "https://voip.ms/media.php?map=a");
+    assert_eq!(rows[0]["col_media2"], "");
+    assert_eq!(rows[0]["media"][0], "https://voip.ms/media.php?map=a");
+
+    let all = api(&f, &[("method", "getMMS"), ("all_messages", "1"), ("type", "1")]).await;
+    assert_all_strings(&all);
+    let ids: Vec<&str> = all["sms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids.contains(&"501") && ids.contains(&"9001"));
+    // The id must be 0 with all_messages.
+    let v = api(&f, &[("method", "getMMS"), ("all_messages", "1"), ("mms", "9001")]).await;
+    assert_eq!(st(&v), "invalid_mms");
+    // getSMS never shows the MMS.
+    let texts = api(&f, &[("method", "getSMS"), ("type", "1")]).await;
+    assert_eq!(texts["sms"].as_array().unwrap().len(), 1);
 }

@@ -7,9 +7,11 @@ mod configure_webhook;
 
 mod conversations;
 mod database_tls;
+mod db_reconnect;
 mod delivered_texts;
 mod fake_twilio;
 mod fake_voipms;
+mod fake_voipms_clients;
 mod faults;
 mod hostile_input;
 mod isolation;
@@ -20,4 +22,5 @@ mod rate_limits;
 mod reply_queue;
 mod send;
 mod template;
+mod voipms_client;
 mod webhook;

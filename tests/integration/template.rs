@@ -127,3 +127,59 @@ fn secrets_are_noecho_parameters() {
         assert_eq!(template["Parameters"][name]["NoEcho"].as_bool(), Some(true), "{name}");
     }
 }
+
+/// The functions that call VoIP.ms, which answers only allow-listed addresses.
+const CALLS_VOIPMS: [&str; 4] = ["sms-webhook", "sms-send", "configure-webhook", "check-sms"];
+
+/// `!Name value` as (Name, value).
+fn intrinsic(value: &Value) -> (String, &Value) {
+    match value {
+        Value::Tagged(tagged) => (
+            tagged.tag.to_string().trim_start_matches('!').to_string(),
+            &tagged.value,
+        ),
+        other => panic!("not an intrinsic function: {other:?}"),
+    }
+}
+
+#[test]
+fn functions_that_call_voipms_can_leave_through_the_operators_nat() {
+    let template = template();
+    for name in ["VoipMsSubnetIds", "VoipMsSecurityGroupIds"] {
+        let parameter = &template["Parameters"][name];
+        assert_eq!(parameter["Type"].as_str(), Some("CommaDelimitedList"), "{name}");
+        assert_eq!(parameter["Default"].as_str(), Some(""), "{name} is optional");
+    }
+    // Empty subnets: no VPC at all.
+    let (function, _) = intrinsic(&template["Conditions"]["VoipMsInVpc"]);
+    assert_eq!(function, "Not");
+
+    let deployed = functions(&template);
+    for binary in CALLS_VOIPMS {
+        assert!(deployed.iter().any(|(b, _)| b == binary), "{binary} is deployed");
+    }
+    for (binary, resource) in deployed {
+        let vpc = &resource["Properties"]["VpcConfig"];
+        if !CALLS_VOIPMS.contains(&binary.as_str()) {
+            assert!(
+                vpc.is_null(),
+                "{binary} does not call VoIP.ms: no VPC (and no NAT cost)"
+            );
+            continue;
+        }
+        let (function, args) = intrinsic(vpc);
+        assert_eq!(function, "If", "{binary}");
+        let args = args.as_sequence().unwrap();
+        assert_eq!(args[0].as_str(), Some("VoipMsInVpc"), "{binary}");
+        let (_, subnets) = intrinsic(&args[1]["SubnetIds"]);
+        let (_, groups) = intrinsic(&args[1]["SecurityGroupIds"]);
+        assert_eq!(subnets.as_str(), Some("VoipMsSubnetIds"), "{binary}");
+        assert_eq!(groups.as_str(), Some("VoipMsSecurityGroupIds"), "{binary}");
+        let (function, no_value) = intrinsic(&args[2]);
+        assert_eq!(
+            (function.as_str(), no_value.as_str()),
+            ("Ref", Some("AWS::NoValue")),
+            "{binary}"
+        );
+    }
+}

@@ -165,6 +165,11 @@ impl TestAppBuilder {
         env.extend(self.env);
         let settings = Settings::from_lookup(&|name| env.get(name).cloned()).expect("test settings");
         let clock = FixedClock::new(office_open());
+        // The fake dates what it sends by the app's clock, so lookups by day find it.
+        voipms.set_clock({
+            let clock = clock.clone();
+            move || pedro_voip::clock::Clock::now(&clock)
+        });
         let ctx = Arc::new(AppContext::new(settings.clone(), Arc::new(clock.clone())).expect("app context"));
         let practice_id = {
             let client = db.client().await;

@@ -134,11 +134,29 @@ pub async fn execute(conn: &impl Conn, sql: &str, params: &[&dyn SqlParam]) -> R
 /// exactly as it does for Supabase's own client API. Transaction-local, so nothing leaks to the
 /// next user of the connection (and it works behind the transaction pooler). Every piece of
 /// request and job work reaches the database through here.
+///
+/// A connection that turns out dead at its first statement (`BEGIN`), as idle connections do
+/// behind a NAT that forgot them or in a Lambda that was frozen, is replaced in `client` and
+/// `BEGIN` is sent once more: nothing had run, so the retry is safe, and a healthy connection pays
+/// no extra round trip.
 pub async fn begin_as<'c>(
     client: &'c mut deadpool_postgres::Object,
     caller: &crate::auth::Caller,
 ) -> Result<deadpool_postgres::Transaction<'c>, DbError> {
-    let tx = client.transaction().await?;
+    let slot: *mut deadpool_postgres::Object = client;
+    // SAFETY: `slot` is `client`, a unique borrow for 'c. The borrow made through it is either
+    // returned (then `client` is not used again) or ends with the failed `transaction()` call,
+    // whose error holds no borrow, before `client` is used again. This is the conditional return
+    // of a borrow that the borrow checker cannot prove yet (NLL "problem case #3").
+    let first = unsafe { &mut *slot }.transaction().await;
+    let tx = match first {
+        Ok(tx) => tx,
+        Err(error) if error.code().is_none() => {
+            replace_dead(client, &error).await?;
+            client.transaction().await?
+        }
+        Err(error) => return Err(error.into()),
+    };
     let role = match caller.role {
         crate::auth::Role::Service => "service_role",
         crate::auth::Role::Staff | crate::auth::Role::Admin => "authenticated",
@@ -151,6 +169,20 @@ pub async fn begin_as<'c>(
     )
     .await?;
     Ok(tx)
+}
+
+/// Swaps the dead connection in `client` for a new one. The connections idle in the pool go too:
+/// they were idle as long and, behind the same NAT, are as dead.
+async fn replace_dead(client: &mut deadpool_postgres::Object, error: &tokio_postgres::Error) -> Result<(), DbError> {
+    let Some(pool) = deadpool_postgres::Object::pool(client) else {
+        return Err(DbError::Pool(deadpool_postgres::PoolError::Closed));
+    };
+    tracing::warn!(error = %error, "database connection found dead before use; replacing it");
+    drop(pool.retain(|_, _| false));
+    let fresh = pool.get().await?;
+    let dead = std::mem::replace(client, fresh);
+    drop(deadpool_postgres::Object::take(dead));
+    Ok(())
 }
 
 /// Pool settings: small per Lambda instance, built once per cold start.
@@ -173,13 +205,8 @@ impl Default for PoolSettings {
 /// Builds a lazy pool: nothing connects until the first request, so a database outage at start-up
 /// does not stop the process, and connections that broke are replaced on their next checkout.
 pub fn pool(target: &tls::PgTarget, settings: &PoolSettings) -> anyhow::Result<Pool> {
-    let mut config = target.config.clone();
-    config.connect_timeout(settings.timeout);
-    if config.get_application_name().is_none() {
-        config.application_name("pedro-voip");
-    }
     let manager = Manager::from_config(
-        config,
+        connection_config(target, settings),
         target.tls.clone(),
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
@@ -195,4 +222,55 @@ pub fn pool(target: &tls::PgTarget, settings: &PoolSettings) -> anyhow::Result<P
         })
         .build()
         .map_err(|e| anyhow::anyhow!("cannot build the database pool: {e}"))
+}
+
+/// How long a connection may sit idle before TCP keepalives start: well under the 350 s after
+/// which an AWS NAT gateway forgets an idle connection.
+pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
+
+fn connection_config(target: &tls::PgTarget, settings: &PoolSettings) -> tokio_postgres::Config {
+    let mut config = target.config.clone();
+    config.connect_timeout(settings.timeout);
+    if config.get_application_name().is_none() {
+        config.application_name("pedro-voip");
+    }
+    // Keepalives keep the NAT's mapping alive while the process runs, and find a dead peer in
+    // about a minute and a half instead of the default two hours. A shorter idle from the URL stays.
+    config.keepalives(true);
+    if config.get_keepalives_idle() > KEEPALIVE_IDLE {
+        config.keepalives_idle(KEEPALIVE_IDLE);
+    }
+    if config.get_keepalives_interval().is_none() {
+        config.keepalives_interval(Duration::from_secs(10));
+    }
+    if config.get_keepalives_retries().is_none() {
+        config.keepalives_retries(3);
+    }
+    config
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_for(url: &str) -> tokio_postgres::Config {
+        let target = tls::target(url, None).expect("target");
+        connection_config(&target, &PoolSettings::default())
+    }
+
+    #[test]
+    fn keepalives_start_well_before_a_nat_forgets_the_connection() {
+        let config = config_for("postgres://app@db.example.com/app");
+        assert!(config.get_keepalives());
+        assert_eq!(config.get_keepalives_idle(), KEEPALIVE_IDLE);
+        assert_eq!(config.get_keepalives_interval(), Some(Duration::from_secs(10)));
+        assert_eq!(config.get_keepalives_retries(), Some(3));
+    }
+
+    #[test]
+    fn keepalive_settings_from_the_url_are_kept_when_shorter() {
+        let config = config_for("postgres://app@db.example.com/app?keepalives_idle=30&keepalives_retries=5");
+        assert_eq!(config.get_keepalives_idle(), Duration::from_secs(30));
+        assert_eq!(config.get_keepalives_retries(), Some(5));
+    }
 }

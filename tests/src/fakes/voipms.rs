@@ -5,11 +5,12 @@
 //! **unconfirmed**, the choice made here is written in the doc comment of the
 //! item that implements it. The main ones:
 //!
-//! * **Transport.** GET with a query string, POST `multipart/form-data`, and POST
-//!   `application/x-www-form-urlencoded` are all accepted. Query and body
-//!   parameters are merged and the body wins, like PHP's `$_REQUEST`. When a key
-//!   repeats, the last value wins. An unparsable body counts as "no parameters",
-//!   so the answer is `missing_credentials`.
+//! * **Transport.** GET with a query string and POST `multipart/form-data` are
+//!   accepted. A POST `application/x-www-form-urlencoded` gets a bare HTTP 500, as
+//!   the contract reports of the real API. Query and body parameters are merged
+//!   and the body wins, like PHP's `$_REQUEST`. When a key repeats, the last value
+//!   wins. An unparsable body counts as "no parameters", so the answer is
+//!   `missing_credentials`.
 //! * **Envelope.** Every answer is HTTP 200 with a JSON object that has `status`.
 //!   Injected [`Fault::Http`] and [`Fault::EmptyBody`] are the only exceptions.
 //!   All values are JSON strings, except the integer `sms`/`mms` ids in the
@@ -86,6 +87,24 @@ pub enum Fault {
     Delay(Duration),
     /// HTTP 200 with an empty body. The contract says clients treat it as success.
     EmptyBody,
+    /// The outcome the caller cannot see: the method runs (a sendSMS is stored, shows in
+    /// [`FakeVoipMs::sent_sms`] and in getSMS `type=0`), then the answer comes only after this
+    /// delay. Make it longer than the client's time-out to get "accepted, then timed out".
+    AcceptThenDelay(Duration),
+    /// The method runs (its effects stay), then the connection is dropped with no HTTP answer.
+    AcceptThenDrop,
+    /// Timed out before accepting: sleeps this long, then answers HTTP 504 without running the
+    /// method, so nothing is stored whenever the client gives up.
+    DelayThenReject(Duration),
+}
+
+/// A fault waiting for its calls: `skip` calls go through untouched, then `uses` calls (forever
+/// when `None`) get `fault`.
+#[derive(Clone, Debug)]
+struct ArmedFault {
+    fault: Fault,
+    skip: u32,
+    uses: Option<u32>,
 }
 
 /// What [`FakeVoipMs::deliver_callback`] observed.
@@ -108,7 +127,6 @@ struct SentRecord {
     is_mms: bool,
 }
 
-#[derive(Debug)]
 struct Inner {
     username: String,
     password: String,
@@ -118,7 +136,35 @@ struct Inner {
     sent: Vec<SentRecord>,
     next_id: u64,
     calls: Vec<(String, BTreeMap<String, String>)>,
-    faults: HashMap<String, Fault>,
+    faults: HashMap<String, ArmedFault>,
+    /// Received MMS (getMMS only): the message and its media URLs.
+    received_mms: Vec<(InboundSms, Vec<String>)>,
+    /// Where "now" comes from: the time sent messages are stamped with and "today" for dates.
+    clock: Arc<dyn Fn() -> NaiveDateTime + Send + Sync>,
+}
+
+impl Inner {
+    fn now(&self) -> NaiveDateTime {
+        (self.clock)()
+    }
+
+    /// The fault for this call of `method` (or of `"*"`), counting the call against it.
+    fn take_fault(&mut self, method: &str) -> Option<Fault> {
+        let key = if self.faults.contains_key(method) { method } else { "*" };
+        let armed = self.faults.get_mut(key)?;
+        if armed.skip > 0 {
+            armed.skip -= 1;
+            return None;
+        }
+        let fault = armed.fault.clone();
+        if let Some(uses) = armed.uses.as_mut() {
+            *uses -= 1;
+            if *uses == 0 {
+                self.faults.remove(key);
+            }
+        }
+        Some(fault)
+    }
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -152,6 +198,8 @@ impl FakeVoipMs {
             next_id: 2_300_001,
             calls: Vec::new(),
             faults: HashMap::new(),
+            received_mms: Vec::new(),
+            clock: Arc::new(|| Utc::now().naive_utc()),
         }));
         let app = Router::new()
             .route(PATH, any(handle))
@@ -286,13 +334,49 @@ impl FakeVoipMs {
     pub fn set_fault(&self, method: &str, fault: Option<Fault>) {
         let mut st = lock(&self.state);
         match fault {
-            Some(f) => {
-                st.faults.insert(method.to_string(), f);
+            Some(fault) => {
+                let armed = ArmedFault {
+                    fault,
+                    skip: 0,
+                    uses: None,
+                };
+                st.faults.insert(method.to_string(), armed);
             }
             None => {
                 st.faults.remove(method);
             }
         }
+    }
+
+    /// Inject `fault` for the next call of `method` only; the calls after it are answered
+    /// normally. Replaces any fault set for `method`.
+    pub fn set_fault_once(&self, method: &str, fault: Fault) {
+        self.set_fault_on_call(method, 1, fault);
+    }
+
+    /// Inject `fault` for the `nth` call of `method` from now (1 = the next one) and no other, e.g.
+    /// part 2 of a two-part text: `set_fault_on_call("sendSMS", 2, Fault::AcceptThenDrop)`.
+    /// Replaces any fault set for `method`.
+    pub fn set_fault_on_call(&self, method: &str, nth: u32, fault: Fault) {
+        let armed = ArmedFault {
+            fault,
+            skip: nth.max(1) - 1,
+            uses: Some(1),
+        };
+        lock(&self.state).faults.insert(method.to_string(), armed);
+    }
+
+    /// Date sent messages and "today" by `now` (UTC) instead of the system clock, so a test that
+    /// stands at a fixed time finds its texts where its app looks for them.
+    pub fn set_clock(&self, now: impl Fn() -> chrono::DateTime<Utc> + Send + Sync + 'static) {
+        lock(&self.state).clock = Arc::new(move || now().naive_utc());
+    }
+
+    /// Store a received MMS with its media URLs (at most 3 are shown as `col_media1..3`), so
+    /// getMMS shows it; getSMS does not.
+    pub fn add_received_mms(&self, mms: InboundSms, media: &[&str]) {
+        let media = media.iter().map(|m| m.to_string()).collect();
+        lock(&self.state).received_mms.push((mms, media));
     }
 
     /// Act like VoIP.ms's legacy "SMS URL Callback". Fill the placeholders in
@@ -447,13 +531,6 @@ async fn collect_params(req: Request) -> BTreeMap<String, String> {
                 }
             }
         }
-    } else if content_type.starts_with("application/x-www-form-urlencoded") {
-        if let Ok(bytes) = axum::body::to_bytes(req.into_body(), BODY_LIMIT).await {
-            let text = String::from_utf8_lossy(&bytes);
-            for (k, v) in parse_urlencoded(&text) {
-                params.insert(k, v);
-            }
-        }
     }
     params
 }
@@ -463,6 +540,14 @@ fn status(code: &str) -> Response {
 }
 
 async fn handle(State(state): State<Shared>, req: Request) -> Response {
+    let urlencoded = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+    if req.method() == axum::http::Method::POST && urlencoded {
+        return http_error(500);
+    }
     let params = collect_params(req).await;
     let method = params.get("method").cloned().unwrap_or_default();
 
@@ -485,35 +570,52 @@ async fn handle(State(state): State<Shared>, req: Request) -> Response {
         if method.is_empty() {
             return status("missing_method");
         }
-        st.faults.get(&method).or_else(|| st.faults.get("*")).cloned()
+        st.take_fault(&method)
     };
 
-    match fault {
+    match &fault {
         Some(Fault::Status(code)) => return status(code),
-        Some(Fault::Http(code)) => {
-            let code = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            return (code, code.canonical_reason().unwrap_or("error").to_string()).into_response();
-        }
+        Some(Fault::Http(code)) => return http_error(*code),
         Some(Fault::EmptyBody) => {
             return (StatusCode::OK, Body::empty()).into_response();
         }
-        Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
-        None => {}
+        Some(Fault::Delay(d)) => tokio::time::sleep(*d).await,
+        Some(Fault::DelayThenReject(d)) => {
+            tokio::time::sleep(*d).await;
+            return http_error(504);
+        }
+        Some(Fault::AcceptThenDelay(_) | Fault::AcceptThenDrop) | None => {}
     }
 
-    let mut st = lock(&state);
-    let body = match method.as_str() {
-        "sendSMS" => send_message(&mut st, &params, false),
-        "sendMMS" => send_message(&mut st, &params, true),
-        "getSMS" => get_sms(&st, &params),
-        "getDIDsInfo" => get_dids_info(&st, &params),
-        "setSMS" => set_sms(&mut st, &params),
-        // Room for later: "getCDR" (needs `no_callstatus` when none of
-        // answered/noanswer/busy/failed is 1), "getCallRecordings",
-        // "getCallRecording" (base64 MP3 in `base64file`), ...
-        _ => json!({ "status": "invalid_method" }),
+    let body = {
+        let mut st = lock(&state);
+        match method.as_str() {
+            "sendSMS" => send_message(&mut st, &params, false),
+            "sendMMS" => send_message(&mut st, &params, true),
+            "getSMS" => list_messages(&st, &params, Listing::Sms),
+            "getMMS" => list_messages(&st, &params, Listing::Mms),
+            "getDIDsInfo" => get_dids_info(&st, &params),
+            "setSMS" => set_sms(&mut st, &params),
+            // Room for later: "getCDR" (needs `no_callstatus` when none of
+            // answered/noanswer/busy/failed is 1), "getCallRecordings",
+            // "getCallRecording" (base64 MP3 in `base64file`), ...
+            _ => json!({ "status": "invalid_method" }),
+        }
     };
+    match fault {
+        Some(Fault::AcceptThenDelay(d)) => tokio::time::sleep(d).await,
+        // Unwinding out of the handler ends hyper's connection task: the client sees the
+        // connection close with no answer. `resume_unwind` skips the panic hook, so nothing is
+        // printed.
+        Some(Fault::AcceptThenDrop) => std::panic::resume_unwind(Box::new("fake voip.ms: connection dropped")),
+        _ => {}
+    }
     Json(body).into_response()
+}
+
+fn http_error(code: u16) -> Response {
+    let code = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (code, code.canonical_reason().unwrap_or("error").to_string()).into_response()
 }
 
 fn param<'a>(params: &'a BTreeMap<String, String>, key: &str) -> Option<&'a str> {
@@ -568,7 +670,7 @@ fn send_message(st: &mut Inner, params: &BTreeMap<String, String>, mms: bool) ->
             message: message.to_string(),
             media,
         },
-        date: Utc::now().naive_utc(),
+        date: st.now(),
         is_mms: mms,
     });
     if mms {
@@ -586,7 +688,25 @@ fn parse_day(s: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
 }
 
-/// getSMS.
+/// Which list [`list_messages`] shows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Listing {
+    Sms,
+    Mms,
+}
+
+/// One row of getSMS/getMMS before it is written out.
+struct Row<'a> {
+    date: NaiveDateTime,
+    id: String,
+    ty: &'static str,
+    did: &'a str,
+    contact: &'a str,
+    message: &'a str,
+    media: &'a [String],
+}
+
+/// getSMS and getMMS.
 ///
 /// * `timezone`: an integer from -12 to 13 (default 0 = UTC, which the contract
 ///   **infers**). Anything else gets `invalid_timezone`. It shifts the stored UTC
@@ -594,14 +714,20 @@ fn parse_day(s: &str) -> Option<NaiveDate> {
 /// * `from`/`to`: `YYYY-MM-DD`, inclusive. Each defaults to "today" in that
 ///   timezone. A bad format gets `invalid_date`, `from` after `to` gets
 ///   `invalid_date_from`, and `to - from` over 92 days gets `invalid_daterange`.
-///   When `sms=<id>` is given, dates that were not passed are not filtered
-///   on, so a lookup by id finds older messages too (interpretation).
+///   When an id (`sms=` for getSMS, `mms=` for getMMS) is given, dates that
+///   were not passed are not filtered on, so a lookup by id finds older
+///   messages too (interpretation).
 /// * `type`: `1` received, `0` sent. Any other value means no filter.
 /// * `limit`: default 50. A value that is not a number means the default.
 /// * Rows come newest first. getSMS shows received messages and sendSMS
-///   messages, not sendMMS ones. `carrier_status` is `""` (its values are not
-///   documented).
-fn get_sms(st: &Inner, params: &BTreeMap<String, String>) -> Value {
+///   messages. getMMS shows received MMS and sendMMS messages, and with
+///   `all_messages=1` the getSMS rows too (texts and MMS in one list; an `mms`
+///   id other than 0 is then refused with `invalid_mms`, as the contract says
+///   the id must be 0). getMMS rows add `col_media1..3` (`""` when unused) and
+///   `media` (the list of URLs). `carrier_status` is `""` (its values are not
+///   documented). Empty lists get `no_sms` for both methods (the contract:
+///   getMMS uses the same `sms` key).
+fn list_messages(st: &Inner, params: &BTreeMap<String, String>, listing: Listing) -> Value {
     let tz: i64 = match nonempty(params, "timezone") {
         None => 0,
         Some(v) => match v.trim().parse::<i64>() {
@@ -610,8 +736,13 @@ fn get_sms(st: &Inner, params: &BTreeMap<String, String>) -> Value {
         },
     };
     let offset = chrono::Duration::hours(tz);
-    let today = (Utc::now().naive_utc() + offset).date();
-    let sms_id = nonempty(params, "sms");
+    let today = (st.now() + offset).date();
+    let all_messages = listing == Listing::Mms && param(params, "all_messages") == Some("1");
+    let id_key = if listing == Listing::Mms { "mms" } else { "sms" };
+    let id_filter = nonempty(params, id_key).filter(|id| !(all_messages && *id == "0"));
+    if all_messages && id_filter.is_some() {
+        return json!({"status": "invalid_mms"});
+    }
     let from_param = nonempty(params, "from");
     let to_param = nonempty(params, "to");
     let from = match from_param {
@@ -619,7 +750,7 @@ fn get_sms(st: &Inner, params: &BTreeMap<String, String>) -> Value {
             Some(d) => Some(d),
             None => return json!({"status": "invalid_date"}),
         },
-        None if sms_id.is_some() => None,
+        None if id_filter.is_some() => None,
         None => Some(today),
     };
     let to = match to_param {
@@ -627,7 +758,7 @@ fn get_sms(st: &Inner, params: &BTreeMap<String, String>) -> Value {
             Some(d) => Some(d),
             None => return json!({"status": "invalid_date"}),
         },
-        None if sms_id.is_some() => None,
+        None if id_filter.is_some() => None,
         None => Some(today),
     };
     if let (Some(f), Some(t)) = (from, to) {
@@ -649,39 +780,70 @@ fn get_sms(st: &Inner, params: &BTreeMap<String, String>) -> Value {
         .and_then(|v| v.trim().parse::<usize>().ok())
         .unwrap_or(50);
 
-    // (utc date, id string, type, did, contact, message)
-    let mut rows: Vec<(NaiveDateTime, String, &str, &str, &str, &str)> = Vec::new();
-    for r in &st.received {
-        rows.push((r.date, r.id.clone(), "1", &r.did, &r.contact, &r.message));
+    let mut rows: Vec<Row<'_>> = Vec::new();
+    if listing == Listing::Sms || all_messages {
+        for r in &st.received {
+            rows.push(Row {
+                date: r.date,
+                id: r.id.clone(),
+                ty: "1",
+                did: &r.did,
+                contact: &r.contact,
+                message: &r.message,
+                media: r.media.as_slice(),
+            });
+        }
     }
-    for r in st.sent.iter().filter(|r| !r.is_mms) {
-        rows.push((
-            r.date,
-            r.sent.id.to_string(),
-            "0",
-            &r.sent.did,
-            &r.sent.dst,
-            &r.sent.message,
-        ));
+    if listing == Listing::Mms {
+        for (r, media) in &st.received_mms {
+            rows.push(Row {
+                date: r.date,
+                id: r.id.clone(),
+                ty: "1",
+                did: &r.did,
+                contact: &r.contact,
+                message: &r.message,
+                media,
+            });
+        }
+    }
+    for r in &st.sent {
+        let shown = if r.is_mms {
+            listing == Listing::Mms
+        } else {
+            listing == Listing::Sms || all_messages
+        };
+        if shown {
+            rows.push(Row {
+                date: r.date,
+                id: r.sent.id.to_string(),
+                ty: "0",
+                did: &r.sent.did,
+                contact: &r.sent.dst,
+                message: &r.sent.message,
+                media: &r.sent.media,
+            });
+        }
     }
     let mut rows: Vec<_> = rows
         .into_iter()
-        .filter(|(date, id, ty, did, contact, _)| {
-            let local_day = (*date + offset).date();
-            sms_id.is_none_or(|s| s == id)
+        .filter(|row| {
+            let local_day = (row.date + offset).date();
+            id_filter.is_none_or(|s| s == row.id)
                 && from.is_none_or(|f| local_day >= f)
                 && to.is_none_or(|t| local_day <= t)
-                && type_filter.is_none_or(|t| t == *ty)
-                && did_filter.is_none_or(|d| d == *did)
-                && contact_filter.is_none_or(|c| c == *contact)
+                && type_filter.is_none_or(|t| t == row.ty)
+                && did_filter.is_none_or(|d| d == row.did)
+                && contact_filter.is_none_or(|c| c == row.contact)
         })
         .collect();
     // Newest first; ties broken by id (numeric when possible), highest first.
     rows.sort_by(|a, b| {
-        b.0.cmp(&a.0)
-            .then_with(|| match (a.1.parse::<u64>(), b.1.parse::<u64>()) {
+        b.date
+            .cmp(&a.date)
+            .then_with(|| match (a.id.parse::<u64>(), b.id.parse::<u64>()) {
                 (Ok(x), Ok(y)) => y.cmp(&x),
-                _ => b.1.cmp(&a.1),
+                _ => b.id.cmp(&a.id),
             })
     });
     rows.truncate(limit);
@@ -690,16 +852,23 @@ fn get_sms(st: &Inner, params: &BTreeMap<String, String>) -> Value {
     }
     let list: Vec<Value> = rows
         .into_iter()
-        .map(|(date, id, ty, did, contact, message)| {
-            json!({
-                "id": id,
-                "date": (date + offset).format("%Y-%m-%d %H:%M:%S").to_string(),
-                "type": ty,
-                "did": did,
-                "contact": contact,
-                "message": message,
+        .map(|row| {
+            let mut out = json!({
+                "id": row.id,
+                "date": (row.date + offset).format("%Y-%m-%d %H:%M:%S").to_string(),
+                "type": row.ty,
+                "did": row.did,
+                "contact": row.contact,
+                "message": row.message,
                 "carrier_status": "",
-            })
+            });
+            if listing == Listing::Mms {
+                for (i, key) in ["col_media1", "col_media2", "col_media3"].iter().enumerate() {
+                    out[*key] = json!(row.media.get(i).cloned().unwrap_or_default());
+                }
+                out["media"] = json!(row.media);
+            }
+            out
         })
         .collect();
     json!({"status": "success", "sms": list})

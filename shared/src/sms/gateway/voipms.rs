@@ -62,17 +62,12 @@ impl SmsGateway for VoipMsGateway {
         let Some(contact) = to.nanp_digits() else {
             return Ok(Vec::new());
         };
-        // getSMS selects whole days, whose edges VoIP.ms may place in its own zone: widen by a day
-        // on each side; the caller matches bodies and skips ids it already knows.
+        // The client widens the days asked for (VoIP.ms may count them in its own zone); the
+        // caller matches bodies and skips ids it already knows.
         let now = Utc::now().max(since);
         let records = self
             .client
-            .sent_sms(
-                from.voipms_digits(),
-                contact,
-                (since - Duration::days(1)).date_naive(),
-                (now + Duration::days(1)).date_naive(),
-            )
+            .sent_sms(from.voipms_digits(), contact, since, now)
             .await
             .map_err(|e| e.to_string())?;
         Ok(records
