@@ -16,3 +16,4 @@ pub mod local_pg;
 pub mod sms;
 pub mod store;
 pub mod voipms;
+pub mod webhook_secret;

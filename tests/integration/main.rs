@@ -19,3 +19,4 @@ mod rate_limits;
 mod send;
 mod template;
 mod webhook;
+mod webhook_secrets;

@@ -6,3 +6,4 @@ pub mod limits;
 pub mod messages;
 pub mod practices;
 pub mod replies;
+pub mod webhook_secrets;
