@@ -127,3 +127,31 @@ fn secrets_are_noecho_parameters() {
         assert_eq!(template["Parameters"][name]["NoEcho"].as_bool(), Some(true), "{name}");
     }
 }
+
+/// Lambda's own throttling answers 429 too, and VoIP.ms retries only 30 minutes later: the webhook
+/// has no concurrency cap a flood could fill. configure-webhook knows the stack's own webhook URL.
+#[test]
+fn the_webhook_is_not_capped_and_configure_knows_its_url() {
+    let template = template();
+    let deployed = functions(&template);
+    let resource = |binary: &str| {
+        deployed
+            .iter()
+            .find(|(name, _)| name == binary)
+            .map(|(_, r)| r.clone())
+            .unwrap()
+    };
+    let webhook = resource("sms-webhook");
+    assert!(
+        webhook["Properties"]["ReservedConcurrentExecutions"].is_null(),
+        "{:?}",
+        webhook["Properties"]
+    );
+    let configure = resource("configure-webhook");
+    let public =
+        serde_norway::to_string(&configure["Properties"]["Environment"]["Variables"]["PUBLIC_WEBHOOK_URL"]).unwrap();
+    assert!(
+        public.contains("${SmsWebhookFunctionUrl.FunctionUrl}api/voip/sms/webhook"),
+        "{public}"
+    );
+}
