@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use pedro_voip::app::AppContext;
 use pedro_voip::clock::SystemClock;
-use pedro_voip::config::{PracticeDefaults, Settings};
+use pedro_voip::config::{PracticeDefaults, Secret, Settings};
 use pedro_voip::db::migrate;
 use pedro_voip::domain::office_hours::OfficeHours;
 use pedro_voip::domain::phone::Did;
@@ -15,6 +15,7 @@ use pedro_voip::domain::phone::PhoneNumber;
 use pedro_voip::jobs::Job;
 use pedro_voip::local_pg::{free_port, LocalPostgres};
 use pedro_voip::store::practices;
+use pedro_voip::webhook_secret;
 
 /// The DID `pedro serve` uses in sandbox mode when VOIPMS_DID is not set.
 const DEMO_DID: &str = "5145550100";
@@ -67,6 +68,22 @@ enum PracticeCommand {
         phone: Option<String>,
         #[arg(long)]
         address: Option<String>,
+    },
+    /// A practice's own webhook secret (VoIP.ms sends it as `?secret=` on every delivery).
+    WebhookSecret {
+        #[command(subcommand)]
+        command: WebhookSecretCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebhookSecretCommand {
+    /// Give the practice a new webhook secret and print it, once: it is stored only as a hash.
+    /// The previous one keeps working for WEBHOOK_SECRET_GRACE_HOURS (default 48). Put the new one
+    /// in the DID's callback URL (configure-webhook does that itself, with a secret of its own).
+    Rotate {
+        #[arg(long)]
+        practice: String,
     },
 }
 
@@ -177,6 +194,22 @@ async fn serve(mut settings: Settings, port: u16, insecure_no_auth: bool) -> any
     Ok(())
 }
 
+async fn rotate_webhook_secret(settings: &Settings, practice: uuid::Uuid) -> anyhow::Result<Secret> {
+    let mut client = migrate::connect(&settings.database()?).await?;
+    let tx = client.transaction().await?;
+    if practices::get(&tx, practice).await?.is_none() {
+        anyhow::bail!("no practice has the id {practice}");
+    }
+    let now = pedro_voip::clock::Clock::now(&SystemClock);
+    let secret = webhook_secret::rotate(&tx, practice, now, settings.webhook_secret_grace).await?;
+    tx.commit().await?;
+    eprintln!(
+        "pedro: new webhook secret for practice {practice} (shown once; the previous one works for {} more hours)",
+        settings.webhook_secret_grace.as_secs() / 3600
+    );
+    Ok(secret)
+}
+
 async fn axum_serve(listener: tokio::net::TcpListener, ctx: Arc<AppContext>) -> anyhow::Result<()> {
     pedro_voip::http::serve(listener, pedro_voip::http::all_routes(ctx), async {
         let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -252,6 +285,24 @@ async fn main() -> anyhow::Result<()> {
                 pg.stop();
             }
             println!("{}", id.context("cannot add the practice (is one of its DIDs taken?)")?);
+            Ok(())
+        }
+        Command::Practice {
+            command:
+                PracticeCommand::WebhookSecret {
+                    command: WebhookSecretCommand::Rotate { practice },
+                },
+        } => {
+            let practice: uuid::Uuid = practice
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--practice {practice:?} is not a practice id (a UUID)"))?;
+            let local_pg = ensure_database(&mut settings)?;
+            let result = rotate_webhook_secret(&settings, practice).await;
+            if let Some(pg) = local_pg {
+                pg.stop();
+            }
+            // stdout carries the secret and nothing else, so it can be piped where it is needed.
+            println!("{}", result?.expose());
             Ok(())
         }
         Command::Job { name } => {

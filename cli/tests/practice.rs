@@ -125,3 +125,81 @@ async fn a_taken_did_or_bad_input_adds_nothing() {
         .collect();
     assert_eq!(names, ["First"], "the failed adds left nothing behind");
 }
+
+/// How many of the practice's stored hashes are the SHA-256 of `secret`, and still valid.
+async fn valid_hashes_of(client: &tokio_postgres::Client, practice: uuid::Uuid, secret: &str) -> i64 {
+    client
+        .query_one(
+            "SELECT count(*) FROM webhook_secrets WHERE practice_id = $1 \
+             AND secret_hash = sha256(convert_to($2, 'UTF8')) AND (expires_at IS NULL OR expires_at > now())",
+            &[&practice, &secret],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn rotates_a_practices_webhook_secret_and_prints_it_once() {
+    let db = TestDatabase::create().await;
+    let add = pedro(
+        &db,
+        &["practice", "add", "--name", "Harbour Dental", "--did", "6045550100"],
+    );
+    assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
+    let id = String::from_utf8(add.stdout).unwrap().trim().to_string();
+    let practice: uuid::Uuid = id.parse().unwrap();
+
+    let rotate = |db| pedro(db, &["practice", "webhook-secret", "rotate", "--practice", &id]);
+    let first = rotate(&db);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let secret = String::from_utf8(first.stdout).unwrap();
+    let secret = secret.trim_end_matches('\n');
+    assert_eq!(secret.lines().count(), 1, "only the secret on stdout");
+    assert_eq!(secret.len(), 43);
+    assert!(secret
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(!stderr.contains(secret), "printed once: {stderr}");
+    assert!(stderr.contains("48"), "says how long the old one works: {stderr}");
+
+    let client = db.client().await;
+    assert_eq!(
+        valid_hashes_of(&client, practice, secret).await,
+        1,
+        "stored as its hash"
+    );
+    let dump: String = client
+        .query_one("SELECT string_agg(t::text, ' ') FROM webhook_secrets t", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!dump.contains(secret));
+
+    // Again: a new one, and the old one still works (grace period).
+    let second = rotate(&db);
+    assert!(second.status.success());
+    let newer = String::from_utf8(second.stdout).unwrap().trim().to_string();
+    assert_ne!(newer, secret);
+    assert_eq!(valid_hashes_of(&client, practice, &newer).await, 1);
+    assert_eq!(valid_hashes_of(&client, practice, secret).await, 1, "within grace");
+}
+
+#[tokio::test]
+async fn rotating_the_secret_of_an_unknown_practice_fails() {
+    let db = TestDatabase::create().await;
+    for practice in ["not-a-uuid", "0b7e6a52-4c1e-4a8e-9a61-3f0b2c1d9e01"] {
+        let out = pedro(&db, &["practice", "webhook-secret", "rotate", "--practice", practice]);
+        assert!(!out.status.success(), "{practice}");
+        assert!(out.stdout.is_empty(), "{practice}");
+        assert!(!String::from_utf8_lossy(&out.stderr).is_empty(), "{practice}: says why");
+    }
+    let client = db.client().await;
+    let rows: i64 = client
+        .query_one("SELECT count(*) FROM webhook_secrets", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 0);
+}

@@ -11,6 +11,12 @@ use pedro_tests::fakes::voipms::InboundSms;
 use pedro_tests::{spawn_app, TestApp};
 use serde_json::Value;
 
+/// The deployment-wide webhook secret `events/sms-webhook.json` carries.
+const SAMPLE_WEBHOOK_SECRET: &str = "sample-webhook-secret-0123456789";
+/// The function URL `events/configure-webhook.json` names.
+const SAMPLE_WEBHOOK_URL: &str =
+    "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.ca-central-1.on.aws/api/voip/sms/webhook";
+
 struct Running(Child);
 
 impl Drop for Running {
@@ -48,6 +54,8 @@ fn start(binary: &str, function: &str, runtime: &RuntimeApi, app: &TestApp) -> R
         .env("VOIPMS_API_URL", app.voipms.api_url())
         .env("VOIPMS_DID", DID)
         .env("SUPABASE_JWT_SECRET", JWT_SECRET)
+        .env("WEBHOOK_SECRET", SAMPLE_WEBHOOK_SECRET)
+        .env("PUBLIC_WEBHOOK_URL", SAMPLE_WEBHOOK_URL)
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap_or_else(|e| panic!("start {binary}: {e}"));
@@ -154,4 +162,19 @@ async fn a_protected_function_never_runs_open() {
         "without SUPABASE_JWT_SECRET or SUPABASE_JWKS_URL it must not start"
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("SUPABASE_JWT_SECRET"));
+}
+
+#[tokio::test]
+async fn the_webhook_never_runs_without_a_secret() {
+    let app = spawn_app().start().await;
+    let runtime = RuntimeApi::start().await;
+    let out = lambda_process(env!("CARGO_BIN_EXE_sms-webhook"), "sms-webhook", &runtime)
+        .env("DATABASE_URL", &app.db.url)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "with no WEBHOOK_SECRET and no practice secret it must not start"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("WEBHOOK_SECRET"));
 }

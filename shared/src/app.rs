@@ -32,6 +32,9 @@ pub struct AppContext {
     pub auth: Option<Authenticator>,
     /// Only `pedro serve --insecure-no-auth` sets this: every caller acts as the service role.
     pub insecure_no_auth: bool,
+    /// With no webhook secret anywhere (no `WEBHOOK_SECRET`, no practice's own), accept unsigned
+    /// deliveries: for `pedro serve` and tests only. Lambda functions set it to false.
+    pub webhook_open_when_unconfigured: bool,
 }
 
 impl AppContext {
@@ -80,6 +83,7 @@ impl AppContext {
             pg_queue,
             auth: Authenticator::new(settings.jwt_secret.as_ref(), settings.jwks_url.as_deref()),
             insecure_no_auth: false,
+            webhook_open_when_unconfigured: true,
             voipms,
             clock,
             settings,

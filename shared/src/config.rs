@@ -106,6 +106,13 @@ pub struct Settings {
     pub check_sms_overlap: Duration,
     /// How far back the very first check-sms run looks.
     pub check_sms_initial_lookback: Duration,
+    /// `PUBLIC_WEBHOOK_URL`: this deployment's own webhook, where configure-webhook points VoIP.ms.
+    pub public_webhook_url: Option<reqwest::Url>,
+    /// `WEBHOOK_ALLOWED_HOSTS`: other hosts an operator lets configure-webhook point VoIP.ms at.
+    pub webhook_allowed_hosts: Vec<String>,
+    /// `WEBHOOK_SECRET_GRACE_HOURS`: how long a practice's previous webhook secret keeps working
+    /// after a rotation.
+    pub webhook_secret_grace: Duration,
 }
 
 type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -130,6 +137,17 @@ fn pair(lookup: Lookup, a: &str, b: &str) -> Result<Option<(String, String)>, Co
         (Some(_), None) => Err(ConfigError(format!("{a} is set but {b} is missing"))),
         (None, Some(_)) => Err(ConfigError(format!("{b} is set but {a} is missing"))),
     }
+}
+
+/// An https URL with a host and no fragment: what VoIP.ms can call back.
+fn public_webhook_url(value: &str) -> Result<reqwest::Url, ConfigError> {
+    let url = reqwest::Url::parse(value).map_err(|e| ConfigError(format!("PUBLIC_WEBHOOK_URL={value:?}: {e}")))?;
+    if url.scheme() != "https" || url.host_str().is_none() || url.fragment().is_some() {
+        return Err(ConfigError(format!(
+            "PUBLIC_WEBHOOK_URL={value:?} must be an https:// URL with a host and no #fragment"
+        )));
+    }
+    Ok(url)
 }
 
 impl Settings {
@@ -227,6 +245,18 @@ impl Settings {
             check_sms_initial_lookback: Duration::from_secs(
                 3600 * parse(lookup, "CHECK_SMS_INITIAL_LOOKBACK_HOURS", 24)?,
             ),
+            public_webhook_url: get(lookup, "PUBLIC_WEBHOOK_URL")
+                .map(|v| public_webhook_url(&v))
+                .transpose()?,
+            webhook_allowed_hosts: get(lookup, "WEBHOOK_ALLOWED_HOSTS")
+                .map(|v| {
+                    v.split([',', ' '])
+                        .filter(|h| !h.is_empty())
+                        .map(str::to_ascii_lowercase)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            webhook_secret_grace: Duration::from_secs(3600 * parse(lookup, "WEBHOOK_SECRET_GRACE_HOURS", 48)?),
         })
     }
 
@@ -285,6 +315,9 @@ mod tests {
             ("PRACTICE_TIMEZONE", "Mars/Olympus"),
             ("PRACTICE_OFFICE_HOURS", "whenever"),
             ("DATABASE_POOL_SIZE", "many"),
+            ("PUBLIC_WEBHOOK_URL", "http://pedro.example.com/hook"),
+            ("PUBLIC_WEBHOOK_URL", "not a url"),
+            ("WEBHOOK_SECRET_GRACE_HOURS", "-1"),
         ] {
             let err = settings(&[(name, value)]).unwrap_err().to_string();
             assert!(err.contains(name), "{err}");

@@ -7,7 +7,7 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
 
 use crate::app::AppContext;
-use crate::http::{function_router, Access, ENDPOINTS};
+use crate::http::{function_router, webhook_auth, Access, ENDPOINTS};
 use crate::jobs::Job;
 
 pub type Error = lambda_runtime::Error;
@@ -27,7 +27,10 @@ pub fn init_tracing() {
 /// Serves one API endpoint (API Gateway HTTP API or function URL events).
 pub async fn serve_endpoint(function: &'static str) -> Result<(), Error> {
     init_tracing();
-    let ctx = Arc::new(AppContext::from_env()?);
+    let mut ctx = AppContext::from_env()?;
+    // Deployed, the webhook never accepts unsigned deliveries.
+    ctx.webhook_open_when_unconfigured = false;
+    let ctx = Arc::new(ctx);
     let endpoint = ENDPOINTS
         .iter()
         .find(|e| e.function == function)
@@ -35,6 +38,11 @@ pub async fn serve_endpoint(function: &'static str) -> Result<(), Error> {
     // A function never runs open.
     if endpoint.access != Access::Public && ctx.auth.is_none() {
         return Err(format!("{function} needs SUPABASE_JWT_SECRET or SUPABASE_JWKS_URL to check its callers").into());
+    }
+    if endpoint.access == Access::Public {
+        webhook_auth::ensure_configured(&ctx)
+            .await
+            .map_err(|e| format!("{function}: {e}"))?;
     }
     let router = function_router(function, ctx).ok_or_else(|| format!("no endpoint is served by {function}"))?;
     lambda_http::run(router).await

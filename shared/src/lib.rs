@@ -17,4 +17,5 @@ pub mod queue;
 pub mod sms;
 pub mod store;
 pub mod voipms;
+pub mod webhook_secret;
 pub mod worker;

@@ -53,7 +53,7 @@ async fn no_token_or_a_bad_one_is_401_on_every_protected_endpoint() {
                 .json(&json!({"to": PATIENT, "message": "hi"})),
             client
                 .post(app.url("/api/voip/configure-webhook"))
-                .json(&json!({"webhookUrl": "https://x.example/h"})),
+                .json(&json!({"webhookUrl": "https://pedro.example.com/h"})),
         ];
         for request in requests {
             let response = request.send().await.unwrap();
@@ -89,7 +89,7 @@ async fn staff_read_and_send_but_only_admins_configure() {
     assert_eq!(sent.status(), 201);
     let configure = staff
         .post(app.url("/api/voip/configure-webhook"))
-        .json(&json!({"webhookUrl": "https://x.example/h"}))
+        .json(&json!({"webhookUrl": "https://pedro.example.com/h"}))
         .send()
         .await
         .unwrap();
@@ -98,7 +98,7 @@ async fn staff_read_and_send_but_only_admins_configure() {
     let admin = app
         .post_json(
             "/api/voip/configure-webhook",
-            &json!({"webhookUrl": "https://x.example/h"}),
+            &json!({"webhookUrl": "https://pedro.example.com/h"}),
         )
         .await;
     assert_eq!(admin.status(), 200);

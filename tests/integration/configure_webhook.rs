@@ -38,6 +38,16 @@ async fn raw_voipms(app: &TestApp, params: &[(&str, &str)]) -> Value {
     reqwest::get(url).await.unwrap().json().await.unwrap()
 }
 
+/// The practice's webhook secret, as the last setSMS sent it (form-encoded in the callback URL).
+fn secret_sent(app: &TestApp) -> String {
+    let call = app.voipms.calls("setSMS").pop().expect("setSMS was called");
+    let (_, secret) = call["url_callback"]
+        .rsplit_once("&secret=")
+        .unwrap_or_else(|| panic!("no secret: {call:?}"));
+    assert_eq!(secret.len(), 43, "base64url of 32 random bytes, nothing to encode");
+    secret.to_string()
+}
+
 fn assert_only_callback_changed(before: &serde_json::Map<String, Value>, after: &serde_json::Map<String, Value>) {
     assert_eq!(before.keys().collect::<Vec<_>>(), after.keys().collect::<Vec<_>>());
     for (key, value) in before {
@@ -65,12 +75,12 @@ async fn turns_the_callback_on_with_retry_and_placeholders_and_keeps_email_forwa
 
     let (status, body) = configure(&app, &json!({"webhookUrl": HOOK})).await;
     assert_eq!(status, 200, "{body}");
-    let template = format!("{HOOK}?{PLACEHOLDERS}");
+    let template = format!("{HOOK}?{PLACEHOLDERS}&secret={}", secret_sent(&app));
     assert_eq!(
         body,
         json!({
             "did": "+15145550100",
-            "callbackUrl": template,
+            "callbackUrl": format!("{HOOK}?{PLACEHOLDERS}&secret=REDACTED"),
             "retry": true,
             "preserved": {
                 "emailForwarding": true,
@@ -157,8 +167,8 @@ async fn every_other_sms_setting_survives() {
     let url = "https://pedro.example.com/hook?clinic=maple";
     let (status, body) = configure(&app, &json!({"webhookUrl": url})).await;
     assert_eq!(status, 200, "{body}");
-    let template = format!("{url}&{PLACEHOLDERS}");
-    assert_eq!(body["callbackUrl"], template);
+    assert_eq!(body["callbackUrl"], format!("{url}&{PLACEHOLDERS}&secret=REDACTED"));
+    let template = format!("{url}&{PLACEHOLDERS}&secret={}", secret_sent(&app));
     assert_eq!(
         body["preserved"],
         json!({"emailForwarding": true, "smsForwarding": true, "webhook": true, "smpp": false, "sipAccount": true})
@@ -180,27 +190,43 @@ async fn every_other_sms_setting_survives() {
 }
 
 #[tokio::test]
-async fn the_secret_is_added_to_the_callback_and_redacted_in_the_answer() {
+async fn the_practices_own_secret_is_added_to_the_callback_and_redacted_in_the_answer() {
+    // The deployment-wide secret is never handed out: each practice gets one of its own.
     let app = spawn_app().env("WEBHOOK_SECRET", "s3cr3t value&more").start().await;
     let response = app.post_json(PATH, &json!({"webhookUrl": HOOK})).await;
     assert_eq!(response.status(), 200);
     let text = response.text().await.unwrap();
-    assert!(!text.contains("s3cr3t"), "the secret leaked: {text}");
+    let secret = secret_sent(&app);
+    assert!(!text.contains(&secret), "the secret leaked: {text}");
     let body: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(body["callbackUrl"], format!("{HOOK}?{PLACEHOLDERS}&secret=REDACTED"));
 
-    let expected = format!("{HOOK}?{PLACEHOLDERS}&secret=s3cr3t+value%26more");
+    let expected = format!("{HOOK}?{PLACEHOLDERS}&secret={secret}");
     let writes = app.voipms.calls("setSMS");
     assert_eq!(writes.len(), 1);
     assert_eq!(writes[0]["url_callback"], expected);
+    assert!(!expected.contains("s3cr3t"));
     assert_eq!(info(&app)["sms_url_callback"], expected);
     assert_eq!(info(&app)["sms_email_enabled"], "1");
+
+    // Configuring again rotates it.
+    assert_eq!(app.post_json(PATH, &json!({})).await.status(), 200);
+    assert_ne!(secret_sent(&app), secret);
 }
 
 #[tokio::test]
 async fn bad_requests_get_400_and_never_reach_voipms() {
-    let app = spawn_app().start().await;
+    // No PUBLIC_WEBHOOK_URL: the URL must be given, on a host an operator allowed.
+    let app = spawn_app()
+        .env("PUBLIC_WEBHOOK_URL", "")
+        .env("WEBHOOK_ALLOWED_HOSTS", "pedro.example.com")
+        .start()
+        .await;
     let cases = [
+        (
+            json!({"webhookUrl": "https://attacker.example/hook"}),
+            "host_not_allowed",
+        ),
         (json!({"webhookUrl": "http://pedro.example.com/hook"}), "invalid_url"),
         (json!({"webhookUrl": "HTTP://pedro.example.com/hook"}), "invalid_url"),
         (json!({"webhookUrl": "ftp://pedro.example.com/hook"}), "invalid_url"),

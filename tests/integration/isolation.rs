@@ -53,7 +53,7 @@ async fn another_practice_sees_and_changes_nothing_through_the_api() {
     // B's webhook configuration touches B's DID only.
     b_client
         .post(app.url("/api/voip/configure-webhook"))
-        .json(&json!({"webhookUrl": "https://b.example/hook"}))
+        .json(&json!({"webhookUrl": "https://pedro.example.com/api/voip/sms/webhook"}))
         .send()
         .await
         .unwrap();

@@ -107,7 +107,14 @@ async fn sms_conversation_review_event() {
 
 #[tokio::test]
 async fn configure_webhook_event() {
-    let app = spawn_app().start().await;
+    // The fixture names the stack's function URL, as the template's ConfigureWebhookCommand does.
+    let app = spawn_app()
+        .env(
+            "PUBLIC_WEBHOOK_URL",
+            "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.ca-central-1.on.aws/api/voip/sms/webhook",
+        )
+        .start()
+        .await;
     let (status, body) = invoke(&app, "configure-webhook").await;
     assert_eq!(status, 200, "{body}");
     let calls = app.voipms.calls("setSMS");

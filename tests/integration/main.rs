@@ -24,3 +24,4 @@ mod send;
 mod template;
 mod voipms_client;
 mod webhook;
+mod webhook_secrets;

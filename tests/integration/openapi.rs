@@ -763,7 +763,12 @@ async fn unknown_methods_and_paths_get_the_documented_error_shape() {
 
 #[tokio::test]
 async fn configure_webhook_answers_as_documented() {
-    let app = spawn_app().start().await;
+    // Without PUBLIC_WEBHOOK_URL, so that a missing `webhookUrl` is an error.
+    let app = spawn_app()
+        .env("PUBLIC_WEBHOOK_URL", "")
+        .env("WEBHOOK_ALLOWED_HOSTS", "pedro.example.com")
+        .start()
+        .await;
     let configured = post(&app, CONFIGURE, CONFIGURE, &json!({"webhookUrl": HOOK})).await;
     configured.expect(200, None);
     assert_eq!(configured.body["did"], DID_E164);
@@ -773,6 +778,10 @@ async fn configure_webhook_answers_as_documented() {
         (json!({"webhookUrl": "http://pedro.example.com/hook"}), "invalid_url"),
         (json!({"webhookUrl": "not a url"}), "invalid_url"),
         (json!({"webhookUrl": "https://pedro.example.com/hook#x"}), "invalid_url"),
+        (
+            json!({"webhookUrl": "https://attacker.example/hook"}),
+            "host_not_allowed",
+        ),
         (json!({"webhookUrl": HOOK, "retry": false}), "invalid_body"),
         (json!({"webhookUrl": 5}), "invalid_body"),
     ] {

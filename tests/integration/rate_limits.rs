@@ -1,6 +1,7 @@
 //! Rate limits: counted in Postgres, so they hold across instances; 429 with Retry-After.
 
 use chrono::Duration;
+use futures::StreamExt;
 use pedro_tests::app::{DID, PATIENT};
 use pedro_tests::spawn_app;
 use serde_json::{json, Value};
@@ -53,8 +54,9 @@ async fn sends_to_one_number_per_day() {
     );
 }
 
+/// A development server with no secret anywhere takes unsigned deliveries, and counts them all.
 #[tokio::test]
-async fn webhook_requests_per_source_are_limited_before_anything_is_stored() {
+async fn unsigned_webhook_requests_per_source_are_limited_before_anything_is_stored() {
     let app = spawn_app().env("RATE_WEBHOOK_PER_MINUTE", "3").start().await;
     let path = |i: u32| format!("/api/voip/sms/webhook?to={DID}&from={PATIENT}&message=hello&id=rl{i}");
     for i in 0..3 {
@@ -73,10 +75,92 @@ async fn webhook_requests_per_source_are_limited_before_anything_is_stored() {
 #[tokio::test]
 async fn configuring_the_webhook_is_limited_per_hour() {
     let app = spawn_app().env("RATE_CONFIGURE_PER_HOUR", "1").start().await;
-    let body = json!({"webhookUrl": "https://x.example/hook"});
+    let body = json!({"webhookUrl": "https://pedro.example.com/hook"});
     assert_eq!(app.post_json("/api/voip/configure-webhook", &body).await.status(), 200);
     let again = app.post_json("/api/voip/configure-webhook", &body).await;
     assert_eq!(again.status(), 429);
     assert!(retry_after(&again) <= 3600);
     assert_eq!(app.voipms.calls("setSMS").len(), 1);
+}
+
+/// After a reminder campaign hundreds of patients answer within minutes; VoIP.ms ignores
+/// `Retry-After` and would resend a refused text only 30 minutes later.
+#[tokio::test]
+async fn signed_deliveries_are_never_refused_for_volume() {
+    let app = spawn_app()
+        .env("WEBHOOK_SECRET", "deployment-wide-secret")
+        .start()
+        .await;
+    let practice_b = app.add_practice("Harbour Dental", "+16045550100").await;
+    let secret_b = pedro_voip::webhook_secret::rotate(
+        &app.sql().await,
+        practice_b,
+        app.clock_now(),
+        app.ctx.settings.webhook_secret_grace,
+    )
+    .await
+    .unwrap();
+    let limit = app.ctx.settings.limits.webhook_per_minute as usize;
+    let total = 300;
+    assert!(total > 2 * limit);
+    // Half to the practice that uses WEBHOOK_SECRET, half to the one with its own secret.
+    let paths: Vec<String> = (0..total)
+        .map(|i| {
+            let (to, secret) = match i % 2 {
+                0 => (DID, "deployment-wide-secret"),
+                _ => ("6045550100", secret_b.expose()),
+            };
+            format!("/api/voip/sms/webhook?to={to}&from=438555{i:04}&message=See+you+then&id=burst{i}&secret={secret}")
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let statuses: Vec<u16> = futures::stream::iter(paths.iter())
+        .map(|path| async { app.get(path).await.status().as_u16() })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    eprintln!("{total} signed deliveries in {:?}", started.elapsed());
+    let refused: Vec<_> = statuses.iter().filter(|s| **s != 200).collect();
+    assert!(refused.is_empty(), "refused: {refused:?}");
+    assert_eq!(
+        app.count("SELECT count(*) FROM sms_messages WHERE direction = 'inbound'")
+            .await,
+        total as i64
+    );
+}
+
+#[tokio::test]
+async fn unsigned_floods_do_not_lock_out_signed_deliveries() {
+    let app = spawn_app()
+        .env("WEBHOOK_SECRET", "deployment-wide-secret")
+        .start()
+        .await;
+    let limit = app.ctx.settings.limits.webhook_per_minute;
+    assert_eq!(limit, 120, "the default");
+    let unsigned = |i: u32| format!("/api/voip/sms/webhook?to={DID}&from={PATIENT}&message=STOP&id=junk{i}");
+    for i in 0..limit {
+        assert_eq!(app.get(&unsigned(i)).await.status(), 401, "request {i}");
+    }
+    let over = app.get(&unsigned(limit)).await;
+    assert_eq!(over.status(), 429);
+    assert!(retry_after(&over) >= 1);
+    let wrong = app.get(&format!("{}&secret=guess", unsigned(limit + 1))).await;
+    assert_eq!(wrong.status(), 429, "wrong secrets count too");
+
+    // VoIP.ms, from the same address in the same minute, still gets through.
+    let signed =
+        format!("/api/voip/sms/webhook?to={DID}&from={PATIENT}&message=hello&id=real1&secret=deployment-wide-secret");
+    let response = app.get(&signed).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "ok");
+    assert_eq!(
+        app.count("SELECT count(*) FROM sms_messages WHERE direction = 'inbound'")
+            .await,
+        1,
+        "only the signed text"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM sms_opt_outs").await, 0);
+
+    app.clock.advance(Duration::minutes(1));
+    assert_eq!(app.get(&unsigned(999)).await.status(), 401, "a new minute");
 }

@@ -129,7 +129,7 @@ fn secrets_are_noecho_parameters() {
 }
 
 /// The functions that call VoIP.ms, which answers only allow-listed addresses.
-const CALLS_VOIPMS: [&str; 4] = ["sms-webhook", "sms-send", "configure-webhook", "check-sms"];
+const CALLS_VOIPMS: [&str; 4] = ["queue-worker", "sms-send", "configure-webhook", "check-sms"];
 
 /// `!Name value` as (Name, value).
 fn intrinsic(value: &Value) -> (String, &Value) {
@@ -182,4 +182,32 @@ fn functions_that_call_voipms_can_leave_through_the_operators_nat() {
             "{binary}"
         );
     }
+}
+
+/// Lambda's own throttling answers 429 too, and VoIP.ms retries only 30 minutes later: the webhook
+/// has no concurrency cap a flood could fill. configure-webhook knows the stack's own webhook URL.
+#[test]
+fn the_webhook_is_not_capped_and_configure_knows_its_url() {
+    let template = template();
+    let deployed = functions(&template);
+    let resource = |binary: &str| {
+        deployed
+            .iter()
+            .find(|(name, _)| name == binary)
+            .map(|(_, r)| r.clone())
+            .unwrap()
+    };
+    let webhook = resource("sms-webhook");
+    assert!(
+        webhook["Properties"]["ReservedConcurrentExecutions"].is_null(),
+        "{:?}",
+        webhook["Properties"]
+    );
+    let configure = resource("configure-webhook");
+    let public =
+        serde_norway::to_string(&configure["Properties"]["Environment"]["Variables"]["PUBLIC_WEBHOOK_URL"]).unwrap();
+    assert!(
+        public.contains("${SmsWebhookFunctionUrl.FunctionUrl}api/voip/sms/webhook"),
+        "{public}"
+    );
 }

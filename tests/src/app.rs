@@ -28,6 +28,8 @@ pub const PATIENT_E164: &str = "+14385550199";
 pub const TWILIO_SID: &str = "AC0123456789abcdef0123456789abcdef";
 pub const TWILIO_TOKEN: &str = "twilio-token";
 pub const TWILIO_FROM: &str = "+15145550111";
+/// The test apps' own public webhook (`PUBLIC_WEBHOOK_URL`).
+pub const PUBLIC_WEBHOOK_URL: &str = "https://pedro.example.com/api/voip/sms/webhook";
 /// The secret the test apps verify HS256 tokens with (`SUPABASE_JWT_SECRET`).
 pub const JWT_SECRET: &str = "test-only-supabase-jwt-secret-0123456789";
 
@@ -147,6 +149,8 @@ impl TestAppBuilder {
             ("PRACTICE_OFFICE_HOURS", "Mon-Fri 08:00-17:00"),
             ("VOIPMS_TIMEOUT_MS", "1000"),
             ("TWILIO_TIMEOUT_MS", "1000"),
+            // Where configure-webhook may point VoIP.ms (the tests' public host).
+            ("PUBLIC_WEBHOOK_URL", PUBLIC_WEBHOOK_URL),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -41,6 +41,7 @@ sql_typed! {
     [String] => TEXT_ARRAY,
     Vec<NaiveDate> => DATE_ARRAY,
     Vec<Uuid> => UUID_ARRAY,
+    Vec<u8> => BYTEA,
 }
 
 impl<T: SqlTyped> SqlTyped for Option<T> {

@@ -10,6 +10,7 @@ mod limits;
 mod request_log;
 mod send;
 pub mod webhook;
+pub mod webhook_auth;
 
 use std::sync::Arc;
 

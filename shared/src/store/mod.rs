@@ -8,3 +8,4 @@ pub mod practices;
 pub mod replies;
 pub mod parts;
 pub mod unrouted;
+pub mod webhook_secrets;
