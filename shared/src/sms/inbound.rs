@@ -231,10 +231,13 @@ async fn answer(
         Plan::Done(answer) => Ok(answer),
         Plan::Confirm(kind) => {
             let response = reply.send(kind).await?;
+            let review = (!response.sent)
+                .then(|| response.reason.as_ref().map(|r| format!("automatic reply failed: {r}")))
+                .flatten();
             Ok(Answer {
                 category: Some(kind.as_str()),
                 response: Some(response),
-                review: None,
+                review,
             })
         }
         Plan::Reply {
@@ -366,7 +369,11 @@ impl Reply<'_> {
         let Some(template) = self.templates.get(&kind) else {
             return Ok(not_sent(kind, "no reply text is configured for this category"));
         };
-        let body = render_reply(kind, template, self.practice, self.ctx.clock.now());
+        // A reply with a hole in it ("Our office is at ."): not sent; the caller flags the text.
+        let body = match render_reply(kind, template, self.practice, self.ctx.clock.now()) {
+            Ok(body) => body,
+            Err(missing) => return Ok(not_sent(kind, &missing.to_string())),
+        };
         let purpose = Purpose::AutoReply {
             kind,
             reply_to: self.reply_to,
