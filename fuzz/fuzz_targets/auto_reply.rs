@@ -1,6 +1,6 @@
 //! The auto-responder: `classify` over rules built from the fuzz input, and `compliance_keyword`.
 //!
-//! Input: leading lines `@<category> <priority>: keywords | weak | context | negations` (lists
+//! Input: leading lines `@<category> <priority>: keywords | weak | context | negations | exclusions` (lists
 //! comma-separated) are the rules, the rest is the patient's text; see `corpus/auto_reply/`.
 //!
 //! Properties, besides "never panics":
@@ -26,7 +26,7 @@ fn phrases(list: Option<&str>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// `@<category> <priority>: keywords | weak keywords | context keywords | negations`, each list
+/// `@<category> <priority>: keywords | weak keywords | context keywords | negations | exclusions`, each list
 /// comma-separated. An unknown category is picked by its first byte, a bad priority is 0.
 fn rule(line: &str) -> Rule {
     let (head, lists) = line.split_once(':').unwrap_or((line, ""));
@@ -45,6 +45,7 @@ fn rule(line: &str) -> Rule {
         weak_keywords: phrases(lists.next()),
         context_keywords: phrases(lists.next()),
         negations: phrases(lists.next()),
+        exclusions: phrases(lists.next()),
     }
 }
 
@@ -62,7 +63,8 @@ fn parse(input: &str) -> (Vec<Rule>, &str) {
     (rules, rest)
 }
 
-/// A rule that can never match but still masks the text with `negations`.
+/// A rule that can never match but still masks the text with `negations` (exclusions only ever
+/// keep their own rule from matching).
 fn negations_only(r: &Rule) -> Rule {
     Rule {
         category: r.category,
@@ -71,6 +73,7 @@ fn negations_only(r: &Rule) -> Rule {
         weak_keywords: vec![],
         context_keywords: vec![],
         negations: r.negations.clone(),
+        exclusions: vec![],
     }
 }
 
@@ -139,6 +142,7 @@ fuzz_target!(|input: &str| {
             weak_keywords: vec![],
             context_keywords: vec![],
             negations: vec![],
+            exclusions: vec![],
         };
         let got = classify(std::slice::from_ref(&own), text);
         if has_words {

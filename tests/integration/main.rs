@@ -2,6 +2,7 @@
 
 mod auth;
 mod auto_reply;
+mod auto_reply_corpus;
 mod check_sms;
 mod configure_webhook;
 

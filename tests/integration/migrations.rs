@@ -60,3 +60,84 @@ async fn a_new_practice_gets_every_default_rule() {
         ]
     );
 }
+
+/// 0006 revised the default rules: a practice's topic rule still as 0001 seeded it moves to the new
+/// defaults (the ones a new practice gets); a rule someone edited stays as they left it.
+#[tokio::test]
+async fn revised_rules_replace_only_the_defaults_nobody_edited() {
+    let db = TestDatabase::create_empty().await;
+    let client = db.client().await;
+    // What the runner creates before the first migration (0002 secures it).
+    client
+        .batch_execute(
+            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, \
+             checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+        )
+        .await
+        .unwrap();
+    for (_, _, sql) in MIGRATIONS.iter().filter(|(version, ..)| *version < 6) {
+        client.batch_execute(sql).await.unwrap();
+    }
+    let old: uuid::Uuid = client
+        .query_one("INSERT INTO practices (name) VALUES ('Old Clinic') RETURNING id", &[])
+        .await
+        .unwrap()
+        .get(0);
+    client
+        .execute(
+            "UPDATE auto_response_rules SET keywords = keywords || ARRAY['parking lot'] \
+             WHERE practice_id = $1 AND category = 'location'",
+            &[&old],
+        )
+        .await
+        .unwrap();
+    let (_, _, revision) = MIGRATIONS.iter().find(|(version, ..)| *version == 6).unwrap();
+    client.batch_execute(revision).await.unwrap();
+    let new: uuid::Uuid = client
+        .query_one("INSERT INTO practices (name) VALUES ('New Clinic') RETURNING id", &[])
+        .await
+        .unwrap()
+        .get(0);
+
+    type Lists = (
+        i32,
+        Vec<String>,
+        Vec<String>,
+        Vec<String>,
+        Vec<String>,
+        Vec<String>,
+        String,
+    );
+    let rule = |practice: uuid::Uuid, category: &'static str| {
+        let client = &client;
+        async move {
+            let row = client
+                .query_one(
+                    "SELECT priority, keywords, weak_keywords, context_keywords, negations, exclusions, reply_template \
+                     FROM auto_response_rules WHERE practice_id = $1 AND category = $2",
+                    &[&practice, &category],
+                )
+                .await
+                .unwrap();
+            let lists: Lists = (
+                row.get(0),
+                row.get(1),
+                row.get(2),
+                row.get(3),
+                row.get(4),
+                row.get(5),
+                row.get(6),
+            );
+            lists
+        }
+    };
+    for category in ["emergency", "appointment", "insurance", "office_hours", "help"] {
+        assert_eq!(rule(old, category).await, rule(new, category).await, "{category}");
+    }
+    let appointment = rule(old, "appointment").await;
+    assert!(appointment.5.contains(&"fee".to_string()), "{:?}", appointment.5);
+    let location = rule(old, "location").await;
+    assert!(location.1.contains(&"parking lot".to_string()));
+    assert!(location.5.is_empty(), "an edited rule is left as it was");
+    assert_ne!(location, rule(new, "location").await);
+}

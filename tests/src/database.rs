@@ -128,6 +128,25 @@ impl TestDatabase {
         }
     }
 
+    /// A database with no migrations applied, for tests that apply them one by one.
+    pub async fn create_empty() -> Self {
+        let server = match SERVER.get_or_init(prepare_server) {
+            Ok(server) => server,
+            Err(e) => panic!("no test database server: {e}"),
+        };
+        let name = format!("pedro_test_{}", uuid::Uuid::new_v4().simple());
+        admin(&server.admin_url)
+            .await
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create empty test database");
+        Self {
+            url: with_database(&server.admin_url, &name),
+            name,
+            admin_url: server.admin_url.clone(),
+        }
+    }
+
     /// `host:port` of the server.
     pub fn host_port(&self) -> String {
         let config: tokio_postgres::Config = self.url.parse().unwrap();

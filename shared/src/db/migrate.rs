@@ -15,6 +15,12 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "webhook_secrets",
         include_str!("../../migrations/0005_webhook_secrets.sql"),
     ),
+    (
+        6,
+        "auto_reply_rules",
+        include_str!("../../migrations/0006_auto_reply_rules.sql"),
+    ),
+    (8, "reply_queue", include_str!("../../migrations/0008_reply_queue.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]

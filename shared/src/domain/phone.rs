@@ -77,6 +77,15 @@ impl PhoneNumber {
     pub fn masked(&self) -> String {
         mask(&self.0)
     }
+
+    /// As people write it in a text: `(514) 555-0100` for North American numbers, E.164 for the
+    /// rest (no one national form fits every country).
+    pub fn for_people(&self) -> String {
+        match self.nanp_digits() {
+            Some(n) => format!("({}) {}-{}", &n[..3], &n[3..6], &n[6..]),
+            None => self.0.clone(),
+        }
+    }
 }
 
 fn validate_nanp(national: &str) -> Result<(), PhoneNumberError> {
@@ -274,6 +283,22 @@ mod tests {
         assert_eq!(redact_numbers("dst 4385550199, did 5145550100."), "dst …99, did …00.");
         assert_eq!(redact_numbers("HTTP 503 after 2 tries"), "HTTP 503 after 2 tries");
         assert_eq!(redact_numbers("é+"), "é+");
+    }
+
+    #[test]
+    fn written_for_people_in_the_national_form_when_north_american() {
+        assert_eq!(
+            PhoneNumber::parse("+15145550100").unwrap().for_people(),
+            "(514) 555-0100"
+        );
+        assert_eq!(
+            PhoneNumber::parse("1-800-555-0199").unwrap().for_people(),
+            "(800) 555-0199"
+        );
+        assert_eq!(
+            PhoneNumber::parse("+442071838750").unwrap().for_people(),
+            "+442071838750"
+        );
     }
 
     #[test]

@@ -438,7 +438,14 @@ fn queue_reply(
         decision.not_sent = Some("no reply text is configured for this category".into());
         return;
     };
-    decision.reply = Some(render_reply(kind, template, practice, now));
+    // A reply with a hole in it ("Our office is at ."): not sent; a person answers instead.
+    match render_reply(kind, template, practice, now) {
+        Ok(body) => decision.reply = Some(body),
+        Err(missing) => {
+            decision.raise(Flag::attention(missing.to_string()));
+            decision.not_sent = Some(missing.to_string());
+        }
+    }
 }
 
 #[cfg(test)]

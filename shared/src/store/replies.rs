@@ -18,7 +18,7 @@ pub struct RuleSet {
 pub async fn load_rules(conn: &impl Conn, practice_id: Uuid) -> Result<RuleSet, DbError> {
     let rows = db::query(
         conn,
-        "SELECT category, priority, keywords, weak_keywords, context_keywords, negations, reply_template \
+        "SELECT category, priority, keywords, weak_keywords, context_keywords, negations, exclusions, reply_template \
          FROM auto_response_rules WHERE practice_id = $1 AND enabled ORDER BY priority DESC, category",
         &[&practice_id],
     )
@@ -38,6 +38,7 @@ pub async fn load_rules(conn: &impl Conn, practice_id: Uuid) -> Result<RuleSet, 
                 weak_keywords: row.get("weak_keywords"),
                 context_keywords: row.get("context_keywords"),
                 negations: row.get("negations"),
+                exclusions: row.get("exclusions"),
             });
         }
     }

@@ -11,7 +11,10 @@
 //!    masked token can never be part of a later match (phrases cannot span it).
 //! 3. A rule matches if one of its `keywords` occurs as consecutive tokens, or
 //!    one of its `weak_keywords` occurs together with one of its
-//!    `context_keywords` at a non-overlapping position.
+//!    `context_keywords` at a non-overlapping position — unless one of its
+//!    `exclusions` occurs anywhere in the text (masked or not): a text about a
+//!    delivery or a fee is not a question about the address or a booking,
+//!    whatever words it shares.
 //! 4. Of the matching rules the one with the highest priority wins (ties: first
 //!    in the slice); no match means no automatic reply.
 
@@ -64,6 +67,8 @@ pub struct Rule {
     pub context_keywords: Vec<String>,
     /// Phrases masked out of the text before matching.
     pub negations: Vec<String>,
+    /// Phrases that, anywhere in the text (negations do not hide them), keep this rule from matching.
+    pub exclusions: Vec<String>,
 }
 
 /// Reduce a lower-cased token to a simple singular form. Applied identically
@@ -136,7 +141,11 @@ fn spans(tokens: &[Option<String>], phrases: &[String]) -> Vec<(usize, usize)> {
     phrases.iter().flat_map(|p| find_phrase(tokens, &tokenize(p))).collect()
 }
 
-fn rule_matches(rule: &Rule, tokens: &[Option<String>]) -> bool {
+/// `unmasked` is the text before negations were masked, for the exclusions.
+fn rule_matches(rule: &Rule, tokens: &[Option<String>], unmasked: &[Option<String>]) -> bool {
+    if !spans(unmasked, &rule.exclusions).is_empty() {
+        return false;
+    }
     if !spans(tokens, &rule.keywords).is_empty() {
         return true;
     }
@@ -150,8 +159,8 @@ fn rule_matches(rule: &Rule, tokens: &[Option<String>]) -> bool {
 }
 
 /// Mask every occurrence of every rule's negation phrases.
-fn masked_tokens(rules: &[Rule], text: &str) -> Vec<Option<String>> {
-    let mut tokens: Vec<Option<String>> = tokenize(text).into_iter().map(Some).collect();
+fn masked_tokens(rules: &[Rule], unmasked: &[Option<String>]) -> Vec<Option<String>> {
+    let mut tokens = unmasked.to_vec();
     let mut negs: Vec<Vec<String>> = rules
         .iter()
         .flat_map(|r| r.negations.iter().map(|n| tokenize(n)))
@@ -174,10 +183,11 @@ fn masked_tokens(rules: &[Rule], text: &str) -> Vec<Option<String>> {
 /// An emergency outranks every other category whatever the priorities say: a mis-edited priority
 /// must never turn an emergency into an appointment reply.
 pub fn classify(rules: &[Rule], text: &str) -> Option<Category> {
-    let tokens = masked_tokens(rules, text);
+    let unmasked: Vec<Option<String>> = tokenize(text).into_iter().map(Some).collect();
+    let tokens = masked_tokens(rules, &unmasked);
     if rules
         .iter()
-        .any(|r| r.category == Category::Emergency && rule_matches(r, &tokens))
+        .any(|r| r.category == Category::Emergency && rule_matches(r, &tokens, &unmasked))
     {
         return Some(Category::Emergency);
     }
@@ -186,7 +196,7 @@ pub fn classify(rules: &[Rule], text: &str) -> Option<Category> {
         if best.is_some_and(|b| b.priority >= rule.priority) {
             continue;
         }
-        if rule_matches(rule, &tokens) {
+        if rule_matches(rule, &tokens, &unmasked) {
             best = Some(rule);
         }
     }
@@ -205,6 +215,7 @@ mod tests {
             weak_keywords: vec![],
             context_keywords: vec![],
             negations: vec![],
+            exclusions: vec![],
         }
     }
 
@@ -294,6 +305,7 @@ mod tests {
             weak_keywords: s(&["accept", "plan"]),
             context_keywords: s(&["plan", "insurance"]),
             negations: vec![],
+            exclusions: vec![],
         }];
         assert_eq!(classify(&r, "can you accept a cheque"), None);
         // a word in both lists cannot be its own context
@@ -310,6 +322,7 @@ mod tests {
             weak_keywords: vec![],
             context_keywords: vec![],
             negations: s(&["pain is gone", "no pain"]),
+            exclusions: vec![],
         }];
         assert_eq!(classify(&r, "the pain is gone"), None);
         assert_eq!(classify(&r, "No pain anymore"), None);
@@ -326,8 +339,34 @@ mod tests {
             weak_keywords: vec![],
             context_keywords: vec![],
             negations: s(&["no pain"]),
+            exclusions: vec![],
         }];
         assert_eq!(classify(&r2, "bad no pain tooth"), None);
+    }
+
+    #[test]
+    fn exclusions_keep_a_rule_from_matching() {
+        let r = [
+            Rule {
+                category: Category::Location,
+                priority: 20,
+                keywords: s(&["address"]),
+                weak_keywords: vec![],
+                context_keywords: vec![],
+                negations: s(&["no package"]),
+                exclusions: s(&["package", "delivery"]),
+            },
+            rule(Category::Appointment, 10, &["address"]),
+        ];
+        assert_eq!(classify(&r, "what's your address"), Some(Category::Location));
+        // The excluded rule is out; a lower one that matches still answers.
+        assert_eq!(
+            classify(&r, "Your PACKAGES could not be delivered, confirm your address"),
+            Some(Category::Appointment)
+        );
+        assert_eq!(classify(&r[..1], "address for the delivery?"), None);
+        // Negations do not hide an exclusion.
+        assert_eq!(classify(&r[..1], "no package, just your address"), None);
     }
 
     #[test]
