@@ -131,11 +131,6 @@ impl VoipMsClient {
         }
     }
 
-    /// How long all the parts of one text may take (`VOIPMS_SEND_BUDGET_MS`).
-    pub fn send_budget(&self) -> Duration {
-        self.settings.send_budget
-    }
-
     fn transport(&self, error: reqwest::Error) -> VoipMsError {
         if error.is_connect() {
             // Refused, no route, DNS, TLS or a connect time-out: nothing was sent.

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::extract::{FromRequest, RawQuery, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
