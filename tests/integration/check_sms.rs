@@ -644,6 +644,7 @@ async fn a_run_that_crashed_half_way_is_completed_without_duplicates() {
             media: Vec::new(),
             received_at: texts[0].date.and_utc(),
             origin: Origin::CheckSms,
+            provider: pedro_voip::sms::gateway::Provider::VoipMs,
             may_auto_reply: true,
         },
     )

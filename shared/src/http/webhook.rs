@@ -128,6 +128,7 @@ pub async fn callback(
             .unwrap_or_default(),
         received_at: ctx.clock.now(),
         origin: Origin::Webhook,
+        provider: crate::sms::gateway::Provider::VoipMs,
         may_auto_reply: true,
     };
     receive(&ctx, text).await.map_err(inbound_error)?;
@@ -168,6 +169,7 @@ pub async fn json(
         media: body.media.unwrap_or_default(),
         received_at: ctx.clock.now(),
         origin: Origin::Webhook,
+        provider: crate::sms::gateway::Provider::VoipMs,
         may_auto_reply: true,
     };
     let outcome = receive(&ctx, text).await.map_err(inbound_error)?;

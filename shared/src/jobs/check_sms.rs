@@ -173,6 +173,7 @@ async fn read_window(
                 media: Vec::new(),
                 received_at: at,
                 origin: Origin::CheckSms,
+                provider: crate::sms::gateway::Provider::VoipMs,
                 may_auto_reply: ctx.clock.now() - at <= max_age,
             };
             match receive(ctx, text).await {

@@ -5,6 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::gateway::Provider;
 use super::outbound::{send_text, Purpose, SendTextError};
 use crate::app::AppContext;
 use crate::auth::Caller;
@@ -30,6 +31,8 @@ pub struct InboundText {
     pub media: Vec<String>,
     pub received_at: DateTime<Utc>,
     pub origin: Origin,
+    /// The carrier that delivered it (`provider_id` is that carrier's id).
+    pub provider: Provider,
     /// False for texts found late by check-sms: a person answers those.
     pub may_auto_reply: bool,
 }
@@ -118,6 +121,7 @@ pub async fn receive(ctx: &AppContext, text: InboundText) -> Result<InboundOutco
         media_urls: text.media.clone(),
         occurred_at: text.received_at,
         origin: text.origin,
+        provider: text.provider,
         provider_message_id: provider_id,
         provider_date: text.provider_date.as_deref(),
     };
@@ -131,7 +135,7 @@ pub async fn receive(ctx: &AppContext, text: InboundText) -> Result<InboundOutco
         None => {
             tx.rollback().await?;
             let tx = db::begin_as(&mut client, &service).await?;
-            let stored = messages::find_inbound(&*tx, practice.id, provider_id)
+            let stored = messages::find_inbound(&*tx, practice.id, text.provider, provider_id)
                 .await?
                 .ok_or_else(|| DbError::NoRow("duplicate inbound text vanished".into()))?;
             // Answered already, or being answered by a delivery still running: nothing to do.

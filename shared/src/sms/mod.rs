@@ -3,3 +3,5 @@
 pub mod gateway;
 pub mod inbound;
 pub mod outbound;
+pub mod twilio_inbound;
+pub mod twilio_signature;

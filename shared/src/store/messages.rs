@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::conversations::Cursor;
 use crate::db::{self, Conn, DbError};
+use crate::sms::gateway::Provider;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
@@ -34,6 +35,8 @@ pub struct NewInbound<'a> {
     pub media_urls: Vec<String>,
     pub occurred_at: DateTime<Utc>,
     pub origin: Origin,
+    /// The carrier that delivered it; its id is unique per practice and carrier.
+    pub provider: Provider,
     pub provider_message_id: &'a str,
     pub provider_date: Option<&'a str>,
 }
@@ -45,7 +48,7 @@ pub async fn insert_inbound(conn: &impl Conn, m: &NewInbound<'_>) -> Result<Opti
         conn,
         "INSERT INTO sms_messages (practice_id, conversation_id, direction, body, media_urls, occurred_at, origin, \
              provider, provider_message_id, provider_date, status, answering_at) \
-         VALUES ($1, $2, 'inbound', $3, $4, $5, $6, 'voipms', $7, $8, 'received', now()) \
+         VALUES ($1, $2, 'inbound', $3, $4, $5, $6, $9, $7, $8, 'received', now()) \
          ON CONFLICT (practice_id, provider, provider_message_id) WHERE direction = 'inbound' DO NOTHING \
          RETURNING id",
         &[
@@ -57,6 +60,7 @@ pub async fn insert_inbound(conn: &impl Conn, m: &NewInbound<'_>) -> Result<Opti
             &m.origin.as_str(),
             &m.provider_message_id,
             &m.provider_date,
+            &m.provider.as_str(),
         ],
     )
     .await?;
@@ -75,13 +79,14 @@ pub struct StoredInbound {
 pub async fn find_inbound(
     conn: &impl Conn,
     practice_id: Uuid,
+    provider: Provider,
     provider_message_id: &str,
 ) -> Result<Option<StoredInbound>, DbError> {
     let row = db::query_opt(
         conn,
         "SELECT id, conversation_id, needs_review, answered_at IS NOT NULL FROM sms_messages \
-         WHERE practice_id = $1 AND provider = 'voipms' AND provider_message_id = $2 AND direction = 'inbound'",
-        &[&practice_id, &provider_message_id],
+         WHERE practice_id = $1 AND provider = $3 AND provider_message_id = $2 AND direction = 'inbound'",
+        &[&practice_id, &provider_message_id, &provider.as_str()],
     )
     .await?;
     Ok(row.map(|r| StoredInbound {

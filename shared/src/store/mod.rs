@@ -6,3 +6,5 @@ pub mod limits;
 pub mod messages;
 pub mod practices;
 pub mod replies;
+pub mod twilio_routes;
+pub mod unrouted;
