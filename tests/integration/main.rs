@@ -18,4 +18,5 @@ mod openapi;
 mod rate_limits;
 mod send;
 mod template;
+mod twilio_inbound;
 mod webhook;

@@ -17,13 +17,14 @@ pub async fn did_of_stored(conn: &impl Conn, message_sid: &str) -> Result<Option
     Ok(row.map(|r| r.get(0)))
 }
 
-/// The DID of the thread in which `contact` was most recently texted through Twilio.
+/// The DID of the thread in which `contact` was most recently texted through Twilio (texts sent
+/// at the same clock time: the later insert wins).
 pub async fn latest_thread_did(conn: &impl Conn, contact: &str) -> Result<Option<String>, DbError> {
     let row = db::query_opt(
         conn,
         "SELECT c.did FROM sms_messages m JOIN sms_conversations c ON c.id = m.conversation_id \
          WHERE m.direction = 'outbound' AND m.provider = 'twilio' AND c.contact = $1 \
-         ORDER BY m.occurred_at DESC, m.id DESC LIMIT 1",
+         ORDER BY m.occurred_at DESC, m.created_at DESC, m.id DESC LIMIT 1",
         &[&contact],
     )
     .await?;
