@@ -19,4 +19,5 @@ mod rate_limits;
 mod send;
 mod template;
 mod twilio_inbound;
+mod twilio_python;
 mod webhook;
