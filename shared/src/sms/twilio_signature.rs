@@ -1,4 +1,4 @@
-//! `X-Twilio-Signature` (docs/providers.md, "Twilio: webhook signature"): HMAC-SHA1, keyed with the
+//! `X-Twilio-Signature` (README, "Twilio inbound"): HMAC-SHA1, keyed with the
 //! account's auth token, over the exact URL Twilio called followed by every POST parameter as
 //! `name + value`, sorted by name and then by value, exact duplicates once; Base64 (standard, padded).
 
