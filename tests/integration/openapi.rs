@@ -882,9 +882,14 @@ async fn twilio_webhook_answers_as_documented() {
     use pedro_tests::fakes::twilio::InboundMessage;
 
     let unconfigured = spawn_app().start().await;
-    post_raw(&unconfigured, TWILIO, "application/x-www-form-urlencoded", "Body=hi".into())
-        .await
-        .expect(503, Some("not_configured"));
+    post_raw(
+        &unconfigured,
+        TWILIO,
+        "application/x-www-form-urlencoded",
+        "Body=hi".into(),
+    )
+    .await
+    .expect(503, Some("not_configured"));
 
     let app = spawn_app().twilio().start().await;
     let hook = app.url(TWILIO);
@@ -897,14 +902,18 @@ async fn twilio_webhook_answers_as_documented() {
     // The fake posts as Twilio does; its answers are re-sent here to check them against the document.
     let signed = |params: Vec<(String, String)>| {
         let signature = pedro_voip::sms::twilio_signature::sign(pedro_tests::app::TWILIO_TOKEN, &hook, &params);
-        let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(&params).finish();
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&params)
+            .finish();
         app.http
             .post(&hook)
             .header("content-type", "application/x-www-form-urlencoded")
             .header("x-twilio-signature", signature)
             .body(body)
     };
-    let params = app.twilio.inbound_params("SM0123456789abcdef0123456789abcdef", &text(UNANSWERABLE));
+    let params = app
+        .twilio
+        .inbound_params("SM0123456789abcdef0123456789abcdef", &text(UNANSWERABLE));
     let ok = check("POST", TWILIO, signed(params.clone()).send().await.unwrap()).await;
     assert_eq!(ok.expect(200, None).body, pedro_voip::http::twilio_webhook::EMPTY_TWIML);
     let again = check("POST", TWILIO, signed(params).send().await.unwrap()).await;
@@ -930,11 +939,21 @@ async fn twilio_webhook_answers_as_documented() {
         .await
         .expect(415, Some("unsupported_media_type"));
     for _ in 0..pedro_voip::http::twilio_webhook::BAD_SIGNATURES_PER_MINUTE {
-        post_raw(&app, TWILIO, "application/x-www-form-urlencoded", "MessageSid=SM4".into())
-            .await
-            .expect(401, Some("bad_signature"));
-    }
-    post_raw(&app, TWILIO, "application/x-www-form-urlencoded", "MessageSid=SM4".into())
+        post_raw(
+            &app,
+            TWILIO,
+            "application/x-www-form-urlencoded",
+            "MessageSid=SM4".into(),
+        )
         .await
-        .expect(429, Some("rate_limited"));
+        .expect(401, Some("bad_signature"));
+    }
+    post_raw(
+        &app,
+        TWILIO,
+        "application/x-www-form-urlencoded",
+        "MessageSid=SM4".into(),
+    )
+    .await
+    .expect(429, Some("rate_limited"));
 }

@@ -89,7 +89,11 @@ async fn a_reply_lands_in_the_thread_we_last_texted_through_twilio() {
     text_through_twilio(&app, app.practice_id).await;
 
     let (status, body, first) = patient_texts_twilio(&app, UNANSWERABLE).await;
-    assert_eq!((status, body.as_str()), (200, EMPTY_TWIML), "Twilio itself sends nothing");
+    assert_eq!(
+        (status, body.as_str()),
+        (200, EMPTY_TWIML),
+        "Twilio itself sends nothing"
+    );
     assert_eq!(
         stored(&app, &first).await,
         [(app.practice_id, DID_E164.to_string(), "twilio".to_string())]
@@ -103,14 +107,21 @@ async fn a_reply_lands_in_the_thread_we_last_texted_through_twilio() {
     text_through_twilio(&app, other).await;
     let (status, _, second) = patient_texts_twilio(&app, UNANSWERABLE).await;
     assert_eq!(status, 200);
-    assert_eq!(stored(&app, &second).await, [(other, OTHER_DID.to_string(), "twilio".to_string())]);
+    assert_eq!(
+        stored(&app, &second).await,
+        [(other, OTHER_DID.to_string(), "twilio".to_string())]
+    );
 
     // Twilio redelivers the first text: it stays where it was, once.
     let params = app.twilio.inbound_params(&first, &from_patient(UNANSWERABLE));
     let (status, body) = app.twilio.post_signed_webhook(&hook(&app), &params).await;
     assert_eq!((status, body.as_str()), (200, EMPTY_TWIML));
     assert_eq!(stored(&app, &first).await.len(), 1);
-    assert_eq!(app.count("SELECT count(*) FROM sms_messages WHERE direction = 'inbound'").await, 2);
+    assert_eq!(
+        app.count("SELECT count(*) FROM sms_messages WHERE direction = 'inbound'")
+            .await,
+        2
+    );
 }
 
 #[tokio::test]
@@ -123,12 +134,21 @@ async fn media_urls_are_stored_and_a_lone_practice_gets_texts_it_never_sent_thro
     let (status, body, sid) = app.twilio.deliver_inbound(&hook(&app), &message).await;
     assert_eq!((status, body.as_str()), (200, EMPTY_TWIML));
     assert!(sid.starts_with("MM"));
-    assert_eq!(stored(&app, &sid).await[0].1, DID_E164, "the only practice, under VOIPMS_DID");
+    assert_eq!(
+        stored(&app, &sid).await[0].1,
+        DID_E164,
+        "the only practice, under VOIPMS_DID"
+    );
     let media: Vec<String> = app
         .value("SELECT media_urls FROM sms_messages WHERE direction = 'inbound'")
         .await;
     assert_eq!(media.len(), 2);
-    assert!(media.iter().all(|m| m.starts_with("https://api.twilio.com/") && m.contains(&sid)), "{media:?}");
+    assert!(
+        media
+            .iter()
+            .all(|m| m.starts_with("https://api.twilio.com/") && m.contains(&sid)),
+        "{media:?}"
+    );
 }
 
 #[tokio::test]
@@ -140,7 +160,11 @@ async fn stop_through_twilio_stops_every_carrier_and_start_reopens_them() {
     assert_eq!(status, 200);
     // VoIP.ms works again, but the patient said STOP: no carrier may text them.
     let (status, refused) = staff_send(&app, app.practice_id, "Reminder: cleaning tomorrow").await;
-    assert_eq!((status, refused["error"]["code"].as_str()), (409, Some("opted_out")), "{refused}");
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (409, Some("opted_out")),
+        "{refused}"
+    );
 
     let (status, _, _) = patient_texts_twilio(&app, "start").await;
     assert_eq!(status, 200);
@@ -160,8 +184,14 @@ async fn stop_through_twilio_opts_out_of_every_practice_that_texted_through_twil
     assert_eq!(status, 200);
     assert_eq!(stored(&app, &sid).await[0].0, other, "routed to the latest thread");
     assert!(opted_out(&app, other).await);
-    assert!(opted_out(&app, app.practice_id).await, "Twilio blocks the number for this practice too");
-    assert!(!opted_out(&app, never).await, "never texted through Twilio: not affected");
+    assert!(
+        opted_out(&app, app.practice_id).await,
+        "Twilio blocks the number for this practice too"
+    );
+    assert!(
+        !opted_out(&app, never).await,
+        "never texted through Twilio: not affected"
+    );
 
     // Opting back in is consent to the practice the patient answered, not to all of them.
     let (status, _, _) = patient_texts_twilio(&app, "START").await;
@@ -197,7 +227,10 @@ async fn several_practices_and_no_twilio_thread_keep_the_text_for_an_operator() 
     assert_eq!(row.get::<_, String>(4), "Who is this?");
     assert!(row.get::<_, String>(5).contains("several practices"));
     assert_eq!(app.count("SELECT count(*) FROM sms_messages").await, 0);
-    assert!(app.voipms.sent_sms().is_empty() && app.twilio.sent().is_empty(), "never answered");
+    assert!(
+        app.voipms.sent_sms().is_empty() && app.twilio.sent().is_empty(),
+        "never answered"
+    );
 
     // A text to another number of the Twilio account is not ours to route.
     let elsewhere = InboundMessage {
@@ -214,7 +247,11 @@ async fn several_practices_and_no_twilio_thread_keep_the_text_for_an_operator() 
     let client = app.sql().await;
     client.batch_execute("SET ROLE authenticated").await.unwrap();
     let denied = client.query("SELECT * FROM unrouted_texts", &[]).await.unwrap_err();
-    assert_eq!(denied.code(), Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE), "{denied:?}");
+    assert_eq!(
+        denied.code(),
+        Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+        "{denied:?}"
+    );
 }
 
 #[tokio::test]
@@ -222,7 +259,9 @@ async fn the_signature_must_cover_the_public_url_configured_in_twilio() {
     let public = "https://a1b2c3d4e5.execute-api.ca-central-1.amazonaws.com/api/twilio/sms/webhook";
     let app = spawn_app().twilio().env("TWILIO_WEBHOOK_URL", public).start().await;
     let internal = app.url(PATH);
-    let params = app.twilio.inbound_params("SM00000000000000000000000000000001", &from_patient("hi"));
+    let params = app
+        .twilio
+        .inbound_params("SM00000000000000000000000000000001", &from_patient("hi"));
 
     // The classic failure: checking against the URL the code sees.
     let (status, body) = app.twilio.post_signed_webhook(&internal, &params).await;
@@ -242,8 +281,15 @@ async fn the_signature_must_cover_the_public_url_configured_in_twilio() {
     let forged = reqwest::Client::new()
         .post(&internal)
         .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-twilio-signature", pedro_voip::sms::twilio_signature::sign("guess", public, &params))
-        .body(form_urlencoded::Serializer::new(String::new()).extend_pairs(&params).finish())
+        .header(
+            "x-twilio-signature",
+            pedro_voip::sms::twilio_signature::sign("guess", public, &params),
+        )
+        .body(
+            form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(&params)
+                .finish(),
+        )
         .send()
         .await
         .unwrap();
@@ -260,15 +306,29 @@ async fn the_signature_must_cover_the_public_url_configured_in_twilio() {
     assert_eq!((status, body.as_str()), (200, EMPTY_TWIML));
     // Twilio sometimes signs with the default port written out.
     let with_port = public.replace(".com/", ".com:443/");
-    let params = app.twilio.inbound_params("SM00000000000000000000000000000002", &from_patient("hi"));
-    assert_eq!(app.twilio.post_signed_webhook_via(&with_port, &internal, &params).await.0, 200);
-    assert_eq!(app.count("SELECT count(*) FROM sms_messages WHERE provider = 'twilio'").await, 2);
+    let params = app
+        .twilio
+        .inbound_params("SM00000000000000000000000000000002", &from_patient("hi"));
+    assert_eq!(
+        app.twilio
+            .post_signed_webhook_via(&with_port, &internal, &params)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM sms_messages WHERE provider = 'twilio'")
+            .await,
+        2
+    );
 }
 
 #[tokio::test]
 async fn only_failed_signatures_are_rate_limited() {
     let app = spawn_app().twilio().start().await;
-    let params = app.twilio.inbound_params("SM00000000000000000000000000000003", &from_patient(UNANSWERABLE));
+    let params = app
+        .twilio
+        .inbound_params("SM00000000000000000000000000000003", &from_patient(UNANSWERABLE));
     let wrong = format!("{}?not=configured", hook(&app));
     for _ in 0..BAD_SIGNATURES_PER_MINUTE {
         let (status, _) = app.twilio.post_signed_webhook_via(&wrong, &hook(&app), &params).await;
@@ -276,7 +336,10 @@ async fn only_failed_signatures_are_rate_limited() {
     }
     let (status, body) = app.twilio.post_signed_webhook_via(&wrong, &hook(&app), &params).await;
     assert_eq!(status, 429, "{body}");
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["error"]["code"], "rate_limited");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["error"]["code"],
+        "rate_limited"
+    );
 
     // Properly signed deliveries from the same source are never refused for volume.
     for i in 0..(BAD_SIGNATURES_PER_MINUTE + 5) {
@@ -310,10 +373,21 @@ async fn requests_twilio_would_never_send_get_clear_json_errors() {
         .post_signed_webhook(&hook(&app), &[("Body".to_string(), "hi".to_string())])
         .await;
     assert_eq!(status, 400, "{body}");
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["error"]["code"], "missing_field");
-    let mut params = app.twilio.inbound_params("SM00000000000000000000000000000004", &from_patient("a\0b"));
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["error"]["code"],
+        "missing_field"
+    );
+    let mut params = app
+        .twilio
+        .inbound_params("SM00000000000000000000000000000004", &from_patient("a\0b"));
     let (status, body) = app.twilio.post_signed_webhook(&hook(&app), &params).await;
-    assert_eq!((status, serde_json::from_str::<Value>(&body).unwrap()["error"]["code"].as_str()), (400, Some("invalid_text")));
+    assert_eq!(
+        (
+            status,
+            serde_json::from_str::<Value>(&body).unwrap()["error"]["code"].as_str()
+        ),
+        (400, Some("invalid_text"))
+    );
     params.retain(|(k, _)| k != "Body");
     params.push(("Body".into(), "x".repeat(10_001)));
     let (status, _) = app.twilio.post_signed_webhook(&hook(&app), &params).await;

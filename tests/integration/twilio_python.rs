@@ -45,7 +45,11 @@ async fn run(python: &str, code: &str, input: &Value) -> Value {
     stdin.write_all(input.to_string().as_bytes()).await.unwrap();
     drop(stdin);
     let output = child.wait_with_output().await.unwrap();
-    assert!(output.status.success(), "python: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "python: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("python printed no JSON ({e}): {output:?}"))
 }
 
@@ -132,7 +136,11 @@ async fn twilios_request_validator_and_our_webhook_agree_on_signatures() {
         .post(&url)
         .header("content-type", "application/x-www-form-urlencoded")
         .header("x-twilio-signature", answer["signature"].as_str().unwrap())
-        .body(form_urlencoded::Serializer::new(String::new()).extend_pairs(&params).finish())
+        .body(
+            form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(&params)
+                .finish(),
+        )
         .send()
         .await
         .unwrap();
@@ -189,9 +197,15 @@ async fn twilios_rest_client_sends_through_the_fake() {
     assert_eq!(answer["fetched_sid"], sent[0].sid.as_str());
     assert_eq!(answer["status"], "queued");
     assert_eq!(answer["num_segments"], "1");
-    assert_eq!((answer["to"].as_str(), answer["from"].as_str()), (Some(PATIENT_E164), Some(TWILIO_FROM)));
+    assert_eq!(
+        (answer["to"].as_str(), answer["from"].as_str()),
+        (Some(PATIENT_E164), Some(TWILIO_FROM))
+    );
     assert_eq!(answer["body"], "Your crown is ready");
-    assert!(answer["date_created"].as_str().unwrap().contains("+00:00"), "parsed as a date: {answer}");
+    assert!(
+        answer["date_created"].as_str().unwrap().contains("+00:00"),
+        "parsed as a date: {answer}"
+    );
     assert_eq!(answer["error"], json!({"status": 400, "code": 21211}));
     assert_eq!(answer["unauthorized"], json!({"status": 401, "code": 20003}));
 }

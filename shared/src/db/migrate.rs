@@ -10,7 +10,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "sms", include_str!("../../migrations/0001_sms.sql")),
     (2, "security", include_str!("../../migrations/0002_security.sql")),
     (3, "rate_limits", include_str!("../../migrations/0003_rate_limits.sql")),
-    (7, "twilio_inbound", include_str!("../../migrations/0007_twilio_inbound.sql")),
+    (
+        7,
+        "twilio_inbound",
+        include_str!("../../migrations/0007_twilio_inbound.sql"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

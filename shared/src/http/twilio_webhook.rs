@@ -141,7 +141,12 @@ pub async fn receive(
         return Err(refuse(&ctx, &source, "no X-Twilio-Signature").await);
     };
     if !twilio_signature::verify(token.expose(), &url, &params, &signature) {
-        return Err(refuse(&ctx, &source, "X-Twilio-Signature does not match TWILIO_WEBHOOK_URL and the body").await);
+        return Err(refuse(
+            &ctx,
+            &source,
+            "X-Twilio-Signature does not match TWILIO_WEBHOOK_URL and the body",
+        )
+        .await);
     }
     let text = TwilioText {
         // SmsMessageSid and SmsSid are Twilio's older names for the same id.
@@ -173,17 +178,26 @@ mod tests {
             ("MediaUrl1", "https://api.twilio.com/m/1"),
             ("MediaUrl2", "https://api.twilio.com/m/ignored"),
         ]);
-        assert_eq!(media(&params), ["https://api.twilio.com/m/0", "https://api.twilio.com/m/1"]);
+        assert_eq!(
+            media(&params),
+            ["https://api.twilio.com/m/0", "https://api.twilio.com/m/1"]
+        );
         assert!(media(&p(&[("NumMedia", "0"), ("MediaUrl0", "x")])).is_empty());
         assert!(media(&p(&[("NumMedia", "many")])).is_empty());
-        assert!(media(&p(&[("NumMedia", "99999999999")])).is_empty(), "missing URLs are skipped");
+        assert!(
+            media(&p(&[("NumMedia", "99999999999")])).is_empty(),
+            "missing URLs are skipped"
+        );
     }
 
     #[test]
     fn form_content_type() {
         let mut headers = HeaderMap::new();
         assert!(!is_form(&headers));
-        headers.insert(header::CONTENT_TYPE, "application/x-www-form-urlencoded; charset=UTF-8".parse().unwrap());
+        headers.insert(
+            header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded; charset=UTF-8".parse().unwrap(),
+        );
         assert!(is_form(&headers));
         headers.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
         assert!(!is_form(&headers));

@@ -25,9 +25,9 @@ pub fn sign(auth_token: &str, url: &str, params: &[(String, String)]) -> String 
 /// default ports, so the URL is also tried with the port removed and with the default one added
 /// (as Twilio's own libraries do). Compared in constant time.
 pub fn verify(auth_token: &str, url: &str, params: &[(String, String)], given: &str) -> bool {
-    url_variants(url)
-        .iter()
-        .fold(false, |ok, candidate| ok | constant_time_eq(sign(auth_token, candidate, params).as_bytes(), given.as_bytes()))
+    url_variants(url).iter().fold(false, |ok, candidate| {
+        ok | constant_time_eq(sign(auth_token, candidate, params).as_bytes(), given.as_bytes())
+    })
 }
 
 /// `url` as configured, without its port, and with the scheme's default port.
@@ -102,9 +102,23 @@ mod tests {
         let good = sign("token", url, &params);
         assert!(verify("token", url, &params, &good));
         assert!(!verify("other", url, &params, &good), "another token");
-        assert!(!verify("token", "https://api.example.com/api/twilio/sms/webhook?x=1", &params, &good), "another URL");
-        assert!(!verify("token", "http://api.example.com/api/twilio/sms/webhook", &params, &good), "another scheme");
-        assert!(!verify("token", url, &p(&[("Body", "START"), ("From", "+14385550199")]), &good), "another body");
+        assert!(
+            !verify(
+                "token",
+                "https://api.example.com/api/twilio/sms/webhook?x=1",
+                &params,
+                &good
+            ),
+            "another URL"
+        );
+        assert!(
+            !verify("token", "http://api.example.com/api/twilio/sms/webhook", &params, &good),
+            "another scheme"
+        );
+        assert!(
+            !verify("token", url, &p(&[("Body", "START"), ("From", "+14385550199")]), &good),
+            "another body"
+        );
         assert!(!verify("token", url, &params, ""), "no signature");
         assert!(!verify("token", url, &params, &good[..good.len() - 1]), "a prefix");
     }
@@ -116,8 +130,18 @@ mod tests {
         let with_port = "https://api.example.com:443/hook?a=1";
         assert!(verify("t", plain, &params, &sign("t", with_port, &params)));
         assert!(verify("t", with_port, &params, &sign("t", plain, &params)));
-        assert!(verify("t", "http://h.example/x", &params, &sign("t", "http://h.example:80/x", &params)));
-        assert!(!verify("t", plain, &params, &sign("t", "https://api.example.com:8443/hook?a=1", &params)));
+        assert!(verify(
+            "t",
+            "http://h.example/x",
+            &params,
+            &sign("t", "http://h.example:80/x", &params)
+        ));
+        assert!(!verify(
+            "t",
+            plain,
+            &params,
+            &sign("t", "https://api.example.com:8443/hook?a=1", &params)
+        ));
         assert_eq!(
             url_variants("http://127.0.0.1:8080/x"),
             ["http://127.0.0.1:8080/x", "http://127.0.0.1/x"]

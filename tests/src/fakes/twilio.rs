@@ -263,7 +263,9 @@ impl FakeTwilio {
             params.push((format!("MediaContentType{i}"), content_type.clone()));
             params.push((
                 format!("MediaUrl{i}"),
-                format!("https://api.twilio.com/2010-04-01/Accounts/{account_sid}/Messages/{message_sid}/Media/ME{i:032x}"),
+                format!(
+                    "https://api.twilio.com/2010-04-01/Accounts/{account_sid}/Messages/{message_sid}/Media/ME{i:032x}"
+                ),
             ));
         }
         params
@@ -271,7 +273,11 @@ impl FakeTwilio {
 
     /// A new message id for an inbound text (`SM...`, or `MM...` with media).
     pub fn new_inbound_sid(&self, message: &InboundMessage) -> String {
-        let prefix = if message.media_content_types.is_empty() { "SM" } else { "MM" };
+        let prefix = if message.media_content_types.is_empty() {
+            "SM"
+        } else {
+            "MM"
+        };
         new_sid(&mut lock(&self.state), prefix)
     }
 
