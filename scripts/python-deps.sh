@@ -1,6 +1,23 @@
 #!/usr/bin/env bash
-# Installs the Python packages the tests use (tests/python/requirements.txt): third-party VoIP.ms
-# clients that check the fake VoIP.ms from the outside.
+# Installs the Python packages some tests run (tests/python/requirements.txt: Twilio's own
+# library, to check our signatures and our fake against it) into a virtual environment, once per
+# version of that file, and prints the environment's python. Safe to run concurrently.
+#
+# Environment: PEDRO_PYTHON_VENV (default target/python-venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+REQUIREMENTS="tests/python/requirements.txt"
+VENV="${PEDRO_PYTHON_VENV:-$PWD/target/python-venv}"
+STAMP="$VENV/.requirements"
+
+mkdir -p "$(dirname "$VENV")"
+exec 9>"$VENV.lock"
+flock 9
+if ! cmp -s "$REQUIREMENTS" "$STAMP" 2>/dev/null || [ ! -x "$VENV/bin/python" ]; then
+    echo "python-deps: installing $REQUIREMENTS into $VENV" >&2
+    rm -rf "$VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQUIREMENTS" >&2
+    cp "$REQUIREMENTS" "$STAMP"
+fi
+echo "$VENV/bin/python"

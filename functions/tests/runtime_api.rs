@@ -178,3 +178,41 @@ async fn the_webhook_never_runs_without_a_secret() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("WEBHOOK_SECRET"));
 }
+
+#[tokio::test]
+async fn the_twilio_webhook_binary_answers_its_signed_sample_event() {
+    // The fixture is signed with the test auth token over the API Gateway URL it names.
+    let app = spawn_app().start().await;
+    let runtime = RuntimeApi::start().await;
+    let _process = Running(
+        lambda_process(env!("CARGO_BIN_EXE_twilio-webhook"), "twilio-webhook", &runtime)
+            .env("DATABASE_URL", &app.db.url)
+            .env("VOIPMS_DID", DID)
+            .env("SUPABASE_JWT_SECRET", JWT_SECRET)
+            .env("TWILIO_ACCOUNT_SID", pedro_tests::app::TWILIO_SID)
+            .env("TWILIO_AUTH_TOKEN", pedro_tests::app::TWILIO_TOKEN)
+            .env("TWILIO_FROM_NUMBER", pedro_tests::app::TWILIO_FROM)
+            .env("TWILIO_API_URL", app.twilio.base_url())
+            .env(
+                "TWILIO_WEBHOOK_URL",
+                "https://a1b2c3d4e5.execute-api.ca-central-1.amazonaws.com/api/twilio/sms/webhook",
+            )
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let answer = match runtime
+        .invoke(fixture("twilio-webhook", &app), Duration::from_secs(30))
+        .await
+    {
+        Ok(Outcome::Response(answer)) => answer,
+        other => panic!("twilio-webhook: {other:?}"),
+    };
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    assert_eq!(answer["headers"]["content-type"], "text/xml; charset=utf-8", "{answer}");
+    assert_eq!(
+        app.count("SELECT count(*) FROM sms_messages WHERE provider = 'twilio' AND direction = 'inbound'")
+            .await,
+        1
+    );
+}

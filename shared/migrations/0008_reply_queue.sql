@@ -74,20 +74,3 @@ CREATE POLICY sms_message_parts_own ON sms_message_parts FOR SELECT TO authentic
 CREATE POLICY sms_opt_ins_own ON sms_opt_ins FOR SELECT TO authenticated
     USING (practice_id = auth_practice_id());
 
--- Texts delivered to a number no practice owns: kept for an operator, never dropped.
-CREATE TABLE IF NOT EXISTS unrouted_texts (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    provider text NOT NULL,
-    provider_message_id text NOT NULL,
-    to_number text NOT NULL,
-    from_number text NOT NULL,
-    body text NOT NULL,
-    media_urls text[] NOT NULL DEFAULT '{}',
-    sent_at timestamptz,
-    received_at timestamptz NOT NULL,
-    reason text NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (provider, provider_message_id)
-);
-ALTER TABLE unrouted_texts ENABLE ROW LEVEL SECURITY;
-GRANT ALL ON unrouted_texts TO service_role;

@@ -48,6 +48,9 @@ pub struct TwilioSettings {
     pub from: PhoneNumber,
     pub api_url: String,
     pub timeout: Duration,
+    /// `TWILIO_WEBHOOK_URL`: the inbound-message URL exactly as configured in Twilio, which is what
+    /// Twilio signs (behind API Gateway the code sees another host and path). None: no inbound.
+    pub webhook_url: Option<String>,
 }
 
 /// What a practice created from configuration starts with.
@@ -150,6 +153,19 @@ fn public_webhook_url(value: &str) -> Result<reqwest::Url, ConfigError> {
     Ok(url)
 }
 
+/// An absolute http(s) URL, kept verbatim: the signature covers its exact text.
+fn twilio_webhook_url(lookup: Lookup) -> Result<Option<String>, ConfigError> {
+    let Some(url) = get(lookup, "TWILIO_WEBHOOK_URL") else {
+        return Ok(None);
+    };
+    match reqwest::Url::parse(&url) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => Ok(Some(url)),
+        _ => Err(ConfigError(format!(
+            "TWILIO_WEBHOOK_URL={url:?} is not an absolute http(s) URL"
+        ))),
+    }
+}
+
 impl Settings {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(&|name| std::env::var(name).ok())
@@ -185,9 +201,15 @@ impl Settings {
                     from,
                     api_url: get(lookup, "TWILIO_API_URL").unwrap_or_else(|| DEFAULT_TWILIO_API_URL.into()),
                     timeout: Duration::from_millis(parse(lookup, "TWILIO_TIMEOUT_MS", 8_000)?),
+                    webhook_url: twilio_webhook_url(lookup)?,
                 })
             }
         };
+        if twilio.is_none() && get(lookup, "TWILIO_WEBHOOK_URL").is_some() {
+            return Err(ConfigError(
+                "TWILIO_WEBHOOK_URL is set but TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are missing".into(),
+            ));
+        }
         let timezone: chrono_tz::Tz = parse(lookup, "PRACTICE_TIMEZONE", chrono_tz::America::Toronto)?;
         let hours_spec = get(lookup, "PRACTICE_OFFICE_HOURS").unwrap_or_else(|| "Mon-Fri 08:00-17:00".into());
         let office_hours =
@@ -340,6 +362,27 @@ mod tests {
         let printed = format!("{s:?}");
         assert!(!printed.contains("hunter2"), "{printed}");
         assert!(printed.contains("[redacted]"));
+    }
+
+    #[test]
+    fn twilio_webhook_url_needs_twilio_and_an_absolute_url() {
+        let twilio = [
+            ("TWILIO_ACCOUNT_SID", "AC1"),
+            ("TWILIO_AUTH_TOKEN", "t"),
+            ("TWILIO_FROM_NUMBER", "5145550111"),
+        ];
+        let url = "https://abc.execute-api.ca-central-1.amazonaws.com/api/twilio/sms/webhook?x=1";
+        let s = settings(&[twilio[0], twilio[1], twilio[2], ("TWILIO_WEBHOOK_URL", url)]).unwrap();
+        assert_eq!(s.twilio.unwrap().webhook_url.as_deref(), Some(url), "kept verbatim");
+        assert!(settings(&twilio).unwrap().twilio.unwrap().webhook_url.is_none());
+        let err = settings(&[("TWILIO_WEBHOOK_URL", url)]).unwrap_err().to_string();
+        assert!(err.contains("TWILIO_AUTH_TOKEN"), "{err}");
+        for bad in ["/api/twilio/sms/webhook", "ftp://h/x", "not a url"] {
+            let err = settings(&[twilio[0], twilio[1], twilio[2], ("TWILIO_WEBHOOK_URL", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("TWILIO_WEBHOOK_URL"), "{err}");
+        }
     }
 
     #[test]

@@ -25,7 +25,13 @@ fn received(id: &str, message: &str) -> InboundSms {
 #[tokio::test]
 async fn third_party_python_clients_read_the_fake_as_they_read_voipms() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    // The virtual environment scripts/python-deps.sh keeps (it prints its python).
+    let deps = tokio::process::Command::new(root.join("../scripts/python-deps.sh"))
+        .output()
+        .await
+        .expect("run scripts/python-deps.sh");
+    assert!(deps.status.success(), "{}", String::from_utf8_lossy(&deps.stderr));
+    let python = String::from_utf8_lossy(&deps.stdout).trim().to_string();
     let installed = tokio::process::Command::new(&python)
         .args(["-c", "import voipms, voipms_api"])
         .status()

@@ -67,6 +67,23 @@ async fn sms_webhook_function_url_event() {
 }
 
 #[tokio::test]
+async fn twilio_webhook_api_gateway_event() {
+    // The fixture is signed over the public URL, as Twilio signs it; its body arrives base64-encoded.
+    let public = "https://a1b2c3d4e5.execute-api.ca-central-1.amazonaws.com/api/twilio/sms/webhook";
+    let app = spawn_app().twilio().env("TWILIO_WEBHOOK_URL", public).start().await;
+    let (status, body) = invoke(&app, "twilio-webhook").await;
+    assert_eq!(
+        (status, body),
+        (200, Value::String(pedro_voip::http::twilio_webhook::EMPTY_TWIML.into()))
+    );
+    let stored: String = app
+        .value("SELECT body FROM sms_messages WHERE direction = 'inbound' AND provider = 'twilio'")
+        .await;
+    assert_eq!(stored, "What are your hours?");
+    assert_eq!(app.voipms.sent_sms().len(), 1, "answered automatically");
+}
+
+#[tokio::test]
 async fn sms_send_event() {
     let app = spawn_app().start().await;
     let (status, body) = invoke(&app, "sms-send").await;

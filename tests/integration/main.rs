@@ -23,6 +23,8 @@ mod rate_limits;
 mod reply_queue;
 mod send;
 mod template;
+mod twilio_inbound;
+mod twilio_python;
 mod voipms_client;
 mod webhook;
 mod webhook_secrets;

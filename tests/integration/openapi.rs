@@ -20,6 +20,7 @@ const LIST: &str = "/api/voip/sms/conversations";
 const MESSAGES: &str = "/api/voip/sms/conversations/{id}/messages";
 const REVIEW: &str = "/api/voip/sms/conversations/{id}/review";
 const CONFIGURE: &str = "/api/voip/configure-webhook";
+const TWILIO: &str = "/api/twilio/sms/webhook";
 const HOOK: &str = "https://pedro.example.com/api/voip/sms/webhook";
 /// A text no automatic answer matches: stored and flagged for a person.
 const UNANSWERABLE: &str = "Can I bring my dog along?";
@@ -245,7 +246,13 @@ fn the_document_says_who_may_call_what_and_what_every_operation_can_answer() {
         document()["components"]["securitySchemes"]["bearerAuth"],
         json!({"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": document()["components"]["securitySchemes"]["bearerAuth"]["description"]})
     );
-    let rate_limited = [("POST", SEND), ("GET", WEBHOOK), ("POST", WEBHOOK), ("POST", CONFIGURE)];
+    let rate_limited = [
+        ("POST", SEND),
+        ("GET", WEBHOOK),
+        ("POST", WEBHOOK),
+        ("POST", CONFIGURE),
+        ("POST", TWILIO),
+    ];
     for endpoint in ENDPOINTS {
         for method in endpoint.methods {
             let op = operation(method, endpoint.path);
@@ -274,6 +281,16 @@ fn the_document_says_who_may_call_what_and_what_every_operation_can_answer() {
                     json!(["source_not_allowed"]),
                     "{what}: only the network allow-list"
                 );
+            } else if endpoint.function == "twilio-webhook" {
+                assert_eq!(security, &json!([]), "{what}: no bearer token");
+                assert_eq!(code_of("401"), json!(["bad_signature"]), "{what}");
+                assert!(!has("403"), "{what}");
+                assert!(
+                    parameters
+                        .iter()
+                        .any(|p| p["name"] == "X-Twilio-Signature" && p["in"] == "header" && p["required"] == true),
+                    "{what}: X-Twilio-Signature"
+                );
             } else {
                 assert_eq!(security, &json!([{"bearerAuth": []}]), "{what}");
                 assert_eq!(code_of("401"), json!(["unauthorized"]), "{what}");
@@ -289,7 +306,7 @@ fn the_document_says_who_may_call_what_and_what_every_operation_can_answer() {
             let description = op["description"].as_str().unwrap();
             if endpoint.function == "configure-webhook" {
                 assert!(description.starts_with("Admin only"), "{what}");
-            } else if endpoint.function != "sms-webhook" {
+            } else if !["sms-webhook", "twilio-webhook"].contains(&endpoint.function) {
                 assert!(description.starts_with("For staff and admins"), "{what}");
             }
             if rate_limited.contains(&(*method, endpoint.path)) {
@@ -867,4 +884,85 @@ async fn a_cursor_out_of_the_databases_range_is_a_400_not_a_500() {
     get(&app, MESSAGES, &format!("{messages}?cursor={cursor}"))
         .await
         .expect(400, Some("invalid_cursor"));
+}
+
+#[tokio::test]
+async fn twilio_webhook_answers_as_documented() {
+    use pedro_tests::fakes::twilio::InboundMessage;
+
+    let unconfigured = spawn_app().start().await;
+    post_raw(
+        &unconfigured,
+        TWILIO,
+        "application/x-www-form-urlencoded",
+        "Body=hi".into(),
+    )
+    .await
+    .expect(503, Some("not_configured"));
+
+    let app = spawn_app().twilio().start().await;
+    let hook = app.url(TWILIO);
+    let text = |body: &str| InboundMessage {
+        from: PATIENT_E164.into(),
+        to: pedro_tests::app::TWILIO_FROM.into(),
+        body: body.into(),
+        media_content_types: Vec::new(),
+    };
+    // The fake posts as Twilio does; its answers are re-sent here to check them against the document.
+    let signed = |params: Vec<(String, String)>| {
+        let signature = pedro_voip::sms::twilio_signature::sign(pedro_tests::app::TWILIO_TOKEN, &hook, &params);
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&params)
+            .finish();
+        app.http
+            .post(&hook)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-twilio-signature", signature)
+            .body(body)
+    };
+    let params = app
+        .twilio
+        .inbound_params("SM0123456789abcdef0123456789abcdef", &text(UNANSWERABLE));
+    let ok = check("POST", TWILIO, signed(params.clone()).send().await.unwrap()).await;
+    assert_eq!(ok.expect(200, None).body, pedro_voip::http::twilio_webhook::EMPTY_TWIML);
+    let again = check("POST", TWILIO, signed(params).send().await.unwrap()).await;
+    again.expect(200, None);
+
+    let missing = vec![("Body".to_string(), "hi".to_string())];
+    check("POST", TWILIO, signed(missing).send().await.unwrap())
+        .await
+        .expect(400, Some("missing_field"));
+    let nul = app.twilio.inbound_params("SM1", &text("a\0b"));
+    check("POST", TWILIO, signed(nul).send().await.unwrap())
+        .await
+        .expect(400, Some("invalid_text"));
+    let long = app.twilio.inbound_params("SM2", &text(&"x".repeat(10_001)));
+    check("POST", TWILIO, signed(long).send().await.unwrap())
+        .await
+        .expect(400, Some("message_too_long"));
+    let huge = app.twilio.inbound_params("SM3", &text(&"x".repeat(70_000)));
+    check("POST", TWILIO, signed(huge).send().await.unwrap())
+        .await
+        .expect(413, Some("body_too_large"));
+    post_raw(&app, TWILIO, "application/json", "{}".into())
+        .await
+        .expect(415, Some("unsupported_media_type"));
+    for _ in 0..pedro_voip::http::twilio_webhook::BAD_SIGNATURES_PER_MINUTE {
+        post_raw(
+            &app,
+            TWILIO,
+            "application/x-www-form-urlencoded",
+            "MessageSid=SM4".into(),
+        )
+        .await
+        .expect(401, Some("bad_signature"));
+    }
+    post_raw(
+        &app,
+        TWILIO,
+        "application/x-www-form-urlencoded",
+        "MessageSid=SM4".into(),
+    )
+    .await
+    .expect(429, Some("rate_limited"));
 }

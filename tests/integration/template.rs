@@ -209,5 +209,25 @@ fn the_webhook_is_not_capped_and_configure_knows_its_url() {
     assert!(
         public.contains("${SmsWebhookFunctionUrl.FunctionUrl}api/voip/sms/webhook"),
         "{public}"
+}
+
+#[test]
+fn the_twilio_webhook_is_told_the_public_url_twilio_signs() {
+    let template = template();
+    let (_, function) = functions(&template)
+        .into_iter()
+        .find(|(n, _)| n == "twilio-webhook")
+        .unwrap();
+    let variable = &function["Properties"]["Environment"]["Variables"]["TWILIO_WEBHOOK_URL"];
+    assert_eq!(
+        serde_norway::to_string(variable).unwrap().trim(),
+        "!Ref TwilioWebhookUrl"
+    );
+    assert_eq!(template["Parameters"]["TwilioWebhookUrl"]["Default"].as_str(), Some(""));
+    let path = ENDPOINTS.iter().find(|e| e.function == "twilio-webhook").unwrap().path;
+    let output = serde_norway::to_string(&template["Outputs"]["TwilioWebhookUrl"]["Value"]).unwrap();
+    assert!(
+        output.contains(&format!(".execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}{path}")),
+        "{output}"
     );
 }

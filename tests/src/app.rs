@@ -138,6 +138,8 @@ impl TestAppBuilder {
             Some(proxy) => db.url_via(proxy.port),
             None => db.url.clone(),
         };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
         let mut env: HashMap<String, String> = [
             ("DATABASE_URL", database_url.as_str()),
             ("VOIPMS_DID", DID),
@@ -165,6 +167,8 @@ impl TestAppBuilder {
             env.insert("TWILIO_AUTH_TOKEN".into(), TWILIO_TOKEN.into());
             env.insert("TWILIO_FROM_NUMBER".into(), TWILIO_FROM.into());
             env.insert("TWILIO_API_URL".into(), twilio.base_url());
+            // Twilio signs the URL it calls: here the app's own address.
+            env.insert("TWILIO_WEBHOOK_URL".into(), format!("{address}/api/twilio/sms/webhook"));
         }
         env.extend(self.env);
         let settings = Settings::from_lookup(&|name| env.get(name).cloned()).expect("test settings");
@@ -183,8 +187,6 @@ impl TestAppBuilder {
                 .expect("default practice")
                 .0
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = format!("http://{}", listener.local_addr().unwrap());
         let router = pedro_voip::http::all_routes(ctx.clone());
         tokio::spawn(pedro_voip::http::serve(listener, router, std::future::pending()));
         TestApp {

@@ -9,6 +9,7 @@ pub mod extract;
 mod limits;
 mod request_log;
 mod send;
+pub mod twilio_webhook;
 pub mod webhook;
 pub mod webhook_auth;
 
@@ -77,6 +78,13 @@ pub const ENDPOINTS: &[Endpoint] = &[
         methods: &["POST"],
         access: Access::Admin,
         route: || post(configure::configure),
+    },
+    Endpoint {
+        function: "twilio-webhook",
+        path: "/api/twilio/sms/webhook",
+        methods: &["POST"],
+        access: Access::Public,
+        route: || post(twilio_webhook::receive),
     },
 ];
 

@@ -172,18 +172,17 @@ pub async fn receive(ctx: &AppContext, text: InboundText) -> Result<InboundOutco
     };
     let Some((practice, did)) = practice else {
         let reason = "no practice owns the number it was sent to";
-        let new = unrouted::NewUnrouted {
+        let new = unrouted::UnroutedText {
+            received_at: text.received_at,
             provider: text.provider.as_str(),
             provider_message_id: provider_id,
             to_number: &without_nul(text.to.trim()).0,
             from_number: &without_nul(text.from.trim()).0,
             body: &cleaned.body,
             media_urls: &cleaned.media,
-            sent_at: cleaned.own_time,
-            received_at: text.received_at,
             reason,
         };
-        let stored = unrouted::insert(&*tx, &new).await?;
+        let stored = unrouted::record(&*tx, &new).await?;
         tx.commit().await?;
         tracing::warn!(provider = text.provider.as_str(), stored, "text to a number no practice owns; kept for an operator");
         return Ok(InboundOutcome {

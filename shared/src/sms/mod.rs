@@ -4,3 +4,5 @@ pub mod delivery;
 pub mod gateway;
 pub mod inbound;
 pub mod outbound;
+pub mod twilio_inbound;
+pub mod twilio_signature;

@@ -7,5 +7,6 @@ pub mod messages;
 pub mod practices;
 pub mod replies;
 pub mod parts;
+pub mod twilio_routes;
 pub mod unrouted;
 pub mod webhook_secrets;

@@ -187,12 +187,24 @@ impl FakeTwilio {
     /// auth token. Returns `(http status, body)`. On a transport error it
     /// returns `(0, error text)`.
     pub async fn post_signed_webhook(&self, url: &str, params: &[(String, String)]) -> (u16, String) {
+        self.post_signed_webhook_via(url, url, params).await
+    }
+
+    /// [`Self::post_signed_webhook`] through a proxy: signed over `url` (the public URL
+    /// configured in Twilio, which is what Twilio signs) but sent to `post_to` (where API Gateway
+    /// or a function URL forwards it).
+    pub async fn post_signed_webhook_via(
+        &self,
+        url: &str,
+        post_to: &str,
+        params: &[(String, String)],
+    ) -> (u16, String) {
         let token = lock(&self.state).auth_token.clone();
         let signature = twilio_signature(&token, url, params);
         let body = form_encode(params);
         let client = reqwest::Client::new();
         match client
-            .post(url)
+            .post(post_to)
             .header("X-Twilio-Signature", signature)
             .header(header::CONTENT_TYPE.as_str(), "application/x-www-form-urlencoded")
             .body(body)
@@ -205,6 +217,77 @@ impl FakeTwilio {
             }
             Err(e) => (0, e.to_string()),
         }
+    }
+}
+
+/// A text a patient sends to a Twilio number, for [`FakeTwilio::deliver_inbound`].
+#[derive(Clone, Debug, Default)]
+pub struct InboundMessage {
+    pub from: String,
+    pub to: String,
+    pub body: String,
+    /// Media Twilio stored for the message; delivered as `MediaUrl{N}`.
+    pub media_content_types: Vec<String>,
+}
+
+impl FakeTwilio {
+    /// The parameters Twilio's "a message comes in" webhook sends for `message` under
+    /// `message_sid` (form names as Twilio spells them; geo fields as for a Canadian number).
+    pub fn inbound_params(&self, message_sid: &str, message: &InboundMessage) -> Vec<(String, String)> {
+        let account_sid = lock(&self.state).account_sid.clone();
+        let mut params: Vec<(String, String)> = [
+            ("ToCountry", "CA"),
+            ("ToState", "QC"),
+            ("SmsMessageSid", message_sid),
+            ("NumMedia", &message.media_content_types.len().to_string()),
+            ("ToCity", "MONTREAL"),
+            ("FromZip", ""),
+            ("SmsSid", message_sid),
+            ("FromState", "QC"),
+            ("SmsStatus", "received"),
+            ("FromCity", "MONTREAL"),
+            ("Body", &message.body),
+            ("FromCountry", "CA"),
+            ("To", &message.to),
+            ("ToZip", ""),
+            ("NumSegments", &num_segments(&message.body).to_string()),
+            ("MessageSid", message_sid),
+            ("AccountSid", &account_sid),
+            ("From", &message.from),
+            ("ApiVersion", "2010-04-01"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (i, content_type) in message.media_content_types.iter().enumerate() {
+            params.push((format!("MediaContentType{i}"), content_type.clone()));
+            params.push((
+                format!("MediaUrl{i}"),
+                format!(
+                    "https://api.twilio.com/2010-04-01/Accounts/{account_sid}/Messages/{message_sid}/Media/ME{i:032x}"
+                ),
+            ));
+        }
+        params
+    }
+
+    /// A new message id for an inbound text (`SM...`, or `MM...` with media).
+    pub fn new_inbound_sid(&self, message: &InboundMessage) -> String {
+        let prefix = if message.media_content_types.is_empty() {
+            "SM"
+        } else {
+            "MM"
+        };
+        new_sid(&mut lock(&self.state), prefix)
+    }
+
+    /// Act like Twilio receiving `message` on one of its numbers: POST it to `url` (the number's
+    /// messaging webhook) under a new MessageSid, signed with this account's auth token. Returns
+    /// `(http status, body, MessageSid)`.
+    pub async fn deliver_inbound(&self, url: &str, message: &InboundMessage) -> (u16, String, String) {
+        let sid = self.new_inbound_sid(message);
+        let (status, body) = self.post_signed_webhook(url, &self.inbound_params(&sid, message)).await;
+        (status, body, sid)
     }
 }
 
