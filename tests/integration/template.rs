@@ -209,6 +209,7 @@ fn the_webhook_is_not_capped_and_configure_knows_its_url() {
     assert!(
         public.contains("${SmsWebhookFunctionUrl.FunctionUrl}api/voip/sms/webhook"),
         "{public}"
+    );
 }
 
 #[test]

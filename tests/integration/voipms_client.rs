@@ -38,7 +38,6 @@ fn client_for(api_url: String) -> VoipMsClient {
         password: Secret(PASS.into()),
         api_url,
         timeout: Duration::from_millis(500),
-        send_budget: Duration::from_secs(5),
     })
 }
 
