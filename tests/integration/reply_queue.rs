@@ -11,8 +11,21 @@ use pedro_tests::spawn_app;
 use pedro_voip::queue::postgres::Executed;
 use serde_json::Value;
 
-/// The long emergency reply is two VoIP.ms parts once the practice's phone is filled in.
-const EMERGENCY: &str = "my tooth is bleeding a lot";
+/// A question whose reply the test makes two VoIP.ms parts long (see [`long_reply`]).
+const EMERGENCY: &str = "What are your hours?";
+
+/// Makes the office-hours reply longer than one VoIP.ms part (160 characters).
+async fn long_reply(app: &pedro_tests::TestApp) {
+    let text = format!("{} {}", "We are open weekdays from eight to five.".repeat(3), "Call {practice_phone} for anything else, and thank you for texting {practice_name}!");
+    app.sql()
+        .await
+        .execute(
+            "UPDATE auto_response_rules SET reply_template = $1 WHERE category = 'office_hours'",
+            &[&text],
+        )
+        .await
+        .unwrap();
+}
 
 async fn reply_status(app: &pedro_tests::TestApp) -> (String, i64) {
     let row = app
@@ -69,10 +82,11 @@ async fn the_webhook_answers_at_once_and_the_worker_sends_the_reply() {
 #[tokio::test]
 async fn a_worker_crash_between_parts_sends_each_part_exactly_once() {
     let app = spawn_app().start().await;
+    long_reply(&app).await;
     let (_, body) = app.text_in_queued(PATIENT, EMERGENCY, "e-1").await;
     assert_eq!(body["status"], "queued");
-    // Every sendSMS answers after 600 ms; the worker is killed while the second part is in flight.
-    app.voipms.set_fault("sendSMS", Some(Fault::Delay(Duration::from_millis(600))));
+    // VoIP.ms takes the second part and hangs; the worker is killed while it waits for the answer.
+    app.voipms.set_fault_on_call("sendSMS", 2, Fault::AcceptThenDelay(Duration::from_secs(30)));
     let worker = {
         let app_ctx = app.ctx.clone();
         tokio::spawn(async move {
@@ -91,9 +105,6 @@ async fn a_worker_crash_between_parts_sends_each_part_exactly_once() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     worker.abort();
-    // The carrier still takes the second part (it had the request) after its delay.
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    app.voipms.set_fault("sendSMS", None);
     let parts: Vec<String> = app
         .sql()
         .await
@@ -119,6 +130,7 @@ async fn a_worker_crash_between_parts_sends_each_part_exactly_once() {
 #[tokio::test]
 async fn a_crash_before_the_carrier_took_a_part_sends_the_rest_once() {
     let app = spawn_app().start().await;
+    long_reply(&app).await;
     app.text_in_queued(PATIENT, EMERGENCY, "e-2").await;
     // The first delivery sends part 1, then "crashes": part 2 is left marked `sending` although
     // VoIP.ms never saw it.
@@ -152,13 +164,12 @@ async fn a_crash_before_the_carrier_took_a_part_sends_the_rest_once() {
 async fn a_voipms_time_out_after_accepting_is_never_resent_through_twilio() {
     let app = spawn_app().twilio().start().await;
     // VoIP.ms takes the text but answers after the client gave up (1 s).
-    app.voipms.set_fault("sendSMS", Some(Fault::Delay(Duration::from_millis(1500))));
+    app.voipms.set_fault("sendSMS", Some(Fault::AcceptThenDelay(Duration::from_millis(1500))));
     let (_, body) = app.text_in_queued(PATIENT, "What are your hours?", "t-1").await;
     assert_eq!(body["status"], "queued");
     let first = app.drain_queue().await;
     assert!(matches!(first.as_slice(), [Executed::Retrying(_)]), "{first:?}");
     assert_eq!(reply_status(&app).await.0, "sending");
-    tokio::time::sleep(Duration::from_millis(800)).await;
     app.voipms.set_fault("sendSMS", None);
     assert_eq!(app.voipms_sent_bodies().len(), 1, "VoIP.ms has it");
 
@@ -267,7 +278,7 @@ async fn a_reply_that_could_not_be_sent_is_flagged_where_staff_see_it() {
         .json()
         .await
         .unwrap();
-    let thread = &list["items"][0];
+    let thread = &list["conversations"][0];
     assert_eq!(thread["contactNumber"], PATIENT_E164);
     assert!(thread["reviewReason"].as_str().unwrap().contains("could not be sent"), "{thread}");
 }
