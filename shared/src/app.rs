@@ -44,7 +44,8 @@ impl AppContext {
         Ok(Self {
             db: pool,
             sms,
-            auth: Authenticator::new(settings.jwt_secret.as_ref(), settings.jwks_url.as_deref()),
+            auth: Authenticator::new(settings.jwt_secret.as_ref(), settings.jwks_url.as_deref())
+                .map(|a| a.with_issuers(settings.jwt_issuers.clone())),
             insecure_no_auth: false,
             voipms,
             clock,

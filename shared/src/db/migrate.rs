@@ -10,6 +10,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "sms", include_str!("../../migrations/0001_sms.sql")),
     (2, "security", include_str!("../../migrations/0002_security.sql")),
     (3, "rate_limits", include_str!("../../migrations/0003_rate_limits.sql")),
+    (4, "roles_audit", include_str!("../../migrations/0004_roles_audit.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]

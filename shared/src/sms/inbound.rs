@@ -125,7 +125,7 @@ pub async fn receive(ctx: &AppContext, text: InboundText) -> Result<InboundOutco
         Some(message_id) => {
             conversations::record_message(&*tx, conversation_id, text.received_at, &text.message, true).await?;
             tx.commit().await?;
-            tracing::info!(message = %message_id, from = %sender.masked(), origin = text.origin.as_str(), "text received");
+            tracing::info!(message_id = %message_id, from = %sender.masked(), origin = text.origin.as_str(), "text received");
             (message_id, conversation_id, false)
         }
         None => {
@@ -138,7 +138,7 @@ pub async fn receive(ctx: &AppContext, text: InboundText) -> Result<InboundOutco
             let take_over = !stored.answered && messages::claim_answering(&*tx, stored.id).await?;
             tx.commit().await?;
             if !take_over {
-                tracing::info!(message = %stored.id, origin = text.origin.as_str(), "duplicate delivery ignored");
+                tracing::info!(message_id = %stored.id, origin = text.origin.as_str(), "duplicate delivery ignored");
                 return Ok(InboundOutcome {
                     conversation_id: stored.conversation_id,
                     message_id: stored.id,
@@ -148,7 +148,7 @@ pub async fn receive(ctx: &AppContext, text: InboundText) -> Result<InboundOutco
                 });
             }
             // Stored by an earlier delivery that stopped before answering: finish it now.
-            tracing::warn!(message = %stored.id, "redelivery of a text that was never answered; answering now");
+            tracing::warn!(message_id = %stored.id, "redelivery of a text that was never answered; answering now");
             (stored.id, stored.conversation_id, true)
         }
     };

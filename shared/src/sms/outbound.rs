@@ -122,7 +122,7 @@ pub async fn send_text(
             };
             messages::finish_outbound(&*tx, id, &result).await?;
             tx.commit().await.map_err(DbError::from)?;
-            tracing::info!(message = %id, provider = receipt.provider.as_str(), to = %to.masked(), segments, "text sent");
+            tracing::info!(message_id = %id, provider = receipt.provider.as_str(), to = %to.masked(), segments, "text sent");
             Ok(SentText {
                 id,
                 conversation_id,
@@ -149,7 +149,7 @@ pub async fn send_text(
                 tracing::info!(contact = %to.masked(), "carrier reports the recipient opted out; recorded");
             }
             tx.commit().await.map_err(DbError::from)?;
-            tracing::error!(message = %id, to = %to.masked(), reason = %error.redacted_summary(), "text failed on every carrier");
+            tracing::error!(message_id = %id, to = %to.masked(), reason = %error.redacted_summary(), "text failed on every carrier");
             let text = SentText {
                 id,
                 conversation_id,
