@@ -16,6 +16,7 @@ mod lambda_events;
 mod migrations;
 mod openapi;
 mod rate_limits;
+mod roles;
 mod send;
 mod template;
 mod webhook;

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use super::{OutboundSms, Provider, Receipt, SendError, SmsGateway};
 use crate::config::TwilioSettings;
 
-/// Twilio Programmable Messaging (see ../shared/contracts/twilio.md): one `Messages.json` create;
+/// Twilio Programmable Messaging (contract: docs/providers.md): one `Messages.json` create;
 /// Twilio splits long bodies itself. Sends from the practice's Twilio number, not the DID.
 pub struct TwilioGateway {
     http: reqwest::Client,
