@@ -357,7 +357,10 @@ mod tests {
     fn member(extra: Value) -> Value {
         let mut claims = json!({"aud": "authenticated", "exp": exp(600),
             "app_metadata": {"practice_id": Uuid::new_v4().to_string(), "practice_role": "staff"}});
-        claims.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        claims
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         claims
     }
 
@@ -386,8 +389,10 @@ mod tests {
         assert!(matches!(theirs, Err(AuthError::Unauthenticated(m)) if m.contains("issued by someone else")));
         assert!(check(member(json!({}))).await.is_err(), "no iss at all");
         // Not configured: any issuer.
-        assert!(super::tests::check(member(json!({"iss": "https://theirs.supabase.co/auth/v1"})))
-            .await
-            .is_ok());
+        assert!(
+            super::tests::check(member(json!({"iss": "https://theirs.supabase.co/auth/v1"})))
+                .await
+                .is_ok()
+        );
     }
 }

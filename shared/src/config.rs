@@ -204,7 +204,13 @@ impl Settings {
             jwt_secret: get(lookup, "SUPABASE_JWT_SECRET").map(Secret),
             jwks_url: get(lookup, "SUPABASE_JWKS_URL"),
             jwt_issuers: get(lookup, "SUPABASE_JWT_ISSUER")
-                .map(|v| v.split(',').map(str::trim).filter(|i| !i.is_empty()).map(String::from).collect())
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|i| !i.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
                 .unwrap_or_default(),
             limits: RateLimits {
                 send_per_minute: parse(lookup, "RATE_SEND_PER_MINUTE", 30)?,

@@ -172,9 +172,12 @@ async fn no_row_of_one_practice_can_point_at_a_row_of_another() {
     let as_b = json!({"role": "authenticated", "aud": "authenticated", "sub": Uuid::new_v4().to_string(),
         "app_metadata": {"practice_id": b.to_string(), "practice_role": "staff"}});
     db.batch_execute("BEGIN; SET LOCAL ROLE authenticated").await.unwrap();
-    db.execute("SELECT set_config('request.jwt.claims', $1, true)", &[&as_b.to_string()])
-        .await
-        .unwrap();
+    db.execute(
+        "SELECT set_config('request.jwt.claims', $1, true)",
+        &[&as_b.to_string()],
+    )
+    .await
+    .unwrap();
     let planted = insert(a_thread, None).await;
     let error = planted.expect_err("a message of B in A's thread");
     assert_eq!(

@@ -14,9 +14,12 @@ async fn act_as(db: &tokio_postgres::Client, practice: Uuid, role: &str) -> Stri
     let claims = json!({"role": "authenticated", "aud": "authenticated", "sub": sub,
         "app_metadata": {"practice_id": practice.to_string(), "practice_role": role}});
     db.batch_execute("BEGIN; SET LOCAL ROLE authenticated").await.unwrap();
-    db.execute("SELECT set_config('request.jwt.claims', $1, true)", &[&claims.to_string()])
-        .await
-        .unwrap();
+    db.execute(
+        "SELECT set_config('request.jwt.claims', $1, true)",
+        &[&claims.to_string()],
+    )
+    .await
+    .unwrap();
     sub
 }
 
@@ -75,27 +78,55 @@ async fn staff_read_send_and_review_but_change_no_rules_settings_or_history() {
     act_as(&db, app.practice_id, "staff").await;
     assert_eq!(rows(&db, "SELECT 1 FROM sms_messages").await, 5, "staff read");
     assert_eq!(
-        rows(&db, "UPDATE auto_response_rules SET reply_template = 'Reply YES to win'").await,
+        rows(
+            &db,
+            "UPDATE auto_response_rules SET reply_template = 'Reply YES to win'"
+        )
+        .await,
         0
     );
-    assert_eq!(rows(&db, "UPDATE practices SET after_hours_note = 'gone fishing'").await, 0);
-    assert!(refused(&db, "DELETE FROM sms_opt_outs").await, "re-subscribing without consent");
+    assert_eq!(
+        rows(&db, "UPDATE practices SET after_hours_note = 'gone fishing'").await,
+        0
+    );
+    assert!(
+        refused(&db, "DELETE FROM sms_opt_outs").await,
+        "re-subscribing without consent"
+    );
     assert!(refused(&db, "DELETE FROM sms_messages WHERE direction = 'inbound'").await);
-    assert!(refused(&db, "DELETE FROM sms_conversations").await, "would take the texts along");
+    assert!(
+        refused(&db, "DELETE FROM sms_conversations").await,
+        "would take the texts along"
+    );
     assert!(refused(&db, "UPDATE sms_messages SET body = 'edited'").await);
     assert!(refused(&db, "UPDATE sms_conversations SET contact = '+15145559999'").await);
     assert!(
-        refused(&db, "UPDATE sms_messages SET status = 'failed' WHERE direction = 'inbound'").await,
+        refused(
+            &db,
+            "UPDATE sms_messages SET status = 'failed' WHERE direction = 'inbound'"
+        )
+        .await,
         "an inbound emergency cannot be made to look failed"
     );
     assert!(
-        refused(&db, "INSERT INTO sms_messages (practice_id, conversation_id, direction, body, occurred_at, origin, \
+        refused(
+            &db,
+            "INSERT INTO sms_messages (practice_id, conversation_id, direction, body, occurred_at, origin, \
             provider, provider_message_id, status) SELECT practice_id, id, 'inbound', 'forged', now(), 'webhook', \
-            'voipms', 'forged-1', 'received' FROM sms_conversations").await,
+            'voipms', 'forged-1', 'received' FROM sms_conversations"
+        )
+        .await,
         "inbound texts come from the carrier only"
     );
     // Allowed: clearing review flags.
-    assert_eq!(rows(&db, "UPDATE sms_messages SET needs_review = false WHERE direction = 'inbound'").await, 2);
+    assert_eq!(
+        rows(
+            &db,
+            "UPDATE sms_messages SET needs_review = false WHERE direction = 'inbound'"
+        )
+        .await,
+        2
+    );
     assert_eq!(rows(&db, "SELECT 1 FROM audit_log").await, 0, "the trail is for admins");
     db.batch_execute("ROLLBACK").await.unwrap();
 
@@ -106,19 +137,38 @@ async fn staff_read_send_and_review_but_change_no_rules_settings_or_history() {
     assert_eq!(app.count("SELECT count(*) FROM sms_opt_outs").await, 1);
 }
 
+/// actor, role, table, action, old and new reply text.
+type TrailEntry = (String, String, String, String, Option<String>, Option<String>);
+
 #[tokio::test]
 async fn admins_change_rules_and_settings_and_the_trail_says_who_when_and_what() {
     let app = spawn_app().start().await;
     let db = app.sql().await;
     let admin = act_as(&db, app.practice_id, "admin").await;
     assert_eq!(
-        rows(&db, "UPDATE auto_response_rules SET reply_template = 'Call us: {practice_phone}' WHERE category = 'help'")
-            .await,
+        rows(
+            &db,
+            "UPDATE auto_response_rules SET reply_template = 'Call us: {practice_phone}' WHERE category = 'help'"
+        )
+        .await,
         1
     );
-    assert_eq!(rows(&db, "UPDATE practices SET after_hours_note = 'Closed; back {next_opening}.'").await, 1);
-    assert!(refused(&db, "DELETE FROM auto_response_rules").await, "disable, never delete");
-    assert!(refused(&db, "DELETE FROM sms_opt_outs").await, "admins cannot remove consent either");
+    assert_eq!(
+        rows(
+            &db,
+            "UPDATE practices SET after_hours_note = 'Closed; back {next_opening}.'"
+        )
+        .await,
+        1
+    );
+    assert!(
+        refused(&db, "DELETE FROM auto_response_rules").await,
+        "disable, never delete"
+    );
+    assert!(
+        refused(&db, "DELETE FROM sms_opt_outs").await,
+        "admins cannot remove consent either"
+    );
     let trail = db
         .query(
             "SELECT actor, role, table_name, action, old_row ->> 'reply_template', new_row ->> 'reply_template' \
@@ -127,7 +177,7 @@ async fn admins_change_rules_and_settings_and_the_trail_says_who_when_and_what()
         )
         .await
         .unwrap();
-    let trail: Vec<(String, String, String, String, Option<String>, Option<String>)> = trail
+    let trail: Vec<TrailEntry> = trail
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
         .collect();

@@ -101,7 +101,10 @@ mod tests {
             SslMode::Require
         );
         assert_eq!(mode("postgres://u@127.0.0.1/db?sslmode=prefer"), SslMode::Prefer);
-        assert_eq!(mode("host=/var/run/postgresql dbname=db sslmode=prefer"), SslMode::Prefer);
+        assert_eq!(
+            mode("host=/var/run/postgresql dbname=db sslmode=prefer"),
+            SslMode::Prefer
+        );
     }
 
     #[test]
