@@ -130,7 +130,41 @@ async fn serve_runs_the_whole_system_with_its_own_database() {
         !data_dir.join("postgres/postmaster.pid").exists(),
         "private Postgres still running"
     );
+    let log = std::fs::read_to_string(&log_path).unwrap();
     let _ = std::fs::remove_dir_all(&data_dir);
+    log_names_its_events_and_hides_patients(&log);
+}
+
+/// Reads the process's log as a log query or metric filter would: each line one JSON object, a
+/// repeated key keeping its last value. The events keep their names; no number or text leaks.
+fn log_names_its_events_and_hides_patients(log: &str) {
+    let events: Vec<Value> = log
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let named = |name: &str| {
+        events
+            .iter()
+            .find(|e| e["fields"]["message"] == name)
+            .unwrap_or_else(|| panic!("no {name:?} event in the log:\n{log}"))
+    };
+    let received = named("text received");
+    assert_eq!(received["level"], "INFO");
+    assert_eq!(
+        received["fields"]["message_id"].as_str().map(str::len),
+        Some(36),
+        "the stored text's id: {received}"
+    );
+    named("text sent");
+    for private in [
+        "4385550199",
+        "What are your hours",
+        "tooth is bleeding",
+        "See you tomorrow",
+    ] {
+        assert!(!log.contains(private), "{private:?} is in the log:\n{log}");
+    }
 }
 
 #[test]

@@ -81,7 +81,8 @@ impl AppContext {
             carriers,
             queue,
             pg_queue,
-            auth: Authenticator::new(settings.jwt_secret.as_ref(), settings.jwks_url.as_deref()),
+            auth: Authenticator::new(settings.jwt_secret.as_ref(), settings.jwks_url.as_deref())
+                .map(|a| a.with_issuers(settings.jwt_issuers.clone())),
             insecure_no_auth: false,
             webhook_open_when_unconfigured: true,
             voipms,

@@ -2,8 +2,8 @@
 //!
 //! HS256 tokens are checked with the project's secret (`SUPABASE_JWT_SECRET`); ES256 and RS256
 //! tokens with the keys published at `SUPABASE_JWKS_URL` (fetched once, fetched again for an unknown
-//! key id at most once a minute). Signature, expiry and audience (`authenticated`) are checked. The
-//! practice and the staff role come from `app_metadata`, which users cannot edit; a `service_role`
+//! key id at most once a minute). Signature, expiry, not-before and audience (`authenticated`) are
+//! checked, and the issuer when `SUPABASE_JWT_ISSUER` is set. The practice and the staff role come from `app_metadata`, which users cannot edit; a `service_role`
 //! token acts for every practice.
 
 use std::collections::HashMap;
@@ -77,6 +77,9 @@ struct Jwks {
 pub struct Authenticator {
     hs256: Option<DecodingKey>,
     jwks: Option<Jwks>,
+    /// When not empty, tokens must carry one of these `iss` values (Supabase's user tokens:
+    /// `https://<ref>.supabase.co/auth/v1`; its legacy service-role key: `supabase`).
+    issuers: Vec<String>,
 }
 
 impl Authenticator {
@@ -95,7 +98,14 @@ impl Authenticator {
                     .unwrap_or_default(),
                 keys: Mutex::new((HashMap::new(), None)),
             }),
+            issuers: Vec::new(),
         })
+    }
+
+    /// Requires tokens to name one of `issuers` in `iss` (empty: any issuer).
+    pub fn with_issuers(mut self, issuers: Vec<String>) -> Self {
+        self.issuers = issuers;
+        self
     }
 
     /// Verifies an `Authorization` header value.
@@ -133,6 +143,12 @@ impl Authenticator {
         // The audience is checked below: service-role keys carry none.
         validation.validate_aud = false;
         validation.required_spec_claims = ["exp".to_string()].into();
+        // A token issued for later is refused until then (`nbf` is optional; checked when present).
+        validation.validate_nbf = true;
+        if !self.issuers.is_empty() {
+            validation.set_issuer(&self.issuers);
+            validation.required_spec_claims.insert("iss".to_string());
+        }
         let claims = jsonwebtoken::decode::<Value>(token, &key, &validation)
             .map_err(|e| unauthenticated(format!("the token is not valid: {}", e.kind_description())))?
             .claims;
@@ -152,6 +168,7 @@ impl KindDescription for jsonwebtoken::errors::Error {
             ErrorKind::InvalidSignature => "its signature does not match",
             ErrorKind::ImmatureSignature => "it is not valid yet",
             ErrorKind::MissingRequiredClaim(_) => "it lacks a required claim",
+            ErrorKind::InvalidIssuer => "it was issued by someone else",
             _ => "it could not be verified",
         }
     }
@@ -335,5 +352,47 @@ mod tests {
             .authenticate(Some(&format!("Bearer {other_secret}")))
             .await
             .is_err());
+    }
+
+    fn member(extra: Value) -> Value {
+        let mut claims = json!({"aud": "authenticated", "exp": exp(600),
+            "app_metadata": {"practice_id": Uuid::new_v4().to_string(), "practice_role": "staff"}});
+        claims
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        claims
+    }
+
+    #[tokio::test]
+    async fn a_token_is_refused_before_its_not_before_time() {
+        let later = check(member(json!({"nbf": exp(600)}))).await;
+        assert!(matches!(later, Err(AuthError::Unauthenticated(m)) if m.contains("not valid yet")));
+        assert!(check(member(json!({"nbf": exp(-60)}))).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_issuer_is_checked_when_configured() {
+        const OURS: &str = "https://ours.supabase.co/auth/v1";
+        let auth = Authenticator::new(Some(&Secret(SECRET.into())), None)
+            .unwrap()
+            .with_issuers(vec![OURS.into(), "supabase".into()]);
+        let check = |claims: Value| {
+            let header = format!("Bearer {}", token(claims));
+            let auth = &auth;
+            async move { auth.authenticate(Some(&header)).await }
+        };
+        assert!(check(member(json!({"iss": OURS}))).await.is_ok());
+        let service = check(json!({"iss": "supabase", "role": "service_role", "exp": exp(60)})).await;
+        assert_eq!(service.unwrap().role, Role::Service);
+        let theirs = check(member(json!({"iss": "https://theirs.supabase.co/auth/v1"}))).await;
+        assert!(matches!(theirs, Err(AuthError::Unauthenticated(m)) if m.contains("issued by someone else")));
+        assert!(check(member(json!({}))).await.is_err(), "no iss at all");
+        // Not configured: any issuer.
+        assert!(
+            super::tests::check(member(json!({"iss": "https://theirs.supabase.co/auth/v1"})))
+                .await
+                .is_ok()
+        );
     }
 }

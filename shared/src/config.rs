@@ -93,6 +93,8 @@ pub struct Settings {
     pub jwt_secret: Option<Secret>,
     /// `SUPABASE_JWKS_URL`: the keys that verify ES256/RS256 access tokens.
     pub jwks_url: Option<String>,
+    /// `SUPABASE_JWT_ISSUER` (comma-separated): when set, access tokens must carry one of these `iss`.
+    pub jwt_issuers: Vec<String>,
     pub practice: PracticeDefaults,
     pub limits: RateLimits,
     /// check-sms answers automatically only texts younger than this; older ones go to a person.
@@ -246,6 +248,15 @@ impl Settings {
                 .transpose()?,
             jwt_secret: get(lookup, "SUPABASE_JWT_SECRET").map(Secret),
             jwks_url: get(lookup, "SUPABASE_JWKS_URL"),
+            jwt_issuers: get(lookup, "SUPABASE_JWT_ISSUER")
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|i| !i.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default(),
             limits: RateLimits {
                 send_per_minute: parse(lookup, "RATE_SEND_PER_MINUTE", 30)?,
                 send_per_number_per_day: parse(lookup, "RATE_SEND_PER_NUMBER_PER_DAY", 20)?,

@@ -1,4 +1,4 @@
-//! VoIP.ms REST API client (see ../shared/contracts/voipms.md).
+//! VoIP.ms REST API client (contract: docs/providers.md).
 //!
 //! One RPC endpoint; `method` selects the call; credentials travel as parameters. Errors arrive as
 //! HTTP 200 with a `status` other than `success`; empty lists as method-specific `no_*` statuses;

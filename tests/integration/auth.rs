@@ -248,3 +248,58 @@ async fn rs256_tokens_are_checked_against_the_published_keys() {
         .unwrap();
     assert_eq!(response.status(), 401);
 }
+
+#[tokio::test]
+async fn tokens_not_yet_valid_or_from_another_issuer_are_401() {
+    const OURS: &str = "https://ours.supabase.co/auth/v1";
+    let now = chrono::Utc::now().timestamp();
+    let member = |app: &pedro_tests::app::TestApp, extra: Value| {
+        let mut claims = json!({"aud": "authenticated", "exp": now + 600, "sub": Uuid::new_v4().to_string(),
+            "app_metadata": {"practice_id": app.practice_id.to_string(), "practice_role": "staff"}});
+        claims
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        sign(claims)
+    };
+    let status = |app: &pedro_tests::app::TestApp, token: String| {
+        let url = app.url("/api/voip/sms/conversations");
+        async move { status_and_code(client_with_token(&token).get(url).send().await.unwrap()).await }
+    };
+    let unauthorized = (401, json!("unauthorized"));
+
+    // `nbf` is checked whether or not an issuer is configured.
+    let app = spawn_app().start().await;
+    assert_eq!(
+        status(&app, member(&app, json!({"nbf": now + 600}))).await,
+        unauthorized
+    );
+    assert_eq!(status(&app, member(&app, json!({"nbf": now - 60}))).await.0, 200);
+    assert_eq!(
+        status(&app, member(&app, json!({"iss": "https://theirs.supabase.co/auth/v1"})))
+            .await
+            .0,
+        200,
+        "no SUPABASE_JWT_ISSUER: any issuer"
+    );
+
+    let app = spawn_app()
+        .env("SUPABASE_JWT_ISSUER", &format!("{OURS}, supabase"))
+        .start()
+        .await;
+    assert_eq!(status(&app, member(&app, json!({"iss": OURS}))).await.0, 200);
+    assert_eq!(
+        status(&app, member(&app, json!({"iss": "https://theirs.supabase.co/auth/v1"}))).await,
+        unauthorized
+    );
+    assert_eq!(status(&app, member(&app, json!({}))).await, unauthorized, "no iss");
+    assert_eq!(
+        status(&app, member(&app, json!({"iss": OURS, "nbf": now + 600}))).await,
+        unauthorized
+    );
+    assert_eq!(
+        status(&app, service_token()).await.0,
+        200,
+        "the service-role key's issuer is listed"
+    );
+}

@@ -21,6 +21,7 @@ mod migrations;
 mod openapi;
 mod rate_limits;
 mod reply_queue;
+mod roles;
 mod send;
 mod template;
 mod twilio_inbound;

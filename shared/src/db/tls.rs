@@ -1,5 +1,7 @@
 //! TLS to Postgres. Supabase and RDS are reached over the internet, so an explicit `sslmode` in the
-//! URL is honoured and, when there is none, TLS is required for every host but loopback. The
+//! URL is honoured and, when there is none, TLS is required for every host but loopback.
+//! `sslmode=prefer` falls back to plain text when the server (or anyone in the path) declines TLS,
+//! so off the machine it is treated as `require`. The
 //! server's certificate is always verified: against the web PKI roots plus `DATABASE_CA_CERT`
 //! (Supabase signs its poolers with its own CA, downloadable from the project's settings).
 
@@ -33,9 +35,11 @@ pub fn target(database_url: &str, ca_cert: Option<&str>) -> anyhow::Result<PgTar
         .parse()
         .map_err(|e| anyhow::anyhow!("DATABASE_URL is not a valid Postgres URL: {e}"))?;
     let explicit = database_url.contains("sslmode=");
+    let local = config.get_hosts().iter().all(is_loopback);
     if !explicit {
-        let local = config.get_hosts().iter().all(is_loopback);
         config.ssl_mode(if local { SslMode::Disable } else { SslMode::Require });
+    } else if config.get_ssl_mode() == SslMode::Prefer && !local {
+        config.ssl_mode(SslMode::Require);
     }
     Ok(PgTarget {
         config,
@@ -84,6 +88,23 @@ mod tests {
         );
         assert_eq!(mode("postgres://u@db.example.com/db?sslmode=disable"), SslMode::Disable);
         assert_eq!(mode("postgres://u@127.0.0.1/db?sslmode=require"), SslMode::Require);
+    }
+
+    #[test]
+    fn prefer_never_falls_back_to_plain_text_off_the_machine() {
+        let mode = |url: &str| target(url, None).unwrap().config.get_ssl_mode();
+        assert_eq!(mode("postgres://u@db.example.com/db?sslmode=prefer"), SslMode::Require);
+        assert_eq!(mode("postgres://u@10.0.0.5:5432/db?sslmode=prefer"), SslMode::Require);
+        // One remote host among several is enough to require TLS for all.
+        assert_eq!(
+            mode("postgres://u@127.0.0.1,db.example.com/db?sslmode=prefer"),
+            SslMode::Require
+        );
+        assert_eq!(mode("postgres://u@127.0.0.1/db?sslmode=prefer"), SslMode::Prefer);
+        assert_eq!(
+            mode("host=/var/run/postgresql dbname=db sslmode=prefer"),
+            SslMode::Prefer
+        );
     }
 
     #[test]

@@ -52,7 +52,8 @@ fn summary(row: &Row) -> ConversationSummary {
     }
 }
 
-/// The thread's id, creating it if needed. Does not count a message yet.
+/// The thread's id, creating it if needed. Does not count a message yet. (The conflict branch is a
+/// no-op update so RETURNING yields the id; it sets a column members may update.)
 pub async fn ensure(
     conn: &impl Conn,
     practice_id: Uuid,
@@ -63,7 +64,7 @@ pub async fn ensure(
     let row = db::query_one(
         conn,
         "INSERT INTO sms_conversations AS c (practice_id, did, contact, last_message_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (practice_id, did, contact) DO UPDATE SET did = c.did RETURNING id",
+         ON CONFLICT (practice_id, did, contact) DO UPDATE SET last_message_at = c.last_message_at RETURNING id",
         &[&practice_id, &did, &contact, &at],
     )
     .await?;

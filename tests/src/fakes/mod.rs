@@ -1,4 +1,4 @@
-//! Fakes of the external services, real HTTP on loopback, behaving as ../shared/contracts/ says.
+//! Fakes of the external services, real HTTP on loopback, behaving as docs/providers.md says.
 //! Their own tests (integration/fake_*.rs) prove they do.
 
 pub mod lambda_runtime;

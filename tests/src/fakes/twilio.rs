@@ -2,7 +2,7 @@
 //! integration tests.
 //!
 //! Real HTTP on `127.0.0.1:<random port>`. It follows
-//! `shared/contracts/twilio.md`. Choices made where the contract is silent or
+//! `docs/providers.md` (Twilio). Choices made where the contract is silent or
 //! **unconfirmed**:
 //!
 //! * **Auth.** Only HTTP Basic `AccountSid:AuthToken` is accepted. API-key

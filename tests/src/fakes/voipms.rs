@@ -1,7 +1,7 @@
 //! A fake VoIP.ms REST/JSON API (`/api/v1/rest.php`) for integration tests.
 //!
 //! Real HTTP on `127.0.0.1:<random port>`. It follows
-//! `shared/contracts/voipms.md`. Where the contract marks a detail as
+//! `docs/providers.md` (VoIP.ms). Where the contract marks a detail as
 //! **unconfirmed**, the choice made here is written in the doc comment of the
 //! item that implements it. The main ones:
 //!
