@@ -74,3 +74,6 @@ CREATE POLICY sms_message_parts_own ON sms_message_parts FOR SELECT TO authentic
 CREATE POLICY sms_opt_ins_own ON sms_opt_ins FOR SELECT TO authenticated
     USING (practice_id = auth_practice_id());
 
+
+-- Members mark threads reviewed, which recomputes the thread's most serious open reason.
+GRANT UPDATE (review_severity) ON sms_conversations TO authenticated;
