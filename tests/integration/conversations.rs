@@ -255,7 +255,7 @@ async fn items_say_who_what_when_unread_review_and_opt_out() {
 
     let (_, body) = app.text_in(&answered, HOURS, "h1").await;
     assert_eq!(body["needsReview"], false, "{body}");
-    assert_eq!(body["autoResponse"]["sent"], true, "{body}");
+    assert_eq!(body["autoResponse"]["queued"], true, "{body}");
     app.clock.advance(Duration::minutes(1));
     let long = format!("{UNANSWERABLE} {}", "é".repeat(150));
     let (_, body) = app.text_in(&flagged, &long, "f1").await;

@@ -99,15 +99,40 @@ async fn bad_requests_get_a_json_400_and_nothing_is_stored() {
 
 #[tokio::test]
 async fn a_voipms_failure_falls_back_to_twilio() {
-    for (name, fault) in [
-        ("error status", Fault::Status("sms_failed")),
-        ("HTTP error", Fault::Http(503)),
-        ("timeout", Fault::Delay(Duration::from_secs(3))),
+    // Refused: Twilio sends it at once. Answer lost (HTTP 5xx, a time-out): 202, and the worker
+    // sends it through Twilio only once VoIP.ms's sent list shows it did not go out.
+    for (name, fault, refused) in [
+        ("error status", Fault::Status("sms_failed"), true),
+        ("HTTP error", Fault::Http(503), false),
+        ("time-out before accepting", Fault::DelayThenReject(Duration::from_secs(3)), false),
     ] {
         let app = spawn_app().twilio().start().await;
         app.voipms.set_fault("sendSMS", Some(fault));
-        let (status, body) = app.send(PATIENT, "Your crown is ready").await;
-        assert_eq!(status, 201, "{name}: {body}");
+        let (status, mut body) = app.send(PATIENT, "Your crown is ready").await;
+        if refused {
+            assert_eq!(status, 201, "{name}: {body}");
+        } else {
+            assert_eq!(status, 202, "{name}: {body}");
+            assert_eq!(body["status"], "queued");
+            assert!(app.twilio.sent().is_empty(), "{name}: nothing resent before looking");
+            app.clock.advance(chrono::Duration::minutes(1));
+            app.drain_queue().await;
+            let id = body["id"].as_str().unwrap().to_string();
+            let thread = body["conversationId"].as_str().unwrap().to_string();
+            let messages: serde_json::Value = app
+                .get(&format!("/api/voip/sms/conversations/{thread}/messages"))
+                .await
+                .json()
+                .await
+                .unwrap();
+            body = messages["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["id"] == id.as_str())
+                .unwrap()
+                .clone();
+        }
         assert_eq!(body["provider"], "twilio", "{name}");
         assert_eq!(body["status"], "sent");
         let sent = app.twilio.sent();
@@ -123,11 +148,12 @@ async fn a_voipms_failure_falls_back_to_twilio() {
 async fn both_carriers_failing_is_a_502_with_both_reasons_and_a_failed_message() {
     let app = spawn_app().twilio().start().await;
     app.voipms.set_fault("sendSMS", Some(Fault::Status("sms_failed")));
+    // A 4xx is a refusal (a 5xx would leave the outcome unknown: never resent, flagged).
     app.twilio
         .set_fault(Some(pedro_tests::fakes::twilio::TwilioFault::Error {
-            http_status: 500,
-            code: 20500,
-            message: "Internal Server Error".into(),
+            http_status: 400,
+            code: 21211,
+            message: "Invalid 'To' Phone Number".into(),
             retry_after: None,
         }));
     let (status, body) = app.send(PATIENT, "Your crown is ready").await;
@@ -138,7 +164,7 @@ async fn both_carriers_failing_is_a_502_with_both_reasons_and_a_failed_message()
     assert_eq!(reasons[0]["provider"], "voipms");
     assert!(reasons[0]["reason"].as_str().unwrap().contains("sms_failed"));
     assert_eq!(reasons[1]["provider"], "twilio");
-    assert!(reasons[1]["reason"].as_str().unwrap().contains("500"));
+    assert!(reasons[1]["reason"].as_str().unwrap().contains("21211"));
     let id: uuid::Uuid = body["error"]["text"]["id"].as_str().unwrap().parse().unwrap();
 
     let db = app.sql().await;
@@ -164,7 +190,7 @@ async fn both_carriers_failing_is_a_502_with_both_reasons_and_a_failed_message()
 #[tokio::test]
 async fn without_twilio_a_voipms_failure_is_a_502() {
     let app = spawn_app().start().await;
-    app.voipms.set_fault("sendSMS", Some(Fault::Http(500)));
+    app.voipms.set_fault("sendSMS", Some(Fault::Status("sms_failed")));
     let (status, body) = app.send(PATIENT, "hello").await;
     assert_eq!(status, 502);
     assert_eq!(body["error"]["reasons"].as_array().unwrap().len(), 1);
@@ -237,22 +263,15 @@ async fn a_voipms_success_without_an_id_is_not_sent_again_through_twilio() {
 }
 
 #[tokio::test]
-async fn a_slow_voipms_hands_the_parts_it_had_no_time_for_to_twilio() {
-    let app = spawn_app().twilio().env("VOIPMS_SEND_BUDGET_MS", "500").start().await;
-    app.voipms
-        .set_fault("sendSMS", Some(Fault::Delay(Duration::from_millis(300))));
-    let text = (1..=100).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ");
-    let (status, body) = app.send(PATIENT, &text).await;
-    assert_eq!(status, 201, "{body}");
-    assert_eq!(body["provider"], "twilio", "Twilio finished the text");
-    let voipms_parts: Vec<String> = app.voipms.sent_sms().into_iter().map(|p| p.message).collect();
-    assert_eq!(voipms_parts.len(), 2, "parts started within the budget");
-    let twilio = app.twilio.sent();
-    assert_eq!(twilio.len(), 1);
-    assert_eq!(
-        format!("{} {}", voipms_parts.join(" "), twilio[0].body),
-        text,
-        "nothing lost or repeated"
-    );
-    assert_eq!(body["providerMessageIds"].as_array().unwrap().len(), 3);
+async fn without_twilio_a_lost_answer_is_looked_up_then_sent_again_through_voipms() {
+    let app = spawn_app().start().await;
+    app.voipms.set_fault("sendSMS", Some(Fault::Http(500)));
+    let (status, body) = app.send(PATIENT, "hello").await;
+    assert_eq!(status, 202, "{body}");
+    app.voipms.set_fault("sendSMS", None);
+    app.clock.advance(chrono::Duration::minutes(1));
+    app.drain_queue().await;
+    assert_eq!(app.voipms_sent_bodies(), ["hello"], "not in the sent list, so sent once more");
+    let status: String = app.value("SELECT status FROM sms_messages").await;
+    assert_eq!(status, "sent");
 }

@@ -377,20 +377,30 @@ async fn requests_twilio_would_never_send_get_clear_json_errors() {
         serde_json::from_str::<Value>(&body).unwrap()["error"]["code"],
         "missing_field"
     );
+    assert_eq!(app.count("SELECT count(*) FROM sms_messages").await, 0);
+    // What Twilio did deliver is kept, never refused: a NUL is replaced visibly, an over-long text
+    // is cut, and both are flagged for a person.
     let mut params = app
         .twilio
         .inbound_params("SM00000000000000000000000000000004", &from_patient("a\0b"));
     let (status, body) = app.twilio.post_signed_webhook(&hook(&app), &params).await;
-    assert_eq!(
-        (
-            status,
-            serde_json::from_str::<Value>(&body).unwrap()["error"]["code"].as_str()
-        ),
-        (400, Some("invalid_text"))
-    );
-    params.retain(|(k, _)| k != "Body");
+    assert_eq!(status, 200, "{body}");
+    params.retain(|(k, v)| k != "Body" && k != "MessageSid" && !v.is_empty());
+    params.push(("MessageSid".into(), "SM00000000000000000000000000000005".into()));
     params.push(("Body".into(), "x".repeat(10_001)));
     let (status, _) = app.twilio.post_signed_webhook(&hook(&app), &params).await;
-    assert_eq!(status, 400);
-    assert_eq!(app.count("SELECT count(*) FROM sms_messages").await, 0);
+    assert_eq!(status, 200);
+    let stored: Vec<(String, bool)> = app
+        .sql()
+        .await
+        .query(
+            "SELECT left(body, 3), needs_review FROM sms_messages WHERE direction = 'inbound' ORDER BY provider_message_id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(stored, [("a\u{FFFD}b".to_string(), true), ("xxx".to_string(), true)]);
 }

@@ -302,13 +302,15 @@ async fn the_deployment_secret_serves_a_practice_until_it_has_its_own() {
     rotate(&app, practice_b).await;
     assert_eq!(deliver(&app, B_DID, shared, "d7", "hello").await.0, 401);
 
-    // A DID nobody owns: any secret of this deployment gets as far as "unknown DID"; others do not.
+    // A DID nobody owns: with any secret of this deployment the text is kept for an operator;
+    // without one, nothing is stored.
     let unknown = "2025550123";
-    assert_eq!(deliver(&app, unknown, shared, "u1", "hello").await.0, 422);
-    assert_eq!(deliver(&app, unknown, Some(&own), "u2", "hello").await.0, 422);
+    assert_eq!(deliver(&app, unknown, shared, "u1", "hello").await.0, 200);
+    assert_eq!(deliver(&app, unknown, Some(&own), "u2", "hello").await.0, 200);
     assert_eq!(deliver(&app, unknown, Some("guess"), "u3", "hello").await.0, 401);
     assert_eq!(deliver(&app, unknown, None, "u4", "hello").await.0, 401);
     assert_eq!(inbound(&app).await, 3);
+    assert_eq!(app.count("SELECT count(*) FROM unrouted_texts").await, 2);
 }
 
 #[tokio::test]

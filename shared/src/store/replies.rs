@@ -80,7 +80,7 @@ pub async fn opt_in(conn: &impl Conn, practice_id: Uuid, contact: &str, at: Date
         "WITH latest AS ( \
              INSERT INTO sms_opt_ins AS i (practice_id, contact, opted_in_at) VALUES ($1, $2, $3) \
              ON CONFLICT (practice_id, contact) DO UPDATE SET opted_in_at = GREATEST(i.opted_in_at, EXCLUDED.opted_in_at)), \
-         removed AS (DELETE FROM sms_opt_outs WHERE practice_id = $1 AND contact = $2 AND opted_out_at < $3 RETURNING 1) \
+         removed AS (DELETE FROM sms_opt_outs WHERE practice_id = $1 AND contact = $2 AND opted_out_at <= $3 RETURNING 1) \
          SELECT count(*) FROM removed",
         &[&practice_id, &contact, &at],
     )
