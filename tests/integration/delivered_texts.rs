@@ -23,8 +23,10 @@ fn at(app: &pedro_tests::TestApp, minutes_ago: i64) -> String {
 }
 
 async fn opted_out(app: &pedro_tests::TestApp) -> bool {
-    app.count(&format!("SELECT count(*) FROM sms_opt_outs WHERE contact = '{PATIENT_E164}'"))
-        .await
+    app.count(&format!(
+        "SELECT count(*) FROM sms_opt_outs WHERE contact = '{PATIENT_E164}'"
+    ))
+    .await
         == 1
 }
 
@@ -39,13 +41,20 @@ async fn unusual_senders_are_stored_as_they_came_and_flagged() {
             ))
             .await;
         assert_eq!(response.status(), 200);
-        assert_eq!(response.text().await.unwrap(), "ok", "{sender}: VoIP.ms must stop resending");
+        assert_eq!(
+            response.text().await.unwrap(),
+            "ok",
+            "{sender}: VoIP.ms must stop resending"
+        );
     }
     app.drain_queue().await;
     let contacts: Vec<String> = app
         .sql()
         .await
-        .query("SELECT contact FROM sms_conversations WHERE needs_review ORDER BY contact", &[])
+        .query(
+            "SELECT contact FROM sms_conversations WHERE needs_review ORDER BY contact",
+            &[],
+        )
         .await
         .unwrap()
         .iter()
@@ -71,7 +80,9 @@ async fn a_text_to_a_number_no_practice_owns_is_kept_for_an_operator() {
     let app = spawn_app().start().await;
     for _ in 0..2 {
         let response = app
-            .get(&format!("/api/voip/sms/webhook?to=2125550123&from={PATIENT}&message=hello&id=x-1"))
+            .get(&format!(
+                "/api/voip/sms/webhook?to=2125550123&from={PATIENT}&message=hello&id=x-1"
+            ))
             .await;
         assert_eq!(response.text().await.unwrap(), "ok");
     }
@@ -129,26 +140,50 @@ async fn an_old_text_is_flagged_not_answered_with_an_emergency_on_top() {
 #[tokio::test]
 async fn consent_follows_the_texts_own_times_whatever_order_they_arrive_in() {
     let app = spawn_app().start().await;
-    webhook(&app, json!({"from": PATIENT, "message": "STOP", "id": "c-0", "date": at(&app, 60)})).await;
+    webhook(
+        &app,
+        json!({"from": PATIENT, "message": "STOP", "id": "c-0", "date": at(&app, 60)}),
+    )
+    .await;
     assert!(opted_out(&app).await);
     let sent_before = app.voipms_sent_bodies().len();
     // STOP at 10:14 arrives before START at 10:09 (a re-delivery reordered them).
-    webhook(&app, json!({"from": PATIENT, "message": "STOP", "id": "c-2", "date": at(&app, 5)})).await;
-    webhook(&app, json!({"from": PATIENT, "message": "START", "id": "c-1", "date": at(&app, 10)})).await;
+    webhook(
+        &app,
+        json!({"from": PATIENT, "message": "STOP", "id": "c-2", "date": at(&app, 5)}),
+    )
+    .await;
+    webhook(
+        &app,
+        json!({"from": PATIENT, "message": "START", "id": "c-1", "date": at(&app, 10)}),
+    )
+    .await;
     assert!(opted_out(&app).await, "the later text (STOP) decides");
     let sent = app.voipms_sent_bodies();
     assert_eq!(sent.len(), sent_before, "no \"resubscribed\": {sent:?}");
 
     // And the other way round: START written after STOP, arriving first.
-    webhook(&app, json!({"from": PATIENT, "message": "START", "id": "c-4", "date": at(&app, 1)})).await;
-    webhook(&app, json!({"from": PATIENT, "message": "STOP", "id": "c-3", "date": at(&app, 2)})).await;
+    webhook(
+        &app,
+        json!({"from": PATIENT, "message": "START", "id": "c-4", "date": at(&app, 1)}),
+    )
+    .await;
+    webhook(
+        &app,
+        json!({"from": PATIENT, "message": "STOP", "id": "c-3", "date": at(&app, 2)}),
+    )
+    .await;
     assert!(!opted_out(&app).await, "the later text (START) decides");
 }
 
 #[tokio::test]
 async fn check_sms_decides_consent_oldest_first_and_confirms_only_the_final_state() {
     let app = spawn_app().start().await;
-    webhook(&app, json!({"from": PATIENT, "message": "STOP", "id": "9000", "date": at(&app, 30)})).await;
+    webhook(
+        &app,
+        json!({"from": PATIENT, "message": "STOP", "id": "9000", "date": at(&app, 30)}),
+    )
+    .await;
     let confirmations = app.voipms_sent_bodies().len();
     let now = app.clock_now().naive_utc();
     // Both missed by the webhook; getSMS lists newest first.
@@ -208,21 +243,28 @@ async fn the_most_serious_flag_stays_until_a_person_clears_it() {
     app.text_in(PATIENT, "my tooth is bleeding", "s-1").await;
     app.text_in(PATIENT, "ok thanks", "s-2").await;
     let reason: String = app.value("SELECT review_reason FROM sms_conversations").await;
-    assert_eq!(reason, "patient may have an emergency", "\"ok thanks\" does not hide it");
+    assert_eq!(
+        reason, "patient may have an emergency",
+        "\"ok thanks\" does not hide it"
+    );
 }
 
 #[tokio::test]
 async fn reviewing_clears_what_the_reviewer_saw_and_keeps_what_came_after() {
     let app = spawn_app().start().await;
     app.text_in(PATIENT, "Can someone call me back?", "v-1").await;
-    let seen: uuid::Uuid = app.value("SELECT id FROM sms_messages WHERE provider_message_id = 'v-1'").await;
+    let seen: uuid::Uuid = app
+        .value("SELECT id FROM sms_messages WHERE provider_message_id = 'v-1'")
+        .await;
     let conversation: uuid::Uuid = app.value("SELECT id FROM sms_conversations").await;
     // While the person reads, an emergency arrives.
     app.clock.advance(Duration::minutes(1));
     app.text_in(PATIENT, "my jaw is swollen and it hurts", "v-2").await;
     let response = app
         .http
-        .post(app.url(&format!("/api/voip/sms/conversations/{conversation}/review?upTo={seen}")))
+        .post(app.url(&format!(
+            "/api/voip/sms/conversations/{conversation}/review?upTo={seen}"
+        )))
         .send()
         .await
         .unwrap();
@@ -276,7 +318,9 @@ async fn replies_go_out_from_the_number_the_patient_wrote_to() {
         .unwrap();
     app.voipms.add_did(second);
     let response = app
-        .get(&format!("/api/voip/sms/webhook?to={second}&from={PATIENT}&message=What+are+your+hours%3F&id=d-1"))
+        .get(&format!(
+            "/api/voip/sms/webhook?to={second}&from={PATIENT}&message=What+are+your+hours%3F&id=d-1"
+        ))
         .await;
     assert_eq!(response.text().await.unwrap(), "ok");
     app.drain_queue().await;
@@ -285,7 +329,11 @@ async fn replies_go_out_from_the_number_the_patient_wrote_to() {
     assert_eq!(status, 201, "{sent}");
     assert_eq!(sent["from"], "+15145550155");
     let dids: Vec<String> = app.voipms.sent_sms().into_iter().map(|s| s.did).collect();
-    assert_eq!(dids, [second, second], "automatic and staff replies both from the second DID");
+    assert_eq!(
+        dids,
+        [second, second],
+        "automatic and staff replies both from the second DID"
+    );
     assert_eq!(app.count("SELECT count(*) FROM sms_conversations").await, 1);
     // Naming the thread, or the sending DID, works too.
     let conversation: String = app.value("SELECT id::text FROM sms_conversations").await;
@@ -311,4 +359,54 @@ async fn replies_go_out_from_the_number_the_patient_wrote_to() {
         )
         .await;
     assert_eq!(response.status(), 400);
+}
+
+#[tokio::test]
+async fn a_picture_sent_while_the_webhook_was_down_is_recovered_with_its_media() {
+    let app = spawn_app().start().await;
+    let now = app.clock_now().naive_utc();
+    let sms = |id: &str, message: &str| InboundSms {
+        id: id.into(),
+        date: now - Duration::minutes(3),
+        did: DID.into(),
+        contact: PATIENT.into(),
+        message: message.into(),
+        media: None,
+    };
+    // VoIP.ms numbers texts and MMS apart: the same id names one of each.
+    app.voipms.add_received_sms(sms("501", "Here is my insurance card"));
+    let media = ["https://voip.ms/media.php?map=card-front"];
+    app.voipms.add_received_mms(sms("501", "front of the card"), &media);
+    pedro_voip::jobs::Job::CheckSms.run(&app.ctx).await.unwrap();
+    let rows: Vec<(String, Vec<String>)> = app
+        .sql()
+        .await
+        .query(
+            "SELECT provider_message_id, media_urls FROM sms_messages WHERE direction = 'inbound' ORDER BY provider_message_id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("501".to_string(), vec![]),
+            ("mms:501".to_string(), vec![media[0].to_string()])
+        ]
+    );
+    assert!(app
+        .voipms
+        .calls("getMMS")
+        .iter()
+        .all(|c| c.get("all_messages").map(String::as_str) == Some("1")));
+    // A second run (or the webhook, late) stores nothing twice.
+    pedro_voip::jobs::Job::CheckSms.run(&app.ctx).await.unwrap();
+    assert_eq!(
+        app.count("SELECT count(*) FROM sms_messages WHERE direction = 'inbound'")
+            .await,
+        2
+    );
 }

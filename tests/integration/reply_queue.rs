@@ -16,7 +16,11 @@ const EMERGENCY: &str = "What are your hours?";
 
 /// Makes the office-hours reply longer than one VoIP.ms part (160 characters).
 async fn long_reply(app: &pedro_tests::TestApp) {
-    let text = format!("{} {}", "We are open weekdays from eight to five.".repeat(3), "Call {practice_phone} for anything else, and thank you for texting {practice_name}!");
+    let text = format!(
+        "{} {}",
+        "We are open weekdays from eight to five.".repeat(3),
+        "Call {practice_phone} for anything else, and thank you for texting {practice_name}!"
+    );
     app.sql()
         .await
         .execute(
@@ -45,7 +49,8 @@ async fn reply_status(app: &pedro_tests::TestApp) -> (String, i64) {
 async fn the_webhook_answers_at_once_and_the_worker_sends_the_reply() {
     let app = spawn_app().start().await;
     // A carrier that would take 30 s cannot slow the webhook down: it is not called there.
-    app.voipms.set_fault("sendSMS", Some(Fault::Delay(Duration::from_secs(30))));
+    app.voipms
+        .set_fault("sendSMS", Some(Fault::Delay(Duration::from_secs(30))));
     let started = std::time::Instant::now();
     let (status, body) = app.text_in_queued(PATIENT, "What are your hours?", "q-1").await;
     assert_eq!(status, 200, "{body}");
@@ -71,7 +76,9 @@ async fn the_webhook_answers_at_once_and_the_worker_sends_the_reply() {
     app.ctx
         .queue
         .enqueue(&pedro_voip::queue::Task::SendText {
-            message_id: app.value("SELECT id FROM sms_messages WHERE direction = 'outbound'").await,
+            message_id: app
+                .value("SELECT id FROM sms_messages WHERE direction = 'outbound'")
+                .await,
         })
         .await
         .unwrap();
@@ -86,7 +93,8 @@ async fn a_worker_crash_between_parts_sends_each_part_exactly_once() {
     let (_, body) = app.text_in_queued(PATIENT, EMERGENCY, "e-1").await;
     assert_eq!(body["status"], "queued");
     // VoIP.ms takes the second part and hangs; the worker is killed while it waits for the answer.
-    app.voipms.set_fault_on_call("sendSMS", 2, Fault::AcceptThenDelay(Duration::from_secs(30)));
+    app.voipms
+        .set_fault_on_call("sendSMS", 2, Fault::AcceptThenDelay(Duration::from_secs(30)));
     let worker = {
         let app_ctx = app.ctx.clone();
         tokio::spawn(async move {
@@ -138,7 +146,9 @@ async fn a_crash_before_the_carrier_took_a_part_sends_the_rest_once() {
     let sent = app.voipms_sent_bodies();
     assert_eq!(sent.len(), 2);
     let db = app.sql().await;
-    let reply: uuid::Uuid = app.value("SELECT id FROM sms_messages WHERE direction = 'outbound'").await;
+    let reply: uuid::Uuid = app
+        .value("SELECT id FROM sms_messages WHERE direction = 'outbound'")
+        .await;
     db.execute(
         "UPDATE sms_message_parts SET status = 'sending', provider_message_id = NULL WHERE message_id = $1 AND part = 1",
         &[&reply],
@@ -164,7 +174,8 @@ async fn a_crash_before_the_carrier_took_a_part_sends_the_rest_once() {
 async fn a_voipms_time_out_after_accepting_is_never_resent_through_twilio() {
     let app = spawn_app().twilio().start().await;
     // VoIP.ms takes the text but answers after the client gave up (1 s).
-    app.voipms.set_fault("sendSMS", Some(Fault::AcceptThenDelay(Duration::from_millis(1500))));
+    app.voipms
+        .set_fault("sendSMS", Some(Fault::AcceptThenDelay(Duration::from_millis(1500))));
     let (_, body) = app.text_in_queued(PATIENT, "What are your hours?", "t-1").await;
     assert_eq!(body["status"], "queued");
     let first = app.drain_queue().await;
@@ -177,7 +188,10 @@ async fn a_voipms_time_out_after_accepting_is_never_resent_through_twilio() {
     app.drain_queue().await;
     assert_eq!(reply_status(&app).await.0, "sent");
     assert_eq!(app.voipms_sent_bodies().len(), 1);
-    assert!(app.twilio.sent().is_empty(), "the patient got one copy, from one number");
+    assert!(
+        app.twilio.sent().is_empty(),
+        "the patient got one copy, from one number"
+    );
     let provider: Option<String> = app
         .value("SELECT provider FROM sms_messages WHERE direction = 'outbound'")
         .await;
@@ -224,7 +238,11 @@ async fn an_outcome_nobody_can_find_out_is_flagged_and_never_resent() {
     };
     assert!(flagged);
     assert!(reason.unwrap().contains("may not have been delivered"));
-    assert_eq!(app.count("SELECT count(*) FROM job_queue").await, 0, "settled, not dead");
+    assert_eq!(
+        app.count("SELECT count(*) FROM job_queue").await,
+        0,
+        "settled, not dead"
+    );
 }
 
 #[tokio::test]
@@ -235,7 +253,10 @@ async fn a_number_that_opts_out_while_its_reply_waits_gets_no_reply() {
     app.drain_queue().await;
     let sent = app.voipms_sent_bodies();
     assert_eq!(sent.len(), 1, "{sent:?}");
-    assert!(sent[0].contains("unsubscribed"), "only the opt-out confirmation: {sent:?}");
+    assert!(
+        sent[0].contains("unsubscribed"),
+        "only the opt-out confirmation: {sent:?}"
+    );
     let statuses: Vec<String> = app
         .sql()
         .await
@@ -280,7 +301,10 @@ async fn a_reply_that_could_not_be_sent_is_flagged_where_staff_see_it() {
         .unwrap();
     let thread = &list["conversations"][0];
     assert_eq!(thread["contactNumber"], PATIENT_E164);
-    assert!(thread["reviewReason"].as_str().unwrap().contains("could not be sent"), "{thread}");
+    assert!(
+        thread["reviewReason"].as_str().unwrap().contains("could not be sent"),
+        "{thread}"
+    );
 }
 
 #[tokio::test]

@@ -104,7 +104,11 @@ async fn a_voipms_failure_falls_back_to_twilio() {
     for (name, fault, refused) in [
         ("error status", Fault::Status("sms_failed"), true),
         ("HTTP error", Fault::Http(503), false),
-        ("time-out before accepting", Fault::DelayThenReject(Duration::from_secs(3)), false),
+        (
+            "time-out before accepting",
+            Fault::DelayThenReject(Duration::from_secs(3)),
+            false,
+        ),
     ] {
         let app = spawn_app().twilio().start().await;
         app.voipms.set_fault("sendSMS", Some(fault));
@@ -271,7 +275,11 @@ async fn without_twilio_a_lost_answer_is_looked_up_then_sent_again_through_voipm
     app.voipms.set_fault("sendSMS", None);
     app.clock.advance(chrono::Duration::minutes(1));
     app.drain_queue().await;
-    assert_eq!(app.voipms_sent_bodies(), ["hello"], "not in the sent list, so sent once more");
+    assert_eq!(
+        app.voipms_sent_bodies(),
+        ["hello"],
+        "not in the sent list, so sent once more"
+    );
     let status: String = app.value("SELECT status FROM sms_messages").await;
     assert_eq!(status, "sent");
 }

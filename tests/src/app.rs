@@ -90,6 +90,7 @@ pub struct TestAppBuilder {
     twilio: bool,
     db_proxy: bool,
     env: HashMap<String, String>,
+    queue: Option<Arc<dyn pedro_voip::queue::TaskQueue>>,
 }
 
 pub fn spawn_app() -> TestAppBuilder {
@@ -98,6 +99,7 @@ pub fn spawn_app() -> TestAppBuilder {
         twilio: false,
         db_proxy: false,
         env: HashMap::new(),
+        queue: None,
     }
 }
 
@@ -117,6 +119,12 @@ impl TestAppBuilder {
     /// Reach the database through a proxy the test can cut (`app.db_proxy`).
     pub fn db_proxy(mut self) -> Self {
         self.db_proxy = true;
+        self
+    }
+
+    /// Tasks go to this queue (SQS on moto, say) instead of the Postgres table.
+    pub fn queue(mut self, queue: Arc<dyn pedro_voip::queue::TaskQueue>) -> Self {
+        self.queue = Some(queue);
         self
     }
 
@@ -178,7 +186,12 @@ impl TestAppBuilder {
             let clock = clock.clone();
             move || pedro_voip::clock::Clock::now(&clock)
         });
-        let ctx = Arc::new(AppContext::new(settings.clone(), Arc::new(clock.clone())).expect("app context"));
+        let mut ctx = AppContext::new(settings.clone(), Arc::new(clock.clone())).expect("app context");
+        if let Some(queue) = self.queue {
+            ctx.queue = queue;
+            ctx.pg_queue = None;
+        }
+        let ctx = Arc::new(ctx);
         let practice_id = {
             let client = db.client().await;
             let did = Did::parse(DID).unwrap();
@@ -249,7 +262,11 @@ impl TestApp {
     /// Runs every task that is ready in the Postgres queue (what `pedro serve`'s worker does), and
     /// says what became of each.
     pub async fn drain_queue(&self) -> Vec<pedro_voip::queue::postgres::Executed> {
-        let queue = self.ctx.pg_queue.as_ref().expect("the test app uses the Postgres queue");
+        let queue = self
+            .ctx
+            .pg_queue
+            .as_ref()
+            .expect("the test app uses the Postgres queue");
         let ctx = self.ctx.clone();
         queue
             .drain(move |task, attempt| {

@@ -6,5 +6,6 @@ pub mod database;
 pub mod db_proxy;
 pub mod events;
 pub mod fakes;
+pub mod moto;
 
 pub use app::{spawn_app, TestApp, TestAppBuilder};

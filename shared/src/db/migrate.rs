@@ -11,9 +11,21 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (2, "security", include_str!("../../migrations/0002_security.sql")),
     (3, "rate_limits", include_str!("../../migrations/0003_rate_limits.sql")),
     (4, "roles_audit", include_str!("../../migrations/0004_roles_audit.sql")),
-    (5, "webhook_secrets", include_str!("../../migrations/0005_webhook_secrets.sql")),
-    (6, "auto_reply_rules", include_str!("../../migrations/0006_auto_reply_rules.sql")),
-    (7, "twilio_inbound", include_str!("../../migrations/0007_twilio_inbound.sql")),
+    (
+        5,
+        "webhook_secrets",
+        include_str!("../../migrations/0005_webhook_secrets.sql"),
+    ),
+    (
+        6,
+        "auto_reply_rules",
+        include_str!("../../migrations/0006_auto_reply_rules.sql"),
+    ),
+    (
+        7,
+        "twilio_inbound",
+        include_str!("../../migrations/0007_twilio_inbound.sql"),
+    ),
     (8, "reply_queue", include_str!("../../migrations/0008_reply_queue.sql")),
 ];
 

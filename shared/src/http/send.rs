@@ -13,11 +13,11 @@ use super::error::ApiError;
 use super::extract::{ActingPractice, JsonBody};
 use super::limits;
 use crate::app::AppContext;
-use crate::domain::phone::PhoneNumber;
-use crate::domain::segment::MAX_MESSAGE_CHARS;
 use crate::auth::Caller;
 use crate::db;
 use crate::domain::phone::Did;
+use crate::domain::phone::PhoneNumber;
+use crate::domain::segment::MAX_MESSAGE_CHARS;
 use crate::sms::outbound::{send_text, SendTextError, SentText};
 use crate::store::conversations;
 
@@ -51,13 +51,17 @@ async fn sending_did(
         let summary = conversations::get(&*tx, practice_id, id)
             .await?
             .ok_or_else(|| ApiError::not_found("no such conversation"))?;
-        let did = Did::parse(&summary.did).map_err(|_| ApiError::bad_request("invalid_did", "the thread's DID cannot send texts"))?;
+        let did = Did::parse(&summary.did)
+            .map_err(|_| ApiError::bad_request("invalid_did", "the thread's DID cannot send texts"))?;
         return Ok((did, Some(summary.contact_number)));
     }
     if let Some(raw) = &request.from {
         let did = Did::parse(raw).map_err(|e| ApiError::bad_request("invalid_phone_number", format!("`from`: {e}")))?;
         if !conversations::practice_owns_did(&*tx, practice_id, did.as_e164()).await? {
-            return Err(ApiError::bad_request("unknown_did", "`from` is not one of this practice's numbers"));
+            return Err(ApiError::bad_request(
+                "unknown_did",
+                "`from` is not one of this practice's numbers",
+            ));
         }
         return Ok((did, None));
     }
@@ -66,7 +70,11 @@ async fn sending_did(
         Ok(number) => conversations::last_inbound_did(&*tx, practice_id, number.as_e164()).await?,
         Err(_) => None,
     };
-    Ok((last.and_then(|d| Did::parse(&d).ok()).unwrap_or_else(|| default_did.clone()), None))
+    Ok((
+        last.and_then(|d| Did::parse(&d).ok())
+            .unwrap_or_else(|| default_did.clone()),
+        None,
+    ))
 }
 
 pub async fn send(
@@ -79,7 +87,10 @@ pub async fn send(
         .clone()
         .ok_or_else(|| ApiError::bad_request("missing_field", "`message` is required"))?;
     if request.to.is_none() && request.conversation_id.is_none() {
-        return Err(ApiError::bad_request("missing_field", "`to` (or `conversationId`) is required"));
+        return Err(ApiError::bad_request(
+            "missing_field",
+            "`to` (or `conversationId`) is required",
+        ));
     }
     if let Some(to) = &request.to {
         PhoneNumber::parse(to).map_err(|e| ApiError::bad_request("invalid_phone_number", format!("`to`: {e}")))?;

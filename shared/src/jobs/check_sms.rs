@@ -61,7 +61,10 @@ pub async fn run(ctx: &AppContext) -> Result<CheckSmsReport, DbError> {
         // Texts whose task was lost (a crash between storing and queueing, a worker that died):
         // queued again; the worker looks up any part whose answer was lost before resending.
         if !stalled.is_empty() {
-            tracing::warn!(stalled = stalled.len(), "outbound texts left unfinished were queued again");
+            tracing::warn!(
+                stalled = stalled.len(),
+                "outbound texts left unfinished were queued again"
+            );
         }
         for id in stalled {
             crate::sms::inbound::enqueue_reply(ctx, id).await;
@@ -150,12 +153,11 @@ async fn read_window(
         let digits = Did::parse(did)
             .map(|d| d.voipms_digits().to_string())
             .unwrap_or_else(|_| did.clone());
-        // getSMS selects whole days; everything it returns is stored (dedupe makes the overlap
-        // harmless). No finer time filter: `timezone=0` meaning UTC is only inferred, and a wrong
-        // guess must cost a duplicate check, not a lost text.
-        let mut records = voipms
-            .received_sms(&digits, start.date_naive(), end.date_naive())
-            .await?;
+        // getMMS with all_messages=1 lists texts and MMS (with their media) in one list. It selects
+        // whole days, which VoIP.ms may count in its own zone: the window is widened by a day on
+        // each side, and everything it returns is stored (dedupe makes the overlap harmless).
+        let (from, to) = crate::voipms::widened_days(start.date_naive(), end.date_naive());
+        let mut records = voipms.received_messages(&digits, from, to).await?;
         // Oldest first: each text is decided in the order the patient wrote them (consent, the
         // quiet period), not in the order VoIP.ms lists them.
         records.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.id.cmp(&b.id)));
@@ -176,7 +178,7 @@ async fn read_window(
                 provider_id: record.id,
                 provider_date: Some(record.date.format("%Y-%m-%d %H:%M:%S").to_string()),
                 sent_at: Some(at),
-                media: Vec::new(),
+                media: record.media,
                 received_at: ctx.clock.now(),
                 origin: Origin::CheckSms,
             };

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// One unit of work.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Task {
     /// Deliver an outbound text already stored as `queued` (an automatic reply, or a staff text
@@ -139,7 +139,13 @@ mod tests {
 
     #[test]
     fn malformed_tasks_are_permanent_failures() {
-        for body in ["", "{}", r#"{"kind":"nope"}"#, r#"{"kind":"send_text","messageId":"x"}"#, "[1]"] {
+        for body in [
+            "",
+            "{}",
+            r#"{"kind":"nope"}"#,
+            r#"{"kind":"send_text","messageId":"x"}"#,
+            "[1]",
+        ] {
             assert!(!Task::from_json(body).unwrap_err().is_retryable(), "{body}");
         }
     }

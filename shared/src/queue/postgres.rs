@@ -114,7 +114,8 @@ impl PgQueue {
             }
             Err(TaskError::Retryable { reason, after }) if !attempt.is_last() => {
                 let wait = after.unwrap_or_default().max(backoff(attempt.number));
-                let run_at = self.clock.now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::minutes(15));
+                let run_at =
+                    self.clock.now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::minutes(15));
                 tracing::warn!(task_id = id, attempt = attempt.number, %reason, "task failed; it will be retried");
                 db::execute(
                     &**client,

@@ -167,11 +167,22 @@ pub async fn deliver(
     }
     let (Ok(did), Ok(to)) = (Did::parse(&message.did), PhoneNumber::parse(&message.contact)) else {
         let failure = ProviderFailure::new(carriers.primary.provider(), "the thread's numbers cannot be texted");
-        return settle(pool, id, &message, Delivered::Failed { failures: vec![failure] }).await;
+        return settle(
+            pool,
+            id,
+            &message,
+            Delivered::Failed {
+                failures: vec![failure],
+            },
+        )
+        .await;
     };
     if parts.is_empty() {
         let bodies: Vec<String> = match carriers.primary.part_limit() {
-            Some(limit) => split_message(&message.body, limit).into_iter().map(str::to_string).collect(),
+            Some(limit) => split_message(&message.body, limit)
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
             None => vec![message.body.clone()],
         };
         let client = pool.get().await?;
@@ -337,12 +348,17 @@ impl Run<'_> {
                 }
                 PartStatus::Failed => {
                     let failure = ProviderFailure::new(self.carriers.primary.provider(), "a part was refused");
-                    return Ok(Delivered::Failed { failures: vec![failure] });
+                    return Ok(Delivered::Failed {
+                        failures: vec![failure],
+                    });
                 }
                 _ => {}
             }
             if primary_failure.is_none() {
-                match self.try_carrier(&*self.carriers.primary, &mut parts[index..=index]).await? {
+                match self
+                    .try_carrier(&*self.carriers.primary, &mut parts[index..=index])
+                    .await?
+                {
                     Attempted::Sent => index += 1,
                     Attempted::Settled(outcome) => return Ok(outcome),
                     Attempted::NotSent(failure) => primary_failure = Some(failure),
@@ -515,7 +531,11 @@ async fn settle(pool: &Pool, id: Uuid, message: &Message, outcome: Delivered) ->
     let (status, provider, ids, error, flag): (&str, Option<&str>, Vec<String>, Option<String>, Option<Flag>) =
         match &outcome {
             Delivered::Sent { provider, ids } => {
-                let status = if *provider == Provider::Sandbox { "sandboxed" } else { "sent" };
+                let status = if *provider == Provider::Sandbox {
+                    "sandboxed"
+                } else {
+                    "sent"
+                };
                 (status, Some(provider.as_str()), ids.clone(), None, None)
             }
             Delivered::Failed { failures } => {

@@ -92,7 +92,10 @@ pub fn parse_carrier_date(value: &str, zone: chrono_tz::Tz) -> Option<DateTime<U
         return Some(at.with_timezone(&Utc));
     }
     if let Ok(naive) = NaiveDateTime::parse_from_str(value, "%Y-%m-%d %H:%M:%S") {
-        return zone.from_local_datetime(&naive).earliest().map(|t| t.with_timezone(&Utc));
+        return zone
+            .from_local_datetime(&naive)
+            .earliest()
+            .map(|t| t.with_timezone(&Utc));
     }
     if value.len() >= 9 && value.chars().all(|c| c.is_ascii_digit()) {
         return DateTime::from_timestamp(value.parse().ok()?, 0);
@@ -129,7 +132,12 @@ fn clean(ctx: &AppContext, text: &InboundText) -> Cleaned {
         body = body.chars().take(MAX_INBOUND_CHARS).collect();
         notes.push("was longer than 10,000 characters and was cut");
     }
-    let media = text.media.iter().map(|m| without_nul(m).0).filter(|m| !m.is_empty()).collect();
+    let media = text
+        .media
+        .iter()
+        .map(|m| without_nul(m).0)
+        .filter(|m| !m.is_empty())
+        .collect();
     let provider_date = text.provider_date.as_deref().map(|d| without_nul(d).0);
     let sender = Sender::parse(&text.from).map_err(|_| {
         let raw: String = without_nul(text.from.trim()).0.chars().take(MAX_SENDER_CHARS).collect();
@@ -163,6 +171,14 @@ pub async fn receive(ctx: &AppContext, text: InboundText) -> Result<InboundOutco
         return Err(InboundError::BadProviderId);
     }
     let cleaned = clean(ctx, &text);
+    // VoIP.ms numbers texts and MMS apart, so one id may name one of each: an MMS is keyed apart.
+    let mms_key;
+    let provider_id = if text.provider == Provider::VoipMs && !cleaned.media.is_empty() {
+        mms_key = format!("mms:{provider_id}");
+        mms_key.as_str()
+    } else {
+        provider_id
+    };
     let service = Caller::service();
     let mut client = ctx.conn().await?;
     let tx = db::begin_as(&mut client, &service).await?;
@@ -184,7 +200,11 @@ pub async fn receive(ctx: &AppContext, text: InboundText) -> Result<InboundOutco
         };
         let stored = unrouted::record(&*tx, &new).await?;
         tx.commit().await?;
-        tracing::warn!(provider = text.provider.as_str(), stored, "text to a number no practice owns; kept for an operator");
+        tracing::warn!(
+            provider = text.provider.as_str(),
+            stored,
+            "text to a number no practice owns; kept for an operator"
+        );
         return Ok(InboundOutcome {
             status: "unrouted",
             conversation_id: None,
@@ -235,14 +255,18 @@ pub async fn receive(ctx: &AppContext, text: InboundText) -> Result<InboundOutco
     conversations::record_message(&*tx, conversation_id, cleaned.own_time, &cleaned.body, true).await?;
     let decision = match &cleaned.sender {
         Ok(Sender::Number(number)) => decide(ctx, &*tx, &practice, number, &cleaned).await?,
-        Ok(Sender::ShortCode(_)) => Decision::flag(Flag::attention(
-            "sent from a short code; never answered automatically",
-        )),
+        Ok(Sender::ShortCode(_)) => {
+            Decision::flag(Flag::attention("sent from a short code; never answered automatically"))
+        }
         Err(_) => Decision::flag(Flag::attention(
             "the sender is not a phone number (it is stored as the carrier gave it); never answered automatically",
         )),
     };
-    let flag = cleaned.note.clone().map(|note| note.max(decision.flag.clone())).or(decision.flag.clone());
+    let flag = cleaned
+        .note
+        .clone()
+        .map(|note| note.max(decision.flag.clone()))
+        .or(decision.flag.clone());
     let reply_id = match &decision.reply {
         Some(body) => {
             let reply = NewOutbound {
@@ -423,7 +447,10 @@ async fn decide(
 
 /// Whether an opt-out came as CANCEL, which in a clinic often means an appointment.
 fn compliance_word_is_cancel(body: &str) -> bool {
-    body.trim().trim_end_matches(['.', '!', '?']).trim().eq_ignore_ascii_case("cancel")
+    body.trim()
+        .trim_end_matches(['.', '!', '?'])
+        .trim()
+        .eq_ignore_ascii_case("cancel")
 }
 
 fn queue_reply(
@@ -457,7 +484,10 @@ mod tests {
         let expected = Utc.with_ymd_and_hms(2026, 11, 25, 15, 4, 5).unwrap();
         assert_eq!(parse_carrier_date("2026-11-25 15:04:05", utc), Some(expected));
         assert_eq!(parse_carrier_date(" 2026-11-25T10:04:05-05:00 ", utc), Some(expected));
-        assert_eq!(parse_carrier_date(&expected.timestamp().to_string(), utc), Some(expected));
+        assert_eq!(
+            parse_carrier_date(&expected.timestamp().to_string(), utc),
+            Some(expected)
+        );
         assert_eq!(
             parse_carrier_date("2026-11-25 10:04:05", chrono_tz::America::Toronto),
             Some(expected)

@@ -105,10 +105,5 @@ pub trait SmsGateway: Send + Sync {
 
     /// The texts sent from `from` to `to` since about `since`, as the carrier lists them; `Err` with
     /// the reason when the carrier cannot say (then the outcome stays unknown).
-    async fn sent_since(
-        &self,
-        from: &Did,
-        to: &PhoneNumber,
-        since: DateTime<Utc>,
-    ) -> Result<Vec<SentRecord>, String>;
+    async fn sent_since(&self, from: &Did, to: &PhoneNumber, since: DateTime<Utc>) -> Result<Vec<SentRecord>, String>;
 }

@@ -44,7 +44,9 @@ impl SmsGateway for SandboxOutbox {
         )
         .await
         .map_err(|e| fail(e.to_string()))?;
-        tx.commit().await.map_err(|e| CarrierError::Unknown { reason: e.to_string() })?;
+        tx.commit()
+            .await
+            .map_err(|e| CarrierError::Unknown { reason: e.to_string() })?;
         let id: uuid::Uuid = row.get(0);
         tracing::info!(outbox_id = %id, to = %sms.to.masked(), parts, "SANDBOX: text stored in sandbox_outbox, NOT sent (no carrier credentials)");
         Ok(Some(format!("sandbox-{id}")))

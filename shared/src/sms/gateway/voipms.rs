@@ -53,12 +53,7 @@ impl SmsGateway for VoipMsGateway {
             .map_err(classify)
     }
 
-    async fn sent_since(
-        &self,
-        from: &Did,
-        to: &PhoneNumber,
-        since: DateTime<Utc>,
-    ) -> Result<Vec<SentRecord>, String> {
+    async fn sent_since(&self, from: &Did, to: &PhoneNumber, since: DateTime<Utc>) -> Result<Vec<SentRecord>, String> {
         let Some(contact) = to.nanp_digits() else {
             return Ok(Vec::new());
         };
