@@ -23,6 +23,7 @@ mod rate_limits;
 mod reply_queue;
 mod roles;
 mod send;
+mod sms_gateway;
 mod task_queue;
 mod template;
 mod twilio_inbound;

@@ -237,7 +237,8 @@ pub async fn receive(ctx: &AppContext, text: InboundText) -> Result<InboundOutco
     let Some(message_id) = messages::insert_inbound(&*tx, &new).await? else {
         // Stored (and decided) by an earlier delivery: nothing to do.
         tx.rollback().await?;
-        let client = ctx.conn().await?;
+        // The same connection: taking a second while holding this one could starve the pool
+        // when many duplicates race.
         let stored = messages::find_inbound(&**client, practice.id, text.provider.as_str(), provider_id)
             .await?
             .ok_or_else(|| DbError::NoRow("duplicate inbound text vanished".into()))?;
