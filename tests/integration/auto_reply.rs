@@ -58,7 +58,7 @@ async fn each_category_is_answered_with_its_text_from_the_database() {
         let (_, body) = app.text_in(&format!("43855502{i:02}"), text, &format!("c{i}")).await;
         assert_eq!(
             body["autoResponse"],
-            json!({"category": category, "sent": true}),
+            json!({"category": category, "queued": true}),
             "{text}"
         );
         let parts: Vec<_> = app.voipms.sent_sms().into_iter().skip(before).collect();
@@ -94,7 +94,7 @@ async fn an_emergency_is_answered_and_flagged_for_a_person() {
         body["autoResponse"]["category"], "emergency",
         "emergency outranks appointment"
     );
-    assert_eq!(body["autoResponse"]["sent"], true);
+    assert_eq!(body["autoResponse"]["queued"], true);
     assert_eq!(body["needsReview"], true);
     let (flag, reason): (bool, String) = {
         let row = app
@@ -113,24 +113,24 @@ async fn an_emergency_is_answered_and_flagged_for_a_person() {
 async fn one_reply_per_category_per_contact_within_the_quiet_period() {
     let app = spawn_app().start().await;
     let (_, first) = app.text_in(PATIENT, "what are your hours", "q1").await;
-    assert_eq!(first["autoResponse"]["sent"], true);
+    assert_eq!(first["autoResponse"]["queued"], true);
     let (_, second) = app
         .text_in(PATIENT, "are you open saturday? what time do you close", "q2")
         .await;
     assert_eq!(second["autoResponse"]["category"], "office_hours");
-    assert_eq!(second["autoResponse"]["sent"], false);
+    assert_eq!(second["autoResponse"]["queued"], false);
     assert!(second["autoResponse"]["reason"].as_str().unwrap().contains("24 hours"));
     assert_eq!(second["needsReview"], true, "a repeated question goes to a person");
     // Another category is still answered, and so is another contact.
     let (_, other) = app.text_in(PATIENT, "where are you located?", "q3").await;
-    assert_eq!(other["autoResponse"]["sent"], true);
+    assert_eq!(other["autoResponse"]["queued"], true);
     let (_, someone_else) = app.text_in("4385550188", "what are your hours", "q4").await;
-    assert_eq!(someone_else["autoResponse"]["sent"], true);
+    assert_eq!(someone_else["autoResponse"]["queued"], true);
     assert_eq!(app.voipms.sent_sms().len(), 3);
     // After the quiet period the same question is answered again.
     app.clock.advance(chrono::Duration::hours(24));
     let (_, later) = app.text_in(PATIENT, "hours today?", "q5").await;
-    assert_eq!(later["autoResponse"]["sent"], true, "{later}");
+    assert_eq!(later["autoResponse"]["queued"], true, "{later}");
 }
 
 #[tokio::test]
@@ -227,7 +227,7 @@ async fn rules_and_replies_change_in_the_database_without_a_deploy() {
 async fn stop_opts_out_once_and_binds_every_way_of_sending() {
     let app = spawn_app().twilio().start().await;
     let (_, body) = app.text_in(PATIENT, "Stop", "o1").await;
-    assert_eq!(body["autoResponse"], json!({"category": "optout", "sent": true}));
+    assert_eq!(body["autoResponse"], json!({"category": "optout", "queued": true}));
     let confirmation = app.voipms_sent_bodies().pop().unwrap();
     assert!(
         confirmation.contains("unsubscribed") && confirmation.contains("START"),
@@ -236,10 +236,13 @@ async fn stop_opts_out_once_and_binds_every_way_of_sending() {
 
     // A second STOP is stored but not confirmed again.
     let (_, body) = app.text_in(PATIENT, "STOP", "o2").await;
-    assert_eq!(body["autoResponse"]["sent"], false);
+    assert_eq!(body["autoResponse"]["queued"], false);
     // Nothing automatic reaches the number...
     let (_, body) = app.text_in(PATIENT, "what are your hours", "o3").await;
-    assert_eq!(body["autoResponse"], Value::Null);
+    assert_eq!(
+        body["autoResponse"],
+        json!({"category": "office_hours", "queued": false, "reason": "contact has opted out"})
+    );
     assert_eq!(body["needsReview"], true);
     // ...nor through the API, on either carrier.
     app.voipms
@@ -254,8 +257,12 @@ async fn stop_opts_out_once_and_binds_every_way_of_sending() {
 
     // START opts back in, with a confirmation.
     app.voipms.set_fault("sendSMS", None);
+    // Consent follows the texts' own times: START is written after the STOP (a tie keeps the
+    // opt-out).
+    app.clock.advance(chrono::Duration::minutes(1));
     let (_, body) = app.text_in(PATIENT, "start", "o4").await;
-    assert_eq!(body["autoResponse"], json!({"category": "optin", "sent": true}));
+    assert_eq!(body["autoResponse"], json!({"category": "optin", "queued": true}));
+    assert_eq!(app.voipms.sent_sms().len(), 2, "the opt-in confirmation went out");
     let (status, _) = app.send(PATIENT_E164, "Your appointment is tomorrow").await;
     assert_eq!(status, 201);
 }
@@ -282,7 +289,7 @@ async fn every_opt_out_word_counts_only_as_the_whole_message() {
 async fn help_answers_with_the_practice_name_and_phone() {
     let app = spawn_app().start().await;
     let (_, body) = app.text_in(PATIENT, "HELP", "help1").await;
-    assert_eq!(body["autoResponse"], json!({"category": "help", "sent": true}));
+    assert_eq!(body["autoResponse"], json!({"category": "help", "queued": true}));
     let reply = app.voipms_sent_bodies().pop().unwrap();
     assert!(
         reply.contains("Maple Dental") && reply.contains("call (514) 555-0100."),
@@ -299,7 +306,7 @@ async fn a_reply_whose_facts_are_not_configured_is_not_sent_and_goes_to_a_person
     assert_eq!(status, 200);
     assert_eq!(
         body["autoResponse"],
-        json!({"category": "location", "sent": false, "reason": "reply needs address, which is not configured"})
+        json!({"category": "location", "queued": false, "reason": "reply needs address, which is not configured"})
     );
     assert_eq!(body["needsReview"], true);
     assert!(app.voipms.sent_sms().is_empty(), "no reply with a hole in it");
@@ -314,13 +321,13 @@ async fn a_reply_whose_facts_are_not_configured_is_not_sent_and_goes_to_a_person
         .await
         .unwrap();
     let (_, body) = app.text_in(PATIENT, "what's your address?", "m2").await;
-    assert_eq!(body["autoResponse"]["sent"], true, "{body}");
+    assert_eq!(body["autoResponse"]["queued"], true, "{body}");
     assert!(app.voipms_sent_bodies().pop().unwrap().contains("12 Main St, Montreal"));
 
     // The HELP answer quotes the practice's number; without one it is not sent either.
     db.execute("UPDATE practices SET phone = ''", &[]).await.unwrap();
     let (_, body) = app.text_in("4385550177", "HELP", "m3").await;
-    assert_eq!(body["autoResponse"]["sent"], false);
+    assert_eq!(body["autoResponse"]["queued"], false);
     assert_eq!(
         body["autoResponse"]["reason"],
         "reply needs practice_phone, which is not configured"
@@ -347,23 +354,52 @@ async fn opt_out_is_per_practice() {
         .await;
     let body: Value = response.json().await.unwrap();
     assert_eq!(
-        body["autoResponse"]["sent"], true,
+        body["autoResponse"]["queued"], true,
         "the other practice may still answer: {body}"
     );
-    assert_eq!(app.voipms.sent_sms().last().unwrap().did, "5145550177");
+    app.drain_queue().await;
+    let sent = app.voipms.sent_sms();
+    assert_eq!(
+        sent.len(),
+        2,
+        "the opt-out confirmation, then the other practice's answer"
+    );
+    assert_eq!(sent.last().unwrap().did, "5145550177");
+    assert_eq!(sent.last().unwrap().dst, PATIENT);
 }
 
 #[tokio::test]
 async fn a_reply_that_could_not_be_sent_does_not_use_up_the_quiet_period() {
     let app = spawn_app().start().await;
+    // An error status: VoIP.ms refused the text, so it was certainly not sent (and there is no
+    // fallback carrier).
     app.voipms
-        .set_fault("sendSMS", Some(pedro_tests::fakes::voipms::Fault::Http(500)));
+        .set_fault("sendSMS", Some(pedro_tests::fakes::voipms::Fault::Status("sms_failed")));
     let (_, first) = app.text_in(PATIENT, "what are your hours", "f1").await;
-    assert_eq!(first["autoResponse"]["sent"], false);
-    assert_eq!(first["needsReview"], true);
+    assert_eq!(first["autoResponse"]["queued"], true);
+    assert!(app.voipms.sent_sms().is_empty());
+    let status: String = app
+        .value("SELECT status FROM sms_messages WHERE direction = 'outbound'")
+        .await;
+    assert_eq!(status, "failed");
+    let (flagged, reason): (bool, String) = {
+        let row = app
+            .sql()
+            .await
+            .query_one("SELECT needs_review, review_reason FROM sms_conversations", &[])
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert!(flagged, "a reply that could not be sent goes to a person");
+    assert!(reason.contains("could not be sent"), "{reason}");
+
     app.voipms.set_fault("sendSMS", None);
     let (_, second) = app.text_in(PATIENT, "what are your hours??", "f2").await;
-    assert_eq!(second["autoResponse"]["sent"], true, "{second}");
+    assert_eq!(second["autoResponse"]["queued"], true, "{second}");
+    let sent = app.voipms_sent_bodies();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(sent[0].contains("Maple Dental is open"), "{sent:?}");
 }
 
 #[tokio::test]
@@ -373,7 +409,7 @@ async fn an_emergency_from_an_opted_out_patient_is_flagged_as_an_emergency() {
     let (_, body) = app.text_in(PATIENT, "my face is swollen and bleeding", "x2").await;
     assert_eq!(
         body["autoResponse"],
-        Value::Null,
+        json!({"category": "emergency", "queued": false, "reason": "contact has opted out"}),
         "nothing is sent to an opted-out number"
     );
     assert_eq!(body["needsReview"], true);

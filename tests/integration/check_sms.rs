@@ -188,7 +188,7 @@ async fn a_text_the_webhook_stored_is_neither_stored_nor_answered_again() {
     let app = spawn_app().start().await;
     let (status, body) = app.text_in(PATIENT_E164, "What are your hours?", "7001").await;
     assert_eq!(status, 200);
-    assert_eq!(body["autoResponse"]["sent"], true);
+    assert_eq!(body["autoResponse"]["queued"], true);
     assert_eq!(app.voipms.sent_sms().len(), 1);
     app.voipms
         .add_received_sms(received("7001", app.clock.now(), PATIENT, "What are your hours?"));
@@ -200,6 +200,7 @@ async fn a_text_the_webhook_stored_is_neither_stored_nor_answered_again() {
         (report.fetched, report.stored, report.duplicates, report.auto_replied),
         (1, 0, 1, 0)
     );
+    assert!(app.drain_queue().await.is_empty(), "nothing was queued again");
     assert_eq!(
         app.count("SELECT count(*) FROM sms_messages WHERE direction = 'inbound'")
             .await,
@@ -237,6 +238,7 @@ async fn a_late_webhook_for_a_text_check_sms_stored_is_a_duplicate() {
     ));
     let report = check(&app).await;
     assert_eq!((report.stored, report.auto_replied), (1, 1));
+    app.drain_queue().await;
     assert_eq!(app.voipms.sent_sms().len(), 1);
 
     let (status, body) = app.text_in(PATIENT_E164, "What are your hours?", "7101").await;
@@ -271,6 +273,7 @@ async fn a_young_missed_text_is_answered_and_an_old_one_is_flagged() {
     let report = check(&app).await;
     assert!(report.failed.is_empty(), "{report:?}");
     assert_eq!((report.stored, report.auto_replied, report.flagged), (2, 1, 1));
+    app.drain_queue().await;
 
     let sent = app.voipms.sent_sms();
     assert_eq!(sent.len(), 1, "{sent:?}");
@@ -330,6 +333,7 @@ async fn the_auto_reply_age_limit_is_configurable() {
     ));
     let report = check(&app).await;
     assert_eq!((report.stored, report.auto_replied, report.flagged), (2, 1, 1));
+    app.drain_queue().await;
     let sent: Vec<String> = app.voipms.sent_sms().into_iter().map(|s| s.dst).collect();
     assert_eq!(sent, vec![PATIENT.to_string()]);
     assert!(thread_review(&app, OTHER_E164).await.0);
@@ -535,6 +539,7 @@ async fn a_voipms_error_is_retried_next_time(fault: Fault, error_says: &str) {
     );
     assert_eq!(runs[2].window_end, t2);
     // Found 20 minutes after it arrived: still young enough to be answered.
+    app.drain_queue().await;
     assert_eq!(app.voipms.sent_sms().len(), 1);
 }
 
@@ -661,6 +666,7 @@ async fn a_run_that_crashed_half_way_is_completed_without_duplicates() {
         (report.fetched, report.stored, report.duplicates, report.auto_replied),
         (3, 2, 1, 1)
     );
+    app.drain_queue().await;
     assert_eq!(stored_ids(&app).await, vec!["C1", "C2", "C3"]);
     let sent: Vec<String> = app.voipms.sent_sms().into_iter().map(|s| s.dst).collect();
     assert_eq!(
@@ -676,6 +682,7 @@ async fn a_run_that_crashed_half_way_is_completed_without_duplicates() {
         (report.fetched, report.stored, report.duplicates, report.auto_replied),
         (3, 0, 3, 0)
     );
+    app.drain_queue().await;
     assert_eq!(
         app.count("SELECT count(*) FROM sms_messages WHERE direction = 'inbound'")
             .await,

@@ -443,6 +443,11 @@ async fn decide(
         return Ok(decision);
     }
     queue_reply(&mut decision, kind, &rules, practice, now);
+    if decision.reply.is_none() {
+        // Nothing will be sent (a fact is missing): the quiet period must not hold back the answer
+        // once the practice fills it in.
+        replies::release_auto_reply(tx, practice.id, number.as_e164(), kind, now).await?;
+    }
     Ok(decision)
 }
 
