@@ -89,7 +89,7 @@ async fn stored_ids(app: &TestApp) -> Vec<String> {
 /// The `from`/`to` days of every getSMS call so far.
 fn getsms_days(app: &TestApp) -> Vec<(String, String)> {
     app.voipms
-        .calls("getSMS")
+        .calls("getMMS")
         .into_iter()
         .map(|p| {
             (
@@ -131,14 +131,16 @@ async fn texts_the_webhook_missed_are_stored_with_the_carrier_date() {
     assert_eq!(report.practices, 1);
     assert_eq!((report.fetched, report.stored, report.duplicates), (2, 2, 0));
 
-    let calls = app.voipms.calls("getSMS");
+    let calls = app.voipms.calls("getMMS");
     assert_eq!(calls.len(), 1, "one DID, one call: {calls:?}");
     let params = &calls[0];
     assert_eq!(params["type"], "1", "received texts only");
     assert_eq!(params["did"], DID, "the DID in 10-digit form");
     assert_eq!(params["timezone"], "0", "dates in UTC");
-    assert_eq!(params["from"], "2026-11-24", "the day the 24-hour lookback starts");
-    assert_eq!(params["to"], "2026-11-25", "today");
+    assert_eq!(params["all_messages"], "1", "texts and MMS in one list");
+    // The window's days, widened by a day on each side: VoIP.ms may count days in its own zone.
+    assert_eq!(params["from"], "2026-11-23", "the day before the 24-hour lookback starts");
+    assert_eq!(params["to"], "2026-11-26", "the day after today");
 
     let db = app.sql().await;
     let rows = db
@@ -400,8 +402,8 @@ async fn each_run_is_recorded_and_the_next_window_overlaps_the_last() {
     let report = check(&app).await;
     assert_eq!(
         (report.fetched, report.stored, report.duplicates),
-        (1, 0, 1),
-        "L1 is in the overlap again: {report:?}"
+        (2, 0, 2),
+        "both are on the (widened) days asked for again, and stored once: {report:?}"
     );
     let third = runs(&app).await;
     assert_eq!(third[2].window_start, t1 - Duration::minutes(60));
@@ -410,11 +412,11 @@ async fn each_run_is_recorded_and_the_next_window_overlaps_the_last() {
     assert_eq!(
         getsms_days(&app),
         vec![
-            ("2026-11-25".into(), "2026-11-26".into()),
-            ("2026-11-25".into(), "2026-11-26".into()),
-            ("2026-11-26".into(), "2026-11-26".into()),
+            ("2026-11-24".into(), "2026-11-27".into()),
+            ("2026-11-24".into(), "2026-11-27".into()),
+            ("2026-11-25".into(), "2026-11-27".into()),
         ],
-        "getSMS is asked for the days the window covers"
+        "getMMS is asked for the days the window covers, and one more on each side"
     );
 }
 
@@ -442,7 +444,7 @@ async fn the_first_run_asks_for_the_days_of_the_configured_look_back() {
     app.voipms
         .add_received_sms(received("out", now - Duration::hours(3), PATIENT, "before the window"));
     app.voipms
-        .add_received_sms(received("way-out", now - Duration::hours(30), OTHER, "days before"));
+        .add_received_sms(received("way-out", now - Duration::hours(54), OTHER, "days before"));
 
     let report = check(&app).await;
     assert_eq!((report.fetched, report.stored), (2, 2), "{report:?}");
@@ -451,9 +453,10 @@ async fn the_first_run_asks_for_the_days_of_the_configured_look_back() {
     assert_eq!(
         ids,
         vec!["in", "out"],
-        "the 30-hour-old text is on a day never asked for"
+        "the 54-hour-old text is on a day never asked for"
     );
-    assert_eq!(getsms_days(&app), vec![("2026-11-25".into(), "2026-11-25".into())]);
+    // The window's days, widened by one on each side (VoIP.ms may count days in its own zone).
+    assert_eq!(getsms_days(&app), vec![("2026-11-24".into(), "2026-11-26".into())]);
     let runs = runs(&app).await;
     assert_eq!(runs[0].window_start, now - Duration::hours(2));
     assert_eq!(runs[0].window_end, now);
@@ -465,7 +468,7 @@ async fn the_default_first_run_asks_for_the_days_of_the_last_24_hours() {
     let now = app.clock.now();
     app.voipms.add_received_sms(received(
         "two-days",
-        now - Duration::hours(49),
+        now - Duration::hours(73),
         PATIENT,
         "never asked for",
     ));
@@ -503,7 +506,7 @@ async fn a_voipms_error_is_retried_next_time(fault: Fault, error_says: &str) {
         PATIENT,
         "What are your hours?",
     ));
-    app.voipms.set_fault("getSMS", Some(fault));
+    app.voipms.set_fault("getMMS", Some(fault));
     let error = Job::CheckSms
         .run(&app.ctx)
         .await
@@ -523,7 +526,7 @@ async fn a_voipms_error_is_retried_next_time(fault: Fault, error_says: &str) {
     );
     assert_eq!(failed.stats, json!({}));
 
-    app.voipms.set_fault("getSMS", None);
+    app.voipms.set_fault("getMMS", None);
     let t2 = t1 + Duration::minutes(15);
     app.clock.set(t2);
     let report = Job::CheckSms.run(&app.ctx).await.expect("the next run succeeds");
@@ -567,7 +570,7 @@ async fn failed_first_runs_lose_nothing_however_long_they_fail() {
     // Inside the first attempted window, but older than a fresh 24-hour lookback from the retry.
     app.voipms
         .add_received_sms(received("G2", t0 - Duration::hours(23), PATIENT, "sent yesterday"));
-    app.voipms.set_fault("getSMS", Some(Fault::Http(503)));
+    app.voipms.set_fault("getMMS", Some(Fault::Http(503)));
     let report = check(&app).await;
     assert_eq!(report.failed.len(), 1, "{report:?}");
     assert_eq!(report.stored, 0);
@@ -576,7 +579,7 @@ async fn failed_first_runs_lose_nothing_however_long_they_fail() {
     let report = check(&app).await;
     assert_eq!(report.failed.len(), 1, "still failing: {report:?}");
 
-    app.voipms.set_fault("getSMS", None);
+    app.voipms.set_fault("getMMS", None);
     app.clock.advance(Duration::minutes(15));
     let report = check(&app).await;
     assert!(report.failed.is_empty(), "{report:?}");
@@ -600,7 +603,7 @@ async fn nothing_received_is_a_successful_empty_run() {
     assert_eq!(report["stored"], 0);
     assert_eq!(report["practices"], 1);
     assert_eq!(report["failed"], json!([]));
-    assert_eq!(app.voipms.calls("getSMS").len(), 1);
+    assert_eq!(app.voipms.calls("getMMS").len(), 1);
     let runs = runs(&app).await;
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].status, "succeeded");
@@ -712,7 +715,7 @@ async fn without_voipms_credentials_the_job_is_skipped() {
     assert_eq!(report.practices, 0);
     let json = Job::CheckSms.run(&app.ctx).await.expect("skipping is not an error");
     assert!(json["skipped"].is_string(), "{json}");
-    assert!(app.voipms.calls("getSMS").is_empty());
+    assert!(app.voipms.calls("getMMS").is_empty());
     assert_eq!(app.count("SELECT count(*) FROM job_runs").await, 0);
     assert_eq!(app.count("SELECT count(*) FROM sms_messages").await, 0);
     assert!(app.voipms.sent_sms().is_empty());

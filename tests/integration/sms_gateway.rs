@@ -32,7 +32,10 @@ async fn contract(app: &TestApp, gateway: &dyn SmsGateway, provider: Provider, f
     let since = app.clock_now() - chrono::Duration::minutes(1);
 
     let id = gateway.send(&sms("Your crown is ready")).await.unwrap();
-    assert!(id.is_some_and(|id| !id.is_empty()), "{provider:?}: an id for the record");
+    assert!(
+        id.is_some_and(|id| !id.is_empty()),
+        "{provider:?}: an id for the record"
+    );
     match gateway.sent_since(&from, &to, since).await {
         Ok(sent) => assert!(
             sent.iter().any(|r| r.body == "Your crown is ready"),
@@ -82,7 +85,10 @@ async fn twilio_keeps_the_gateway_contract() {
                 retry_after: None,
             }))
         }),
-        lose_answer: Some(|app| app.twilio.set_fault(Some(TwilioFault::Delay(Duration::from_millis(1500))))),
+        lose_answer: Some(|app| {
+            app.twilio
+                .set_fault(Some(TwilioFault::Delay(Duration::from_millis(1500))))
+        }),
         clear: |app| app.twilio.set_fault(None),
     };
     let twilio = app.ctx.carriers.fallback.as_ref().unwrap();
