@@ -135,7 +135,10 @@ async fn serve(mut settings: Settings, port: u16, insecure_no_auth: bool) -> any
     }
     let local_pg = ensure_database(&mut settings)?;
     if settings.default_did.is_none() && settings.voipms.is_none() {
-        settings.default_did = Some(Did::parse(DEMO_DID)?);
+        let demo = Did::parse(DEMO_DID)?;
+        // The demo practice's phone is its number, so replies that quote it can be sent.
+        settings.practice.phone.get_or_insert_with(|| demo.number().clone());
+        settings.default_did = Some(demo);
         eprintln!("pedro: VOIPMS_DID not set; sandbox practice uses demo DID {DEMO_DID}");
     }
     if local_pg.is_some() {

@@ -47,7 +47,8 @@ async fn serve_runs_the_whole_system_with_its_own_database() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    // 1. A patient texts; the webhook stores it and answers automatically (into the sandbox).
+    // 1. A patient texts; the webhook stores it and queues the automatic answer (the worker in
+    //    the same process sends it, into the sandbox).
     let inbound: Value = http
         .post(format!("{base}/api/voip/sms/webhook"))
         .json(&json!({"from": "+14385550199", "message": "What are your hours?", "id": "sms_1"}))
@@ -57,9 +58,10 @@ async fn serve_runs_the_whole_system_with_its_own_database() {
         .json()
         .await
         .unwrap();
+    assert_eq!(inbound["status"], "queued", "{inbound}");
     assert_eq!(
         inbound["autoResponse"],
-        json!({"category": "office_hours", "sent": true})
+        json!({"category": "office_hours", "queued": true})
     );
     // 2. VoIP.ms's GET form answers exactly "ok".
     let ok = http
@@ -106,8 +108,35 @@ async fn serve_runs_the_whole_system_with_its_own_database() {
     assert_eq!(
         messages["messages"].as_array().unwrap().len(),
         5,
-        "2 in, 2 automatic replies, 1 sent"
+        "2 in, 2 automatic replies, 1 sent: {messages}"
     );
+    // The queue's worker runs inside `pedro serve`: the automatic replies leave the queue.
+    let started = Instant::now();
+    loop {
+        let messages: Value = http
+            .get(format!("{base}/api/voip/sms/conversations/{id}/messages"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let outbound: Vec<&str> = messages["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["direction"] == "outbound")
+            .map(|m| m["status"].as_str().unwrap())
+            .collect();
+        if outbound.iter().all(|s| *s == "sandboxed") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "replies still waiting: {outbound:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let reviewed: Value = http
         .post(format!("{base}/api/voip/sms/conversations/{id}/review"))
         .send()

@@ -139,7 +139,10 @@ async fn texts_the_webhook_missed_are_stored_with_the_carrier_date() {
     assert_eq!(params["timezone"], "0", "dates in UTC");
     assert_eq!(params["all_messages"], "1", "texts and MMS in one list");
     // The window's days, widened by a day on each side: VoIP.ms may count days in its own zone.
-    assert_eq!(params["from"], "2026-11-23", "the day before the 24-hour lookback starts");
+    assert_eq!(
+        params["from"], "2026-11-23",
+        "the day before the 24-hour lookback starts"
+    );
     assert_eq!(params["to"], "2026-11-26", "the day after today");
 
     let db = app.sql().await;
