@@ -49,17 +49,8 @@ async fn unusual_senders_are_stored_as_they_came_and_flagged() {
     }
     app.drain_queue().await;
     let contacts: Vec<String> = app
-        .sql()
-        .await
-        .query(
-            "SELECT contact FROM sms_conversations WHERE needs_review ORDER BY contact",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .column("SELECT contact FROM sms_conversations WHERE needs_review ORDER BY contact")
+        .await;
     assert_eq!(contacts, ["0123456789", "1410100001", "not a number"]);
     assert!(app.voipms_sent_bodies().is_empty(), "never answered automatically");
 }
@@ -206,17 +197,8 @@ async fn check_sms_decides_consent_oldest_first_and_confirms_only_the_final_stat
         "{sent:?}"
     );
     let order: Vec<String> = app
-        .sql()
-        .await
-        .query(
-            "SELECT provider_message_id FROM sms_messages WHERE direction = 'inbound' ORDER BY occurred_at",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .column("SELECT provider_message_id FROM sms_messages WHERE direction = 'inbound' ORDER BY occurred_at")
+        .await;
     assert_eq!(order, ["9000", "9001", "9002"], "threads order by the texts' own times");
 }
 
@@ -274,14 +256,8 @@ async fn reviewing_clears_what_the_reviewer_saw_and_keeps_what_came_after() {
     assert_eq!(thread["reviewReason"], "patient may have an emergency");
     assert_eq!(thread["unreadCount"], 1);
     let flagged: Vec<String> = app
-        .sql()
-        .await
-        .query("SELECT provider_message_id FROM sms_messages WHERE needs_review", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .column("SELECT provider_message_id FROM sms_messages WHERE needs_review")
+        .await;
     assert_eq!(flagged, ["v-2"]);
     // Reviewing everything clears it; a message of another thread is refused.
     let response = app

@@ -113,15 +113,7 @@ async fn a_worker_crash_between_parts_sends_each_part_exactly_once() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     worker.abort();
-    let parts: Vec<String> = app
-        .sql()
-        .await
-        .query("SELECT status FROM sms_message_parts ORDER BY part", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let parts: Vec<String> = app.column("SELECT status FROM sms_message_parts ORDER BY part").await;
     assert_eq!(parts, ["sent", "sending"], "the crash left part 2 in flight");
     assert_eq!(app.voipms_sent_bodies().len(), 2);
 
@@ -258,17 +250,8 @@ async fn a_number_that_opts_out_while_its_reply_waits_gets_no_reply() {
         "only the opt-out confirmation: {sent:?}"
     );
     let statuses: Vec<String> = app
-        .sql()
-        .await
-        .query(
-            "SELECT status FROM sms_messages WHERE direction = 'outbound' ORDER BY auto_response_category",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .column("SELECT status FROM sms_messages WHERE direction = 'outbound' ORDER BY auto_response_category")
+        .await;
     assert_eq!(statuses, ["cancelled", "sent"]);
     // The cancelled reply gave its quiet-period claim back.
     assert_eq!(app.count("SELECT count(*) FROM auto_reply_claims").await, 0);

@@ -313,6 +313,12 @@ impl TestApp {
         self.sql().await.query_one(sql, &[]).await.expect(sql).get(0)
     }
 
+    /// The first column of every row a query returns.
+    pub async fn column<T: for<'a> tokio_postgres::types::FromSql<'a>>(&self, sql: &str) -> Vec<T> {
+        let rows = self.sql().await.query(sql, &[]).await.expect(sql);
+        rows.iter().map(|r| r.get(0)).collect()
+    }
+
     /// A single number from SQL, for counting rows.
     pub async fn count(&self, sql: &str) -> i64 {
         self.sql().await.query_one(sql, &[]).await.expect(sql).get(0)
