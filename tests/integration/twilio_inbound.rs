@@ -359,7 +359,7 @@ async fn requests_twilio_would_never_send_get_clear_json_errors() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 503);
+    assert_eq!(response.status(), 404);
     let error: Value = response.json().await.unwrap();
     assert_eq!(error["error"]["code"], "not_configured");
 

@@ -26,9 +26,10 @@ pub const BAD_SIGNATURES_PER_MINUTE: u32 = 10;
 /// Twilio sends at most 10 media per message.
 const MAX_MEDIA: usize = 10;
 
+/// A deployment without Twilio's inbound side has no such endpoint: 404, not a server error.
 fn not_configured() -> ApiError {
     ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
+        StatusCode::NOT_FOUND,
         "not_configured",
         "Twilio inbound texts are not configured here (TWILIO_AUTH_TOKEN and TWILIO_WEBHOOK_URL)",
     )
