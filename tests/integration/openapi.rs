@@ -413,9 +413,13 @@ async fn webhook_answers_as_documented() {
         let stored = get(&app, WEBHOOK, &callback(&query)).await;
         assert_eq!(stored.expect(200, None).body, "ok", "{query}");
     }
-    get(&app, WEBHOOK, &callback(&format!("to={DID}&from={PATIENT}&message=hi&id=a%00b")))
-        .await
-        .expect(400, Some("missing_field"));
+    get(
+        &app,
+        WEBHOOK,
+        &callback(&format!("to={DID}&from={PATIENT}&message=hi&id=a%00b")),
+    )
+    .await
+    .expect(400, Some("missing_field"));
 
     let too_long = callback(&format!("from={PATIENT}&id=9&message={}", "x".repeat(70_000)));
     let (status, head) = raw_get(&app, &too_long).await;
@@ -497,7 +501,11 @@ async fn webhook_answers_as_documented() {
         .await
         .expect(400, Some("missing_field"));
     let cut = post(&app, WEBHOOK, WEBHOOK, &text(PATIENT, &"x".repeat(10_001), "6")).await;
-    assert_eq!(cut.expect(200, None).body["needsReview"], true, "stored cut, and flagged");
+    assert_eq!(
+        cut.expect(200, None).body["needsReview"],
+        true,
+        "stored cut, and flagged"
+    );
     post(&app, WEBHOOK, WEBHOOK, &text(PATIENT, &"x".repeat(70_000), "7"))
         .await
         .expect(413, Some("body_too_large"));
@@ -594,7 +602,10 @@ async fn send_answers_as_documented() {
 
     for (body, code) in [
         (json!({"conversationId": "x", "message": "hi"}), "invalid_id"),
-        (json!({"to": PATIENT, "from": "2025550123", "message": "hi"}), "unknown_did"),
+        (
+            json!({"to": PATIENT, "from": "2025550123", "message": "hi"}),
+            "unknown_did",
+        ),
         (json!({"message": "hi"}), "missing_field"),
         (json!({"to": PATIENT}), "missing_field"),
         (json!({"to": "12", "message": "hi"}), "invalid_phone_number"),
@@ -629,13 +640,14 @@ async fn send_answers_as_documented() {
         .await
         .expect(409, Some("opted_out"));
 
-    // Both carriers failing: 502 with both reasons and the failed text.
+    // Both carriers refusing: 502 with both reasons and the failed text. (A Twilio 5xx is a lost
+    // answer, not a refusal: that would be the 202 above.)
     app.voipms.set_fault("sendSMS", Some(Fault::Status("sms_failed")));
     app.twilio
         .set_fault(Some(pedro_tests::fakes::twilio::TwilioFault::Error {
-            http_status: 500,
-            code: 20500,
-            message: "Internal Server Error".into(),
+            http_status: 400,
+            code: 21211,
+            message: "The 'To' number is not a valid phone number.".into(),
             retry_after: None,
         }));
     let failed = post(
@@ -977,14 +989,19 @@ async fn twilio_webhook_answers_as_documented() {
     check("POST", TWILIO, signed(missing).send().await.unwrap())
         .await
         .expect(400, Some("missing_field"));
+    // Stored (NUL replaced, cut) and flagged, not refused: Twilio would only retry them.
     let nul = app.twilio.inbound_params("SM1", &text("a\0b"));
-    check("POST", TWILIO, signed(nul).send().await.unwrap())
-        .await
-        .expect(400, Some("invalid_text"));
+    let stored = check("POST", TWILIO, signed(nul).send().await.unwrap()).await;
+    assert_eq!(
+        stored.expect(200, None).body,
+        pedro_voip::http::twilio_webhook::EMPTY_TWIML
+    );
     let long = app.twilio.inbound_params("SM2", &text(&"x".repeat(10_001)));
-    check("POST", TWILIO, signed(long).send().await.unwrap())
-        .await
-        .expect(400, Some("message_too_long"));
+    let stored = check("POST", TWILIO, signed(long).send().await.unwrap()).await;
+    assert_eq!(
+        stored.expect(200, None).body,
+        pedro_voip::http::twilio_webhook::EMPTY_TWIML
+    );
     let huge = app.twilio.inbound_params("SM3", &text(&"x".repeat(70_000)));
     check("POST", TWILIO, signed(huge).send().await.unwrap())
         .await

@@ -135,7 +135,9 @@ fn every_endpoint_and_job_is_deployed_and_nothing_else() {
         // Without it one failed task makes SQS deliver the whole batch again.
         let response_types = sqs["FunctionResponseTypes"].as_sequence().cloned().unwrap_or_default();
         assert!(
-            response_types.iter().any(|t| t.as_str() == Some("ReportBatchItemFailures")),
+            response_types
+                .iter()
+                .any(|t| t.as_str() == Some("ReportBatchItemFailures")),
             "{consumer} answers partial batch failures: {response_types:?}"
         );
     }
@@ -148,7 +150,9 @@ fn every_endpoint_and_job_is_deployed_and_nothing_else() {
 fn the_task_queue_agrees_with_its_worker() {
     let template = template();
     let queue = &template["Resources"]["TaskQueue"]["Properties"];
-    let receives = queue["RedrivePolicy"]["maxReceiveCount"].as_u64().expect("a redrive policy");
+    let receives = queue["RedrivePolicy"]["maxReceiveCount"]
+        .as_u64()
+        .expect("a redrive policy");
     let (function, target) = intrinsic(&queue["RedrivePolicy"]["deadLetterTargetArn"]);
     assert_eq!(
         (function.as_str(), target.as_str()),

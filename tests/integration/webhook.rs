@@ -139,7 +139,10 @@ async fn json_post_says_what_was_done() {
     assert_eq!(status, 200);
     assert_eq!(body["status"], "queued");
     assert_eq!(body["duplicate"], false);
-    assert_eq!(body["autoResponse"], json!({"category": "office_hours", "queued": true}));
+    assert_eq!(
+        body["autoResponse"],
+        json!({"category": "office_hours", "queued": true})
+    );
     assert_eq!(body["needsReview"], false);
     // `text_in` drained the queue: the queued reply went out.
     assert_eq!(app.voipms.sent_sms().len(), 1);
@@ -306,7 +309,10 @@ async fn bad_input_gets_a_json_4xx_and_stores_nothing() {
 async fn unusual_deliveries_are_stored_and_flagged() {
     let app = spawn_app().start().await;
     for (query, id) in [
-        (format!("to={DID}&from=not-a-number&message=What+are+your+hours%3F"), "u1"),
+        (
+            format!("to={DID}&from=not-a-number&message=What+are+your+hours%3F"),
+            "u1",
+        ),
         (format!("to=2025550123&from={PATIENT}&message=hi"), "u2"),
         (format!("to=12&from={PATIENT}&message=hi"), "u3"),
     ] {

@@ -215,9 +215,10 @@ pub async fn receive(ctx: &AppContext, text: InboundText) -> Result<InboundOutco
         flag: None,
     };
     let Some(message_id) = messages::insert_inbound(&*tx, &new).await? else {
-        // Stored (and decided) by an earlier delivery: nothing to do.
+        // Stored (and decided) by an earlier delivery: nothing to do. Read it on the same
+        // connection: waiting for a second one while holding this one starves the pool when
+        // redeliveries race (and the first delivery then cannot queue its reply).
         tx.rollback().await?;
-        let client = ctx.conn().await?;
         let stored = messages::find_inbound(&**client, practice.id, text.provider.as_str(), provider_id)
             .await?
             .ok_or_else(|| DbError::NoRow("duplicate inbound text vanished".into()))?;
