@@ -1,18 +1,19 @@
 //! Every function's sample trigger in `events/` fed to its Lambda handler — through the same
-//! adapter `lambda_http::run` uses, so the API Gateway / function URL translation is exercised.
+//! adapter `lambda_http::run` uses, so the API Gateway / function URL translation is exercised;
+//! the queue worker's SQS event goes to the handler `run_queue_worker` uses.
 
 use std::collections::BTreeSet;
 
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Context, LambdaEvent, Service};
-use pedro_tests::app::{member_token, FIXTURE_CONVERSATION};
+use pedro_tests::app::{member_token, FIXTURE_CONVERSATION, PATIENT};
 use pedro_tests::events;
 use pedro_tests::fakes::voipms::InboundSms;
 use pedro_tests::{spawn_app, TestApp};
 use pedro_voip::http::{function_router, ENDPOINTS};
 use pedro_voip::jobs::Job;
-use pedro_voip::lambda::handle_scheduled_event;
-use serde_json::Value;
+use pedro_voip::lambda::{handle_scheduled_event, handle_sqs_batch};
+use serde_json::{json, Value};
 
 /// Invokes `function`'s handler with its fixture; returns (statusCode, body as JSON or string).
 async fn invoke(app: &TestApp, function: &str) -> (u16, Value) {
@@ -40,6 +41,7 @@ async fn every_function_has_a_fixture_and_every_fixture_a_function() {
         .iter()
         .map(|e| e.function.to_string())
         .chain(Job::ALL.iter().map(|j| j.name().to_string()))
+        .chain(["queue-worker".to_string()])
         .collect();
     let fixtures: BTreeSet<String> = std::fs::read_dir(events::dir())
         .unwrap()
@@ -63,6 +65,8 @@ async fn sms_webhook_function_url_event() {
         .value("SELECT body FROM sms_messages WHERE direction = 'inbound'")
         .await;
     assert_eq!(stored, "What are your hours?");
+    assert!(app.voipms.sent_sms().is_empty(), "the webhook only queues the reply");
+    app.drain_queue().await;
     assert_eq!(app.voipms.sent_sms().len(), 1, "answered automatically");
 }
 
@@ -80,7 +84,38 @@ async fn twilio_webhook_api_gateway_event() {
         .value("SELECT body FROM sms_messages WHERE direction = 'inbound' AND provider = 'twilio'")
         .await;
     assert_eq!(stored, "What are your hours?");
+    app.drain_queue().await;
     assert_eq!(app.voipms.sent_sms().len(), 1, "answered automatically");
+}
+
+#[tokio::test]
+async fn queue_worker_sqs_event() {
+    let app = spawn_app().start().await;
+    let (_, outcome) = app.text_in_queued(PATIENT, "What are your hours?", "q1").await;
+    assert_eq!(outcome["status"], "queued", "{outcome}");
+    let reply: uuid::Uuid = app
+        .value("SELECT id FROM sms_messages WHERE direction = 'outbound' AND status = 'queued'")
+        .await;
+    // The fixture's shape, with the task of the reply just queued.
+    let mut event: Value = serde_json::from_str(&events::fixture("queue-worker", "")).unwrap();
+    let task: Value = serde_json::from_str(event["Records"][0]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(task["kind"], "send_text");
+    event["Records"][0]["body"] = json!({"kind": "send_text", "messageId": reply}).to_string().into();
+    let response = handle_sqs_batch(&app.ctx, serde_json::from_value(event).unwrap()).await;
+    assert_eq!(
+        serde_json::to_value(&response).unwrap()["batchItemFailures"],
+        json!([]),
+        "nothing to deliver again"
+    );
+    assert_eq!(app.voipms.sent_sms().len(), 1, "the reply went out");
+    let status: String = app
+        .value(&format!("SELECT status FROM sms_messages WHERE id = '{reply}'"))
+        .await;
+    assert_eq!(status, "sent");
+
+    // A task SQS delivers again (or the same task from the local queue) sends nothing twice.
+    app.drain_queue().await;
+    assert_eq!(app.voipms.sent_sms().len(), 1);
 }
 
 #[tokio::test]

@@ -358,13 +358,18 @@ fn every_example_in_the_document_matches_its_schema() {
 #[test]
 fn the_schema_check_can_fail() {
     let outcome = &document()["components"]["schemas"]["InboundOutcome"];
-    let good = json!({"conversationId": Uuid::new_v4(), "messageId": Uuid::new_v4(), "duplicate": false, "autoResponse": null, "needsReview": true});
+    let good = json!({"status": "stored", "conversationId": Uuid::new_v4(), "messageId": Uuid::new_v4(), "duplicate": false, "autoResponse": null, "needsReview": true});
     assert!(schema_errors(outcome, &good).is_empty());
+    let queued = json!({"status": "queued", "conversationId": Uuid::new_v4(), "messageId": Uuid::new_v4(), "duplicate": false, "autoResponse": {"category": "office_hours", "queued": true}, "needsReview": false});
+    assert!(schema_errors(outcome, &queued).is_empty());
     for bad in [
-        json!({"conversationId": "x", "messageId": Uuid::new_v4(), "duplicate": false, "autoResponse": null, "needsReview": true}),
-        json!({"conversationId": Uuid::new_v4(), "messageId": Uuid::new_v4(), "duplicate": false, "needsReview": true}),
-        json!({"conversationId": Uuid::new_v4(), "messageId": Uuid::new_v4(), "duplicate": false, "autoResponse": {"category": "weather", "sent": true}, "needsReview": true}),
-        json!({"conversationId": Uuid::new_v4(), "messageId": Uuid::new_v4(), "duplicate": false, "autoResponse": null, "needsReview": true, "extra": 1}),
+        json!({"conversationId": Uuid::new_v4(), "messageId": Uuid::new_v4(), "duplicate": false, "autoResponse": null, "needsReview": true}),
+        json!({"status": "sent", "conversationId": Uuid::new_v4(), "messageId": Uuid::new_v4(), "duplicate": false, "autoResponse": null, "needsReview": true}),
+        json!({"status": "queued", "conversationId": Uuid::new_v4(), "messageId": Uuid::new_v4(), "duplicate": false, "autoResponse": {"category": "office_hours", "sent": true}, "needsReview": false}),
+        json!({"status": "stored", "conversationId": "x", "messageId": Uuid::new_v4(), "duplicate": false, "autoResponse": null, "needsReview": true}),
+        json!({"status": "stored", "conversationId": Uuid::new_v4(), "messageId": Uuid::new_v4(), "duplicate": false, "needsReview": true}),
+        json!({"status": "stored", "conversationId": Uuid::new_v4(), "messageId": Uuid::new_v4(), "duplicate": false, "autoResponse": {"category": "weather", "sent": true}, "needsReview": true}),
+        json!({"status": "stored", "conversationId": Uuid::new_v4(), "messageId": Uuid::new_v4(), "duplicate": false, "autoResponse": null, "needsReview": true, "extra": 1}),
     ] {
         assert!(!schema_errors(outcome, &bad).is_empty(), "{bad}");
     }
@@ -399,27 +404,22 @@ async fn webhook_answers_as_documented() {
     get(&app, WEBHOOK, &callback(&format!("to={DID}&message=hi&id=2")))
         .await
         .expect(400, Some("missing_field"));
+    // Unusual deliveries are stored (and flagged), never refused: VoIP.ms would resend them forever.
+    for query in [
+        format!("to={DID}&from=not-a-number&message=hi&id=3"),
+        format!("to={DID}&from={PATIENT}&message=a%00b&id=4"),
+        format!("to=2025550123&from={PATIENT}&message=hi&id=5"),
+    ] {
+        let stored = get(&app, WEBHOOK, &callback(&query)).await;
+        assert_eq!(stored.expect(200, None).body, "ok", "{query}");
+    }
     get(
         &app,
         WEBHOOK,
-        &callback(&format!("to={DID}&from=not-a-number&message=hi&id=3")),
+        &callback(&format!("to={DID}&from={PATIENT}&message=hi&id=a%00b")),
     )
     .await
-    .expect(400, Some("invalid_phone_number"));
-    get(
-        &app,
-        WEBHOOK,
-        &callback(&format!("to={DID}&from={PATIENT}&message=a%00b&id=4")),
-    )
-    .await
-    .expect(400, Some("invalid_text"));
-    get(
-        &app,
-        WEBHOOK,
-        &callback(&format!("to=2025550123&from={PATIENT}&message=hi&id=5")),
-    )
-    .await
-    .expect(422, Some("unknown_did"));
+    .expect(400, Some("missing_field"));
 
     let too_long = callback(&format!("from={PATIENT}&id=9&message={}", "x".repeat(70_000)));
     let (status, head) = raw_get(&app, &too_long).await;
@@ -437,10 +437,11 @@ async fn webhook_answers_as_documented() {
     )
     .await;
     answered.expect(200, None);
+    assert_eq!(answered.body["status"], "queued");
     assert_eq!(answered.body["duplicate"], false);
     assert_eq!(
         answered.body["autoResponse"],
-        json!({"category": "office_hours", "sent": true})
+        json!({"category": "office_hours", "queued": true})
     );
     let repeat = post(
         &app,
@@ -449,8 +450,9 @@ async fn webhook_answers_as_documented() {
         &text(PATIENT, "What are your hours?", "sms_122"),
     )
     .await;
-    let repeat = &repeat.expect(200, None).body["autoResponse"];
-    assert_eq!(repeat["sent"], false, "answered by the callback already");
+    assert_eq!(repeat.expect(200, None).body["status"], "stored");
+    let repeat = &repeat.body["autoResponse"];
+    assert_eq!(repeat["queued"], false, "answered by the callback already");
     assert!(repeat["reason"].is_string(), "{repeat}");
     let duplicate = post(
         &app,
@@ -460,6 +462,7 @@ async fn webhook_answers_as_documented() {
     )
     .await;
     assert_eq!(duplicate.expect(200, None).body["duplicate"], true);
+    assert_eq!(duplicate.body["status"], "stored");
     assert_eq!(duplicate.body["autoResponse"], Value::Null);
     let flagged = post(&app, WEBHOOK, WEBHOOK, &text(PATIENT, UNANSWERABLE, "sms_124")).await;
     assert_eq!(flagged.expect(200, None).body["needsReview"], true);
@@ -497,23 +500,27 @@ async fn webhook_answers_as_documented() {
     post(&app, WEBHOOK, WEBHOOK, &json!({"from": PATIENT, "message": "hi"}))
         .await
         .expect(400, Some("missing_field"));
-    post(&app, WEBHOOK, WEBHOOK, &text(PATIENT, &"x".repeat(10_001), "6"))
-        .await
-        .expect(400, Some("message_too_long"));
+    let cut = post(&app, WEBHOOK, WEBHOOK, &text(PATIENT, &"x".repeat(10_001), "6")).await;
+    assert_eq!(
+        cut.expect(200, None).body["needsReview"],
+        true,
+        "stored cut, and flagged"
+    );
     post(&app, WEBHOOK, WEBHOOK, &text(PATIENT, &"x".repeat(70_000), "7"))
         .await
         .expect(413, Some("body_too_large"));
     post_raw(&app, WEBHOOK, "application/x-www-form-urlencoded", "from=1".into())
         .await
         .expect(415, Some("unsupported_media_type"));
-    post(
+    let unrouted = post(
         &app,
         WEBHOOK,
         WEBHOOK,
         &json!({"to": "2025550123", "from": PATIENT, "message": "hi", "id": "8"}),
     )
-    .await
-    .expect(422, Some("unknown_did"));
+    .await;
+    assert_eq!(unrouted.expect(200, None).body["status"], "unrouted");
+    assert_eq!(unrouted.body["conversationId"], Value::Null);
 }
 
 #[tokio::test]
@@ -558,8 +565,47 @@ async fn send_answers_as_documented() {
     let long = "word ".repeat(100);
     let parts = post(&app, SEND, SEND, &json!({"to": PATIENT_E164, "message": long})).await;
     assert!(parts.expect(201, None).body["segments"].as_i64().unwrap() > 1);
+    assert_eq!(sent.body["from"], DID_E164);
+
+    // In a thread (its DID, its contact), and from a named practice DID.
+    let thread = sent.body["conversationId"].as_str().unwrap().to_string();
+    let in_thread = post(
+        &app,
+        SEND,
+        SEND,
+        &json!({"conversationId": thread, "message": "See you at 3"}),
+    )
+    .await;
+    assert_eq!(in_thread.expect(201, None).body["conversationId"], thread.as_str());
+    let from_did = post(&app, SEND, SEND, &json!({"to": PATIENT, "from": DID, "message": "hi"})).await;
+    assert_eq!(from_did.expect(201, None).body["from"], DID_E164);
+    post(
+        &app,
+        SEND,
+        SEND,
+        &json!({"conversationId": Uuid::new_v4(), "message": "hi"}),
+    )
+    .await
+    .expect(404, Some("not_found"));
+
+    // VoIP.ms's answer lost (HTTP 5xx): not resent blindly, finished by the worker.
+    app.voipms.set_fault("sendSMS", Some(Fault::Http(503)));
+    let lost = post(
+        &app,
+        SEND,
+        SEND,
+        &json!({"to": "5145550178", "message": "Your crown is ready"}),
+    )
+    .await;
+    assert_eq!(lost.expect(202, None).body["status"], "queued");
+    app.voipms.set_fault("sendSMS", None);
 
     for (body, code) in [
+        (json!({"conversationId": "x", "message": "hi"}), "invalid_id"),
+        (
+            json!({"to": PATIENT, "from": "2025550123", "message": "hi"}),
+            "unknown_did",
+        ),
         (json!({"message": "hi"}), "missing_field"),
         (json!({"to": PATIENT}), "missing_field"),
         (json!({"to": "12", "message": "hi"}), "invalid_phone_number"),
@@ -594,13 +640,14 @@ async fn send_answers_as_documented() {
         .await
         .expect(409, Some("opted_out"));
 
-    // Both carriers failing: 502 with both reasons and the failed text.
+    // Both carriers refusing: 502 with both reasons and the failed text. (A Twilio 5xx is a lost
+    // answer, not a refusal: that would be the 202 above.)
     app.voipms.set_fault("sendSMS", Some(Fault::Status("sms_failed")));
     app.twilio
         .set_fault(Some(pedro_tests::fakes::twilio::TwilioFault::Error {
-            http_status: 500,
-            code: 20500,
-            message: "Internal Server Error".into(),
+            http_status: 400,
+            code: 21211,
+            message: "The 'To' number is not a valid phone number.".into(),
             retry_after: None,
         }));
     let failed = post(
@@ -728,6 +775,16 @@ async fn conversations_answer_as_documented() {
     reviewed.expect(200, None);
     assert_eq!(reviewed.body["unreadCount"], 0);
     assert_eq!(reviewed.body["needsReview"], false);
+    let review_up_to = |up_to: &str| format!("{}?upTo={up_to}", review_of(id));
+    let seen = messages[0]["id"].as_str().unwrap();
+    for (up_to, status, code) in [
+        (seen.to_string(), 200, None),
+        (Uuid::new_v4().to_string(), 404, Some("not_found")),
+        ("nope".to_string(), 400, Some("invalid_id")),
+    ] {
+        let response = app.http.post(app.url(&review_up_to(&up_to))).send().await.unwrap();
+        check("POST", REVIEW, response).await.expect(status, code);
+    }
 
     for unknown in [Uuid::new_v4().to_string(), "not-a-uuid".to_string()] {
         get(&app, MESSAGES, &messages_of(&unknown))
@@ -898,7 +955,7 @@ async fn twilio_webhook_answers_as_documented() {
         "Body=hi".into(),
     )
     .await
-    .expect(503, Some("not_configured"));
+    .expect(404, Some("not_configured"));
 
     let app = spawn_app().twilio().start().await;
     let hook = app.url(TWILIO);
@@ -932,14 +989,19 @@ async fn twilio_webhook_answers_as_documented() {
     check("POST", TWILIO, signed(missing).send().await.unwrap())
         .await
         .expect(400, Some("missing_field"));
+    // Stored (NUL replaced, cut) and flagged, not refused: Twilio would only retry them.
     let nul = app.twilio.inbound_params("SM1", &text("a\0b"));
-    check("POST", TWILIO, signed(nul).send().await.unwrap())
-        .await
-        .expect(400, Some("invalid_text"));
+    let stored = check("POST", TWILIO, signed(nul).send().await.unwrap()).await;
+    assert_eq!(
+        stored.expect(200, None).body,
+        pedro_voip::http::twilio_webhook::EMPTY_TWIML
+    );
     let long = app.twilio.inbound_params("SM2", &text(&"x".repeat(10_001)));
-    check("POST", TWILIO, signed(long).send().await.unwrap())
-        .await
-        .expect(400, Some("message_too_long"));
+    let stored = check("POST", TWILIO, signed(long).send().await.unwrap()).await;
+    assert_eq!(
+        stored.expect(200, None).body,
+        pedro_voip::http::twilio_webhook::EMPTY_TWIML
+    );
     let huge = app.twilio.inbound_params("SM3", &text(&"x".repeat(70_000)));
     check("POST", TWILIO, signed(huge).send().await.unwrap())
         .await

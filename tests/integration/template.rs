@@ -1,5 +1,5 @@
-//! `template.yaml` and the code describe the same system: every endpoint, job and binary is in the
-//! template, and the template deploys nothing the code does not have.
+//! `template.yaml` and the code describe the same system: every endpoint, job, queue consumer and
+//! binary is in the template, and the template deploys nothing the code does not have.
 
 use std::collections::BTreeSet;
 
@@ -32,6 +32,10 @@ fn functions(template: &Value) -> Vec<(String, Value)> {
         .collect()
 }
 
+/// Functions triggered by the task queue (`pedro_voip::lambda::run_queue_worker`): neither an
+/// endpoint nor a scheduled job.
+const QUEUE_CONSUMERS: [&str; 1] = ["queue-worker"];
+
 fn events_of_type<'a>(resource: &'a Value, kind: &str) -> Vec<&'a Value> {
     resource["Properties"]["Events"]
         .as_mapping()
@@ -54,6 +58,7 @@ fn every_endpoint_and_job_is_deployed_and_nothing_else() {
         .iter()
         .map(|e| e.function)
         .chain(Job::ALL.iter().map(|j| j.name()))
+        .chain(QUEUE_CONSUMERS)
         .collect();
     assert_eq!(names, in_code, "functions in template.yaml vs the code");
 
@@ -110,6 +115,62 @@ fn every_endpoint_and_job_is_deployed_and_nothing_else() {
             Some(format!("rate({minutes} minutes)").as_str())
         );
         assert!(schedules[0]["RetryPolicy"].is_mapping() && schedules[0]["DeadLetterConfig"].is_mapping());
+    }
+    for consumer in QUEUE_CONSUMERS {
+        let (_, resource) = deployed.iter().find(|(n, _)| n == consumer).unwrap();
+        let kinds: Vec<&str> = resource["Properties"]["Events"]
+            .as_mapping()
+            .into_iter()
+            .flat_map(|events| events.values())
+            .map(|e| e["Type"].as_str().unwrap_or_default())
+            .collect();
+        assert_eq!(kinds, ["SQS"], "{consumer} is triggered by the task queue only");
+        let sqs = events_of_type(resource, "SQS")[0];
+        let (function, queue) = intrinsic(&sqs["Queue"]);
+        assert_eq!(
+            (function.as_str(), queue.as_str()),
+            ("GetAtt", Some("TaskQueue.Arn")),
+            "{consumer} consumes the task queue"
+        );
+        // Without it one failed task makes SQS deliver the whole batch again.
+        let response_types = sqs["FunctionResponseTypes"].as_sequence().cloned().unwrap_or_default();
+        assert!(
+            response_types
+                .iter()
+                .any(|t| t.as_str() == Some("ReportBatchItemFailures")),
+            "{consumer} answers partial batch failures: {response_types:?}"
+        );
+    }
+}
+
+/// The worker settles a task on its last delivery (`QUEUE_MAX_ATTEMPTS`): that must be the
+/// delivery after which SQS moves it to the dead-letter queue. A batch in progress must not
+/// become visible again (AWS advises six times the consumer's timeout).
+#[test]
+fn the_task_queue_agrees_with_its_worker() {
+    let template = template();
+    let queue = &template["Resources"]["TaskQueue"]["Properties"];
+    let receives = queue["RedrivePolicy"]["maxReceiveCount"]
+        .as_u64()
+        .expect("a redrive policy");
+    let (function, target) = intrinsic(&queue["RedrivePolicy"]["deadLetterTargetArn"]);
+    assert_eq!(
+        (function.as_str(), target.as_str()),
+        ("GetAtt", Some("TaskDeadLetterQueue.Arn"))
+    );
+    let attempts = template["Globals"]["Function"]["Environment"]["Variables"]["QUEUE_MAX_ATTEMPTS"]
+        .as_str()
+        .and_then(|n| n.parse::<u64>().ok());
+    assert_eq!(attempts, Some(receives), "QUEUE_MAX_ATTEMPTS vs maxReceiveCount");
+    let visibility = queue["VisibilityTimeout"].as_u64().unwrap();
+    let deployed = functions(&template);
+    for consumer in QUEUE_CONSUMERS {
+        let (_, resource) = deployed.iter().find(|(n, _)| n == consumer).unwrap();
+        let timeout = resource["Properties"]["Timeout"]
+            .as_u64()
+            .or_else(|| template["Globals"]["Function"]["Timeout"].as_u64())
+            .unwrap();
+        assert!(visibility >= 6 * timeout, "{consumer}: {visibility}s vs {timeout}s");
     }
 }
 
