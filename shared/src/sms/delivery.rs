@@ -226,6 +226,23 @@ impl Run<'_> {
         parts::update(&**client, self.id, parts, &update).await
     }
 
+    /// Records a carrier's answer for `parts`, in the database and in hand.
+    async fn record(&self, parts: &mut [Part], update: PartUpdate<'_>) -> Result<(), DbError> {
+        let range = parts[0].index..=parts[parts.len() - 1].index;
+        self.mark(range, update).await?;
+        for part in parts.iter_mut() {
+            part.status = update.status;
+            part.provider = Some(update.provider.to_string());
+            if update.status == PartStatus::Sent {
+                part.provider_message_id = update.provider_message_id.map(str::to_string);
+            }
+            if let Some(at) = update.attempted_at {
+                part.attempted_at = Some(at);
+            }
+        }
+        Ok(())
+    }
+
     fn sms<'b>(&'b self, body: &'b str) -> OutboundSms<'b> {
         OutboundSms {
             practice_id: self.message.practice_id,
@@ -406,45 +423,37 @@ impl Run<'_> {
 
     /// Hands `body` (covering `parts`) to `carrier` and records the answer on those parts.
     async fn try_whole(&self, carrier: &dyn SmsGateway, parts: &mut [Part], body: &str) -> Result<Attempted, DbError> {
-        let range = parts[0].index..=parts[parts.len() - 1].index;
         let provider = carrier.provider().as_str();
         let attempted_at = self.clock.now();
-        self.mark(
-            range.clone(),
+        fn update<'a>(
+            provider: &'a str,
+            attempted_at: DateTime<Utc>,
+            status: PartStatus,
+            provider_message_id: Option<&'a str>,
+            error: Option<&'a str>,
+        ) -> PartUpdate<'a> {
             PartUpdate {
-                status: PartStatus::Sending,
+                status,
                 provider,
-                provider_message_id: None,
-                attempted_at: Some(attempted_at),
-                error: None,
-            },
-        )
-        .await?;
-        for part in parts.iter_mut() {
-            part.status = PartStatus::Sending;
-            part.provider = Some(provider.to_string());
-            part.attempted_at = Some(attempted_at);
+                provider_message_id,
+                attempted_at: (status == PartStatus::Sending).then_some(attempted_at),
+                error,
+            }
         }
+        self.record(parts, update(provider, attempted_at, PartStatus::Sending, None, None))
+            .await?;
         let answer = match carrier.send(&self.sms(body)).await {
             Err(CarrierError::Unknown { reason }) => {
                 // The carrier may have it. Its sent list is read on the next attempt, after a
                 // pause (a text it accepted a moment ago may not be listed yet); on the last attempt
                 // it is read now.
                 tracing::warn!(message_id = %self.id, provider, %reason, "carrier's answer was lost; the text will be looked up before anything is resent");
-                self.mark(
-                    range.clone(),
-                    PartUpdate {
-                        status: PartStatus::Unknown,
-                        provider,
-                        provider_message_id: None,
-                        attempted_at: None,
-                        error: Some(&crate::domain::phone::redact_numbers(&reason)),
-                    },
+                let error = crate::domain::phone::redact_numbers(&reason);
+                self.record(
+                    parts,
+                    update(provider, attempted_at, PartStatus::Unknown, None, Some(&error)),
                 )
                 .await?;
-                for part in parts.iter_mut() {
-                    part.status = PartStatus::Unknown;
-                }
                 if !self.last_attempt {
                     return Ok(Attempted::Settled(Delivered::Retry { reason }));
                 }
@@ -461,41 +470,23 @@ impl Run<'_> {
         };
         match answer {
             Ok(id) => {
-                self.mark(
-                    range,
-                    PartUpdate {
-                        status: PartStatus::Sent,
-                        provider,
-                        provider_message_id: id.as_deref(),
-                        attempted_at: None,
-                        error: None,
-                    },
+                self.record(
+                    parts,
+                    update(provider, attempted_at, PartStatus::Sent, id.as_deref(), None),
                 )
                 .await?;
-                for part in parts.iter_mut() {
-                    part.status = PartStatus::Sent;
-                    part.provider_message_id = id.clone();
-                }
                 Ok(Attempted::Sent)
             }
             Err(CarrierError::NotSent {
                 reason,
                 recipient_opted_out,
             }) => {
-                self.mark(
-                    range,
-                    PartUpdate {
-                        status: PartStatus::Pending,
-                        provider,
-                        provider_message_id: None,
-                        attempted_at: None,
-                        error: Some(&crate::domain::phone::redact_numbers(&reason)),
-                    },
+                let error = crate::domain::phone::redact_numbers(&reason);
+                self.record(
+                    parts,
+                    update(provider, attempted_at, PartStatus::Pending, None, Some(&error)),
                 )
                 .await?;
-                for part in parts.iter_mut() {
-                    part.status = PartStatus::Pending;
-                }
                 if recipient_opted_out {
                     // The carrier knows the patient said STOP: nothing more goes to them, on any carrier.
                     let client = self.pool.get().await?;

@@ -82,6 +82,7 @@ pub async fn create(conn: &impl Conn, practice_id: Uuid, message_id: Uuid, bodie
 
 /// Records a change of parts `from..=to` (the same carrier answer can cover several parts, when a
 /// carrier that splits itself takes the rest of a text).
+#[derive(Clone, Copy)]
 pub struct PartUpdate<'a> {
     pub status: PartStatus,
     pub provider: &'a str,
