@@ -1,5 +1,6 @@
-//! `moto_server` (PyPI `moto[server]`) on a free loopback port: SQS (and later S3) for the real AWS
-//! SDK. It does not check signatures, so any static credentials do.
+//! `moto_server` (PyPI `moto[server]`, pinned in tests/python/requirements.txt and installed by
+//! scripts/python-deps.sh into the tests' virtual environment) on a free loopback port: SQS (and
+//! later S3) for the real AWS SDK. It does not check signatures, so any static credentials do.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -18,6 +19,15 @@ impl Drop for Moto {
     }
 }
 
+/// The virtual environment's `moto_server`, installing it on first use.
+fn moto_server() -> std::path::PathBuf {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/python-deps.sh");
+    let out = Command::new(&script).output().expect("run scripts/python-deps.sh");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let python = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    python.with_file_name("moto_server")
+}
+
 impl Moto {
     /// Starts a private moto server; panics with what to install when it cannot.
     pub async fn start() -> Self {
@@ -26,12 +36,12 @@ impl Moto {
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new("moto_server")
+        let child = Command::new(moto_server())
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("moto_server is not installed: python3 -m pip install 'moto[server]'");
+            .expect("moto_server could not start (scripts/python-deps.sh installs it)");
         let moto = Self {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
