@@ -15,6 +15,10 @@ ALTER TABLE sms_messages DROP CONSTRAINT sms_messages_origin_check;
 ALTER TABLE sms_messages ADD CONSTRAINT sms_messages_origin_check
     CHECK (origin IN ('webhook', 'check_sms', 'api', 'auto_reply', 'twilio_webhook'));
 
+-- A worker's claim on an outbound text while it delivers it: a second delivery of the same task
+-- (SQS is at-least-once; housekeeping re-queues) waits instead of sending in parallel.
+ALTER TABLE sms_messages ADD COLUMN delivering_until timestamptz;
+
 -- How serious a message's flag is: the thread shows its most serious open reason.
 -- 1 needs a person, 2 a text could not be sent or may not have arrived, 3 a possible emergency.
 ALTER TABLE sms_messages ADD COLUMN review_severity integer NOT NULL DEFAULT 0;

@@ -151,6 +151,9 @@ async fn a_crash_before_the_carrier_took_a_part_sends_the_rest_once() {
         .await
         .unwrap();
     app.voipms.forget_sent(&sent[1]);
+    // Found later (housekeeping re-queues it): long enough after the attempt for "not listed" to
+    // mean "not sent".
+    app.clock.advance(Span::minutes(2));
     app.ctx
         .queue
         .enqueue(&pedro_voip::queue::Task::SendText { message_id: reply })
@@ -300,5 +303,32 @@ async fn housekeeping_requeues_a_reply_whose_task_was_lost() {
     pedro_voip::jobs::Job::CheckSms.run(&app.ctx).await.unwrap();
     app.drain_queue().await;
     assert_eq!(app.voipms_sent_bodies().len(), 1);
+    assert_eq!(reply_status(&app).await.0, "sent");
+}
+
+#[tokio::test]
+async fn two_deliveries_of_one_reply_at_once_send_it_once() {
+    let app = spawn_app().twilio().start().await;
+    // VoIP.ms takes the text and answers slowly, while the same task arrives twice.
+    app.voipms
+        .set_fault("sendSMS", Some(Fault::AcceptThenDelay(Duration::from_millis(500))));
+    app.text_in_queued(PATIENT, "What are your hours?", "p-1").await;
+    let reply: uuid::Uuid = app
+        .value("SELECT id FROM sms_messages WHERE direction = 'outbound'")
+        .await;
+    let task = pedro_voip::queue::Task::SendText { message_id: reply };
+    let attempt = pedro_voip::queue::Attempt::first_of(5);
+    let (first, second) = tokio::join!(
+        pedro_voip::worker::execute(&app.ctx, task.clone(), attempt),
+        pedro_voip::worker::execute(&app.ctx, task.clone(), attempt),
+    );
+    assert!(
+        first.is_ok() != second.is_ok(),
+        "one sends, the other waits: {first:?} {second:?}"
+    );
+    app.voipms.set_fault("sendSMS", None);
+    app.drain_queue().await;
+    assert_eq!(app.voipms_sent_bodies().len(), 1);
+    assert!(app.twilio.sent().is_empty());
     assert_eq!(reply_status(&app).await.0, "sent");
 }

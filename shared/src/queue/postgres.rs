@@ -109,7 +109,13 @@ impl PgQueue {
         let client = self.pool.get().await?;
         match result {
             Ok(()) => {
-                db::execute(&**client, "DELETE FROM job_queue WHERE id = $1", &[&id]).await?;
+                // Only the claim this worker holds: a lease that lapsed belongs to another worker now.
+                db::execute(
+                    &**client,
+                    "DELETE FROM job_queue WHERE id = $1 AND attempts = $2 AND status = 'running'",
+                    &[&id, &attempts],
+                )
+                .await?;
                 Ok(Executed::Done(task.expect("a finished task was parsed")))
             }
             Err(TaskError::Retryable { reason, after }) if !attempt.is_last() => {
@@ -119,8 +125,9 @@ impl PgQueue {
                 tracing::warn!(task_id = id, attempt = attempt.number, %reason, "task failed; it will be retried");
                 db::execute(
                     &**client,
-                    "UPDATE job_queue SET status = 'queued', run_at = $2, locked_until = NULL, last_error = $3 WHERE id = $1",
-                    &[&id, &run_at, &reason],
+                    "UPDATE job_queue SET status = 'queued', run_at = $2, locked_until = NULL, last_error = $3 \
+                     WHERE id = $1 AND attempts = $4 AND status = 'running'",
+                    &[&id, &run_at, &reason, &attempts],
                 )
                 .await?;
                 Ok(Executed::Retrying(task.expect("a retried task was parsed")))
@@ -129,8 +136,9 @@ impl PgQueue {
                 tracing::error!(task_id = id, attempt = attempt.number, %error, "task is dead; an operator must look at it");
                 db::execute(
                     &**client,
-                    "UPDATE job_queue SET status = 'dead', locked_until = NULL, last_error = $2 WHERE id = $1",
-                    &[&id, &error.to_string()],
+                    "UPDATE job_queue SET status = 'dead', locked_until = NULL, last_error = $2 \
+                     WHERE id = $1 AND attempts = $3 AND status = 'running'",
+                    &[&id, &error.to_string(), &attempts],
                 )
                 .await?;
                 Ok(Executed::Dead(task))

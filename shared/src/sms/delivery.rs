@@ -147,6 +147,12 @@ fn offsets(body: &str, parts: &[Part]) -> Vec<usize> {
         .collect()
 }
 
+/// How long a delivery holds its claim on a text (longer than the worker's time limit).
+const DELIVERY_LEASE: Duration = Duration::minutes(2);
+
+/// A carrier may list a text it took only a little later: "not listed" proves nothing sooner.
+const LISTING_DELAY: Duration = Duration::minutes(1);
+
 /// Delivers stored outbound message `id`. `last_attempt` settles what is still open (an unknown
 /// outcome is recorded and flagged) instead of asking for a retry.
 pub async fn deliver(
@@ -161,6 +167,25 @@ pub async fn deliver(
     };
     if !matches!(message.status.as_str(), "queued" | "sending") {
         return Ok(Delivered::AlreadySettled { status: message.status });
+    }
+    // One delivery at a time: two running at once could both find a part not yet listed by the
+    // carrier and both send it. The claim lapses by itself if its worker dies.
+    let now = clock.now();
+    let claimed = {
+        let client = pool.get().await?;
+        db::query_opt(
+            &**client,
+            "UPDATE sms_messages SET delivering_until = $2 WHERE id = $1 \
+             AND (delivering_until IS NULL OR delivering_until <= $3) RETURNING 1",
+            &[&id, &(now + DELIVERY_LEASE), &now],
+        )
+        .await?
+        .is_some()
+    };
+    if !claimed {
+        return Ok(Delivered::Retry {
+            reason: "another worker is delivering it".into(),
+        });
     }
     if let Some(reason) = consent_blocks(&message) {
         return settle(pool, id, &message, Delivered::Cancelled { reason: reason.into() }).await;
@@ -299,6 +324,10 @@ impl Run<'_> {
                 part.status = PartStatus::Sent;
                 part.provider_message_id = found;
                 Ok(None)
+            }
+            Ok(None) if self.clock.now() - part.attempted_at.unwrap_or(self.message.occurred_at) < LISTING_DELAY => {
+                let why = "not in its carrier's sent list yet; looked up again later";
+                Ok(Some(Resolved::Settled(self.unknown(part, why).await?)))
             }
             Ok(None) => {
                 tracing::info!(message_id = %self.id, part = part.index, "a part whose answer was lost is not in the carrier's sent list; sending it");
@@ -459,7 +488,11 @@ impl Run<'_> {
                 }
                 match self.find_sent(carrier, body, attempted_at - Duration::minutes(5)).await {
                     Ok(Some(id)) => Ok(id),
-                    Ok(None) => Err(CarrierError::not_sent(format!("{reason}; not in its sent list"))),
+                    // Not listed a moment after a lost answer proves nothing: never resent.
+                    Ok(None) => {
+                        let why = format!("{reason}; not in its sent list yet");
+                        return Ok(Attempted::Settled(self.unknown(&parts[0], &why).await?));
+                    }
                     Err(lookup) => {
                         let why = format!("{reason}; its sent list could not be read: {lookup}");
                         return Ok(Attempted::Settled(self.unknown(&parts[0], &why).await?));
@@ -550,7 +583,17 @@ async fn settle(pool: &Pool, id: Uuid, message: &Message, outcome: Delivered) ->
                 )
             }
             Delivered::Cancelled { reason } => ("cancelled", None, Vec::new(), Some(reason.clone()), None),
-            Delivered::Retry { .. } | Delivered::AlreadySettled { .. } => return Ok(outcome),
+            Delivered::AlreadySettled { .. } => return Ok(outcome),
+            Delivered::Retry { .. } => {
+                db::execute(
+                    &*tx,
+                    "UPDATE sms_messages SET delivering_until = NULL WHERE id = $1",
+                    &[&id],
+                )
+                .await?;
+                tx.commit().await?;
+                return Ok(outcome);
+            }
         };
     let ids = if ids.is_empty() {
         // What did go out before the failure, for the record.
@@ -579,7 +622,8 @@ async fn settle(pool: &Pool, id: Uuid, message: &Message, outcome: Delivered) ->
     if let Some(flag) = &flag {
         conversations::flag_for_review(&*tx, message.conversation_id, flag).await?;
     }
-    if status != "sent" && status != "sandboxed" {
+    // `unknown` may have reached the patient: it keeps its claim.
+    if status == "failed" || status == "cancelled" {
         // Nothing reached the patient: the quiet period does not hold the next automatic answer back.
         if let Some(kind) = message.category.as_deref().and_then(ReplyKind::parse) {
             replies::release_auto_reply(&*tx, message.practice_id, &message.contact, kind, message.occurred_at).await?;

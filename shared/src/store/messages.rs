@@ -177,7 +177,7 @@ pub async fn settle_outbound(conn: &impl Conn, id: Uuid, r: &Settled<'_>) -> Res
     db::execute(
         conn,
         "UPDATE sms_messages SET provider = $2, provider_message_ids = $3, status = $4, segments = $5, error = $6, \
-             needs_review = $7 IS NOT NULL, review_reason = $7, review_severity = $8 \
+             needs_review = $7 IS NOT NULL, review_reason = $7, review_severity = $8, delivering_until = NULL \
          WHERE id = $1",
         &[
             &id,

@@ -55,10 +55,19 @@ pub async fn is_opted_out(conn: &impl Conn, practice_id: Uuid, contact: &str) ->
     Ok(row.is_some())
 }
 
+/// Serialises consent changes for one practice and contact until the transaction ends: a STOP and
+/// a START arriving at once on two of the practice's numbers must each see the other.
+async fn lock_consent(conn: &impl Conn, practice_id: Uuid, contact: &str) -> Result<(), DbError> {
+    let key = format!("consent:{practice_id}:{contact}");
+    db::query(conn, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&key]).await?;
+    Ok(())
+}
+
 /// Records an opt-out written at `at` (the text's own time). True when it changed the contact's
 /// consent: false when they were opted out already, or when they opted back in with a text written
 /// after this one (which arrived first).
 pub async fn opt_out(conn: &impl Conn, practice_id: Uuid, contact: &str, at: DateTime<Utc>) -> Result<bool, DbError> {
+    lock_consent(conn, practice_id, contact).await?;
     let row = db::query_opt(
         conn,
         "INSERT INTO sms_opt_outs AS o (practice_id, contact, opted_out_at) \
@@ -75,6 +84,7 @@ pub async fn opt_out(conn: &impl Conn, practice_id: Uuid, contact: &str, at: Dat
 /// Records an opt-in written at `at`. True when it opted the contact back in: false when they were
 /// not opted out, or when their opt-out was written after this text.
 pub async fn opt_in(conn: &impl Conn, practice_id: Uuid, contact: &str, at: DateTime<Utc>) -> Result<bool, DbError> {
+    lock_consent(conn, practice_id, contact).await?;
     let row = db::query_one(
         conn,
         "WITH latest AS ( \
