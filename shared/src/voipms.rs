@@ -159,19 +159,6 @@ impl VoipMsClient {
         Ok(Some(id).filter(|id| !id.is_empty()))
     }
 
-    /// `getSMS` for received messages of `did` dated `from..=to` (UTC days).
-    pub async fn received_sms(&self, did: &str, from: NaiveDate, to: NaiveDate) -> Result<Vec<SmsRecord>, VoipMsError> {
-        let params = [
-            ("from", day(from)),
-            ("to", day(to)),
-            ("type", "1".to_string()),
-            ("did", did.to_string()),
-            ("timezone", "0".to_string()),
-            ("limit", GET_SMS_LIMIT.to_string()),
-        ];
-        self.list("getSMS", &params).await
-    }
-
     /// `getMMS` with `all_messages=1`: the texts AND the MMS received on `did` dated `from..=to`
     /// (days as VoIP.ms counts them: widen the window, see [`widened_days`]), in one list. MMS rows
     /// carry their media URLs. VoIP.ms numbers SMS and MMS apart, so one id may name two messages.

@@ -67,7 +67,7 @@ pub async fn run(ctx: &AppContext) -> Result<CheckSmsReport, DbError> {
             );
         }
         for id in stalled {
-            crate::sms::inbound::enqueue_reply(ctx, id).await;
+            crate::sms::delivery::queue(ctx.queue.as_ref(), id).await;
         }
         all
     };

@@ -45,6 +45,7 @@ use crate::domain::auto_reply::ReplyKind;
 use crate::domain::phone::{Did, PhoneNumber};
 use crate::domain::review::Flag;
 use crate::domain::segment::{split_message, VOIPMS_PART_LIMIT};
+use crate::queue::{Task, TaskQueue};
 use crate::store::parts::{self, Part, PartStatus, PartUpdate};
 use crate::store::{conversations, messages, replies};
 
@@ -152,6 +153,14 @@ const DELIVERY_LEASE: Duration = Duration::minutes(2);
 
 /// A carrier may list a text it took only a little later: "not listed" proves nothing sooner.
 const LISTING_DELAY: Duration = Duration::minutes(1);
+
+/// Hands a stored text to the queue for the worker. If the queue does not take it, the text stays
+/// `queued` and the 15-minute housekeeping hands it over again: late, never lost.
+pub async fn queue(queue: &dyn TaskQueue, message_id: Uuid) {
+    if let Err(error) = queue.enqueue(&Task::SendText { message_id }).await {
+        tracing::error!(message_id = %message_id, %error, "text stored but not queued; housekeeping will queue it");
+    }
+}
 
 /// Delivers stored outbound message `id`. `last_attempt` settles what is still open (an unknown
 /// outcome is recorded and flagged) instead of asking for a retry.

@@ -18,7 +18,6 @@ use crate::domain::compliance::{compliance_keyword, ComplianceKeyword};
 use crate::domain::phone::{Did, PhoneNumber, Sender};
 use crate::domain::practice::Practice;
 use crate::domain::review::Flag;
-use crate::queue::Task;
 use crate::sms::gateway::Provider;
 use crate::store::messages::{self, NewInbound, NewOutbound, Origin};
 use crate::store::{conversations, practices, replies, unrouted};
@@ -66,8 +65,6 @@ pub struct InboundOutcome {
     pub duplicate: bool,
     pub auto_response: Option<AutoResponse>,
     pub needs_review: bool,
-    #[serde(skip)]
-    pub reply_id: Option<Uuid>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -212,7 +209,6 @@ pub async fn receive(ctx: &AppContext, text: InboundText) -> Result<InboundOutco
             duplicate: !stored,
             auto_response: None,
             needs_review: true,
-            reply_id: None,
         });
     };
     let contact = match &cleaned.sender {
@@ -250,7 +246,6 @@ pub async fn receive(ctx: &AppContext, text: InboundText) -> Result<InboundOutco
             duplicate: true,
             auto_response: None,
             needs_review: stored.needs_review,
-            reply_id: None,
         });
     };
     conversations::record_message(&*tx, conversation_id, cleaned.own_time, &cleaned.body, true).await?;
@@ -297,7 +292,7 @@ pub async fn receive(ctx: &AppContext, text: InboundText) -> Result<InboundOutco
     };
     tracing::info!(message_id = %message_id, from = %from, origin = text.origin.as_str(), queued = reply_id.is_some(), "text received");
     if let Some(reply_id) = reply_id {
-        enqueue_reply(ctx, reply_id).await;
+        super::delivery::queue(ctx.queue.as_ref(), reply_id).await;
     }
     Ok(InboundOutcome {
         status: if reply_id.is_some() { "queued" } else { "stored" },
@@ -310,16 +305,7 @@ pub async fn receive(ctx: &AppContext, text: InboundText) -> Result<InboundOutco
             reason: decision.not_sent,
         }),
         needs_review: flag.is_some(),
-        reply_id,
     })
-}
-
-/// Hands a stored reply to the queue. If the queue does not take it, the reply stays `queued` and
-/// the 15-minute housekeeping hands it over again: late, never lost.
-pub async fn enqueue_reply(ctx: &AppContext, reply_id: Uuid) {
-    if let Err(error) = ctx.queue.enqueue(&Task::SendText { message_id: reply_id }).await {
-        tracing::error!(message_id = %reply_id, %error, "reply stored but not queued; housekeeping will queue it");
-    }
 }
 
 /// What was decided about a new text.

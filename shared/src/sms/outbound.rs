@@ -73,7 +73,7 @@ pub async fn send_text(
     let outcome = deliver(&ctx.db, &ctx.carriers, ctx.clock.as_ref(), id, false).await?;
     if let Delivered::Retry { reason } = &outcome {
         tracing::warn!(message_id = %id, %reason, "send outcome not known yet; the worker finishes it");
-        super::inbound::enqueue_reply(ctx, id).await;
+        super::delivery::queue(ctx.queue.as_ref(), id).await;
     }
     let stored = {
         let client = ctx.conn().await?;
