@@ -5,6 +5,7 @@ use std::sync::Arc;
 use deadpool_postgres::Pool;
 
 use crate::auth::Authenticator;
+use crate::blob::{BlobStore, LocalFolder};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::db::{self, DbError};
@@ -24,6 +25,13 @@ pub struct AppContext {
     pub queue: Arc<dyn TaskQueue>,
     /// The Postgres queue, when it is the queue (its drivers run in `pedro serve` and in tests).
     pub pg_queue: Option<PgQueue>,
+    /// Where transcription requests go: their own SQS queue (`TRANSCRIPTION_QUEUE_URL`, consumed
+    /// by a function with a longer time limit), else the same Postgres table.
+    pub transcription_queue: Arc<dyn TaskQueue>,
+    /// Call recordings: S3 (`RECORDINGS_BUCKET`) or a local folder.
+    pub blob: Arc<dyn BlobStore>,
+    /// The local folder, when it is the store: `pedro serve` serves its signed links.
+    pub local_blob: Option<Arc<LocalFolder>>,
     /// The VoIP.ms account API (getSMS, setSMS, ...), when credentials are set.
     pub voipms: Option<VoipMsClient>,
     pub clock: Arc<dyn Clock>,
@@ -76,11 +84,21 @@ impl AppContext {
                 (Arc::new(pg.clone()), Some(pg))
             }
         };
+        let transcription_queue: Arc<dyn TaskQueue> = match (&settings.calls.transcription_queue_url, &pg_queue) {
+            (Some(url), _) => Arc::new(SqsQueue::from_env(url.clone())),
+            (None, Some(pg)) => Arc::new(pg.clone()),
+            // Texts go through SQS: transcriptions without their own queue go there too.
+            (None, None) => queue.clone(),
+        };
+        let opened = crate::blob::open(&settings.recordings)?;
         Ok(Self {
             db: pool,
             carriers,
             queue,
             pg_queue,
+            transcription_queue,
+            blob: opened.store,
+            local_blob: opened.local,
             auth: Authenticator::new(settings.jwt_secret.as_ref(), settings.jwks_url.as_deref())
                 .map(|a| a.with_issuers(settings.jwt_issuers.clone())),
             insecure_no_auth: false,

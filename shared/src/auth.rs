@@ -49,6 +49,20 @@ impl Caller {
             claims: serde_json::json!({"role": "service_role"}),
         }
     }
+
+    /// Who this is, for audit trails: the token's `sub` (a user); None for the service role.
+    pub fn subject(&self) -> Option<&str> {
+        self.claims.get("sub").and_then(Value::as_str)
+    }
+
+    /// `staff`, `admin` or `service`.
+    pub fn role_name(&self) -> &'static str {
+        match self.role {
+            Role::Staff => "staff",
+            Role::Admin => "admin",
+            Role::Service => "service",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

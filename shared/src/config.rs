@@ -2,6 +2,7 @@
 //! app without touching the process environment. A value that is set but wrong stops start-up with
 //! a message naming it; so does a credential set without its partner.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::db::tls::{self, PgTarget};
@@ -76,6 +77,25 @@ pub struct RateLimits {
     pub configure_per_hour: u32,
 }
 
+/// Where call recordings are kept ([`crate::blob`]).
+#[derive(Debug, Clone)]
+pub struct BlobSettings {
+    /// `RECORDINGS_BUCKET`: S3 when set; else the local folder.
+    pub bucket: Option<String>,
+    /// `S3_ENDPOINT_URL`: an S3-compatible endpoint (moto, MinIO), addressed path-style.
+    pub s3_endpoint_url: Option<String>,
+    /// `RECORDINGS_KMS_KEY_ID`: encrypt with this KMS key (SSE-KMS) instead of S3's own (AES256).
+    pub kms_key_id: Option<String>,
+    /// `RECORDINGS_DIR`: the local folder; default `$PEDRO_DATA_DIR/recordings` (`.pedro/recordings`).
+    pub dir: PathBuf,
+    /// `PUBLIC_BASE_URL`: where browsers reach this process, the base of local download links;
+    /// default `http://127.0.0.1:$PORT` (3000), as `pedro serve` listens.
+    pub public_base_url: String,
+    /// `RECORDING_LINK_SECRET`: signs local download links. Unset, each process draws a random
+    /// key, so links die when it restarts.
+    pub link_secret: Option<Secret>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub database_url: Option<Secret>,
@@ -118,6 +138,58 @@ pub struct Settings {
     /// `WEBHOOK_SECRET_GRACE_HOURS`: how long a practice's previous webhook secret keeps working
     /// after a rotation.
     pub webhook_secret_grace: Duration,
+    pub recordings: BlobSettings,
+    pub calls: CallSettings,
+}
+
+/// Call history, recordings and transcription requests.
+#[derive(Debug, Clone)]
+pub struct CallSettings {
+    /// `VOIPMS_ACCOUNT`: the account (or sub-account) whose recordings `getCallRecordings` lists,
+    /// unless a practice names its own. Unset: recordings are not synced.
+    pub voipms_account: Option<String>,
+    /// `CALL_SYNC_LOOKBACK_DAYS`: how far back the very first sync looks.
+    pub initial_lookback: Duration,
+    /// `CALL_SYNC_OVERLAP_MINUTES`: each sync re-reads this much before its last window ended
+    /// (VoIP.ms lists a call once it has ended, so a long call can appear late).
+    pub overlap: Duration,
+    /// `ENABLE_TRANSCRIPTION`: each newly stored recording asks for one transcription.
+    pub enable_transcription: bool,
+    /// `TRANSCRIPTION_QUEUE_URL`: the SQS queue of transcription requests; unset, the Postgres queue.
+    pub transcription_queue_url: Option<String>,
+    /// `RECORDING_RETENTION_DAYS`: recordings older than this are deleted daily; unset: kept.
+    pub recording_retention_days: Option<u32>,
+}
+
+impl CallSettings {
+    fn from_lookup(lookup: Lookup) -> Result<Self, ConfigError> {
+        let enable_transcription = match get(lookup, "ENABLE_TRANSCRIPTION").as_deref() {
+            None | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "ENABLE_TRANSCRIPTION={other:?} must be true or false"
+                )))
+            }
+        };
+        let retention = get(lookup, "RECORDING_RETENTION_DAYS")
+            .map(|v| {
+                v.parse::<u32>().ok().filter(|d| *d >= 1).ok_or_else(|| {
+                    ConfigError(format!(
+                        "RECORDING_RETENTION_DAYS={v:?} must be a whole number of days, 1 or more"
+                    ))
+                })
+            })
+            .transpose()?;
+        Ok(Self {
+            voipms_account: get(lookup, "VOIPMS_ACCOUNT"),
+            initial_lookback: Duration::from_secs(86_400 * parse(lookup, "CALL_SYNC_LOOKBACK_DAYS", 30u64)?),
+            overlap: Duration::from_secs(60 * parse(lookup, "CALL_SYNC_OVERLAP_MINUTES", 120u64)?),
+            enable_transcription,
+            transcription_queue_url: get(lookup, "TRANSCRIPTION_QUEUE_URL"),
+            recording_retention_days: retention,
+        })
+    }
 }
 
 type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -166,6 +238,55 @@ fn twilio_webhook_url(lookup: Lookup) -> Result<Option<String>, ConfigError> {
             "TWILIO_WEBHOOK_URL={url:?} is not an absolute http(s) URL"
         ))),
     }
+}
+
+/// An absolute http(s) URL without query or fragment, with no trailing slash.
+fn base_url(name: &str, value: &str) -> Result<String, ConfigError> {
+    match reqwest::Url::parse(value) {
+        Ok(url)
+            if matches!(url.scheme(), "http" | "https")
+                && url.has_host()
+                && url.query().is_none()
+                && url.fragment().is_none() =>
+        {
+            Ok(value.trim_end_matches('/').to_string())
+        }
+        _ => Err(ConfigError(format!(
+            "{name}={value:?} is not an absolute http(s) URL without ?query or #fragment"
+        ))),
+    }
+}
+
+fn blob_settings(lookup: Lookup) -> Result<BlobSettings, ConfigError> {
+    let bucket = get(lookup, "RECORDINGS_BUCKET");
+    for name in ["S3_ENDPOINT_URL", "RECORDINGS_KMS_KEY_ID"] {
+        if bucket.is_none() && get(lookup, name).is_some() {
+            return Err(ConfigError(format!("{name} is set but RECORDINGS_BUCKET is missing")));
+        }
+    }
+    let link_secret = get(lookup, "RECORDING_LINK_SECRET").map(Secret);
+    if link_secret.as_ref().is_some_and(|s| s.expose().len() < 32) {
+        return Err(ConfigError(
+            "RECORDING_LINK_SECRET must be at least 32 characters".into(),
+        ));
+    }
+    let port: u16 = parse(lookup, "PORT", 3000)?;
+    let data_dir = get(lookup, "PEDRO_DATA_DIR").unwrap_or_else(|| ".pedro".into());
+    Ok(BlobSettings {
+        bucket,
+        s3_endpoint_url: get(lookup, "S3_ENDPOINT_URL")
+            .map(|v| base_url("S3_ENDPOINT_URL", &v))
+            .transpose()?,
+        kms_key_id: get(lookup, "RECORDINGS_KMS_KEY_ID"),
+        dir: get(lookup, "RECORDINGS_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(data_dir).join("recordings")),
+        public_base_url: get(lookup, "PUBLIC_BASE_URL")
+            .map(|v| base_url("PUBLIC_BASE_URL", &v))
+            .transpose()?
+            .unwrap_or_else(|| format!("http://127.0.0.1:{port}")),
+        link_secret,
+    })
 }
 
 impl Settings {
@@ -290,6 +411,8 @@ impl Settings {
                 })
                 .unwrap_or_default(),
             webhook_secret_grace: Duration::from_secs(3600 * parse(lookup, "WEBHOOK_SECRET_GRACE_HOURS", 48)?),
+            recordings: blob_settings(lookup)?,
+            calls: CallSettings::from_lookup(lookup)?,
         })
     }
 
@@ -351,6 +474,9 @@ mod tests {
             ("PUBLIC_WEBHOOK_URL", "http://pedro.example.com/hook"),
             ("PUBLIC_WEBHOOK_URL", "not a url"),
             ("WEBHOOK_SECRET_GRACE_HOURS", "-1"),
+            ("ENABLE_TRANSCRIPTION", "yes please"),
+            ("RECORDING_RETENTION_DAYS", "0"),
+            ("CALL_SYNC_LOOKBACK_DAYS", "a month"),
         ] {
             let err = settings(&[(name, value)]).unwrap_err().to_string();
             assert!(err.contains(name), "{err}");
@@ -410,6 +536,74 @@ mod tests {
             s.practice.phone.unwrap().as_e164(),
             "+15145550123",
             "practice phone defaults to the DID"
+        );
+    }
+
+    #[test]
+    fn recordings_go_to_s3_with_a_bucket_else_to_a_local_folder() {
+        let local = settings(&[]).unwrap().recordings;
+        assert!(local.bucket.is_none() && local.link_secret.is_none());
+        assert_eq!(local.dir, PathBuf::from(".pedro/recordings"));
+        assert_eq!(
+            local.public_base_url, "http://127.0.0.1:3000",
+            "where `pedro serve` listens"
+        );
+        let local = settings(&[
+            ("PORT", "8080"),
+            ("PEDRO_DATA_DIR", "/var/pedro"),
+            ("PUBLIC_BASE_URL", "https://pedro.example.com/"),
+        ])
+        .unwrap()
+        .recordings;
+        assert_eq!(local.dir, PathBuf::from("/var/pedro/recordings"));
+        assert_eq!(local.public_base_url, "https://pedro.example.com", "no trailing slash");
+        assert_eq!(
+            settings(&[("PORT", "8080")]).unwrap().recordings.public_base_url,
+            "http://127.0.0.1:8080"
+        );
+        let s3 = settings(&[
+            ("RECORDINGS_BUCKET", "clinic-recordings"),
+            ("S3_ENDPOINT_URL", "http://127.0.0.1:5000"),
+            ("RECORDINGS_KMS_KEY_ID", "alias/recordings"),
+            ("RECORDINGS_DIR", "/tmp/unused"),
+        ])
+        .unwrap()
+        .recordings;
+        assert_eq!(s3.bucket.as_deref(), Some("clinic-recordings"));
+        assert_eq!(s3.s3_endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(s3.kms_key_id.as_deref(), Some("alias/recordings"));
+    }
+
+    #[test]
+    fn wrong_recording_settings_are_named() {
+        for (vars, name) in [
+            (&[("S3_ENDPOINT_URL", "http://127.0.0.1:5000")][..], "S3_ENDPOINT_URL"),
+            (&[("RECORDINGS_KMS_KEY_ID", "k")][..], "RECORDINGS_KMS_KEY_ID"),
+            (
+                &[("RECORDINGS_BUCKET", "b"), ("S3_ENDPOINT_URL", "localhost:5000")][..],
+                "S3_ENDPOINT_URL",
+            ),
+            (&[("PUBLIC_BASE_URL", "pedro.example.com")][..], "PUBLIC_BASE_URL"),
+            (
+                &[("PUBLIC_BASE_URL", "https://pedro.example.com/?a=1")][..],
+                "PUBLIC_BASE_URL",
+            ),
+            (&[("RECORDING_LINK_SECRET", "short")][..], "RECORDING_LINK_SECRET"),
+            (&[("PORT", "http")][..], "PORT"),
+        ] {
+            let err = settings(vars).unwrap_err().to_string();
+            assert!(err.contains(name), "{vars:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_recording_link_secret_never_prints() {
+        let s = settings(&[("RECORDING_LINK_SECRET", "hunter2-links-0123456789abcdefghijkl")]).unwrap();
+        let printed = format!("{s:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert_eq!(
+            s.recordings.link_secret.unwrap().expose(),
+            "hunter2-links-0123456789abcdefghijkl"
         );
     }
 }

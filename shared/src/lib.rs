@@ -4,7 +4,10 @@
 //! only wire it up, so the tests exercise what production runs.
 
 pub mod app;
+pub mod audio;
 pub mod auth;
+pub mod blob;
+pub mod calls;
 pub mod clock;
 pub mod config;
 pub mod db;

@@ -11,6 +11,10 @@ use serde_json::{Map, Value};
 
 use crate::config::VoipMsSettings;
 
+mod calls;
+
+pub use calls::{day_chunks, decode_base64file, MAX_DAYS_PER_REQUEST};
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum VoipMsError {
     #[error("VoIP.ms answered status {0:?}")]

@@ -27,5 +27,8 @@ pub async fn execute(ctx: &AppContext, task: Task, attempt: Attempt) -> Result<(
                 _ => Ok(()),
             }
         }
+        Task::TranscribeRecording { recording_id } => {
+            crate::calls::transcribe::execute(ctx, recording_id, attempt).await
+        }
     }
 }

@@ -3,6 +3,9 @@
 mod auth;
 mod auto_reply;
 mod auto_reply_corpus;
+mod call_history;
+mod call_recordings;
+mod call_sync;
 mod check_sms;
 mod configure_webhook;
 
@@ -18,6 +21,7 @@ mod hostile_input;
 mod isolation;
 mod lambda_events;
 mod migrations;
+mod missed_call_text_back;
 mod openapi;
 mod rate_limits;
 mod reply_queue;

@@ -83,6 +83,8 @@ pub struct TestApp {
     pub db: TestDatabase,
     /// Between the app and its database, when started with [`TestAppBuilder::db_proxy`].
     pub db_proxy: Option<DbProxy>,
+    /// The folder recordings are kept in (unless the test gave another store).
+    pub recordings_dir: std::path::PathBuf,
 }
 
 pub struct TestAppBuilder {
@@ -91,7 +93,11 @@ pub struct TestAppBuilder {
     db_proxy: bool,
     env: HashMap<String, String>,
     queue: Option<Arc<dyn pedro_voip::queue::TaskQueue>>,
+    blob: Option<Arc<dyn pedro_voip::blob::BlobStore>>,
 }
+
+/// The VoIP.ms account whose recordings the test apps list (`VOIPMS_ACCOUNT`).
+pub const VOIPMS_ACCOUNT: &str = "100000_VoIP";
 
 pub fn spawn_app() -> TestAppBuilder {
     TestAppBuilder {
@@ -100,6 +106,7 @@ pub fn spawn_app() -> TestAppBuilder {
         db_proxy: false,
         env: HashMap::new(),
         queue: None,
+        blob: None,
     }
 }
 
@@ -128,6 +135,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// Recordings go to this store (S3 on moto, say) instead of the test's own folder.
+    pub fn blob(mut self, blob: Arc<dyn pedro_voip::blob::BlobStore>) -> Self {
+        self.blob = Some(blob);
+        self
+    }
+
     pub fn env(mut self, name: &str, value: &str) -> Self {
         self.env.insert(name.into(), value.into());
         self
@@ -148,6 +161,8 @@ impl TestAppBuilder {
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
+        let recordings_dir = std::env::temp_dir().join(format!("pedro-test-recordings-{}", Uuid::new_v4().simple()));
+        let recordings_dir = recordings_dir.to_string_lossy().into_owned();
         let mut env: HashMap<String, String> = [
             ("DATABASE_URL", database_url.as_str()),
             ("VOIPMS_DID", DID),
@@ -161,6 +176,11 @@ impl TestAppBuilder {
             ("TWILIO_TIMEOUT_MS", "1000"),
             // Where configure-webhook may point VoIP.ms (the tests' public host).
             ("PUBLIC_WEBHOOK_URL", PUBLIC_WEBHOOK_URL),
+            // Recordings: a folder of this test's own, served by this app's signed links.
+            ("RECORDINGS_DIR", recordings_dir.as_str()),
+            ("PUBLIC_BASE_URL", address.as_str()),
+            ("RECORDING_LINK_SECRET", "test-only-recording-link-secret-0123456789"),
+            ("VOIPMS_ACCOUNT", VOIPMS_ACCOUNT),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -188,8 +208,13 @@ impl TestAppBuilder {
         });
         let mut ctx = AppContext::new(settings.clone(), Arc::new(clock.clone())).expect("app context");
         if let Some(queue) = self.queue {
-            ctx.queue = queue;
+            ctx.queue = queue.clone();
+            ctx.transcription_queue = queue;
             ctx.pg_queue = None;
+        }
+        if let Some(blob) = self.blob {
+            ctx.blob = blob;
+            ctx.local_blob = None;
         }
         let ctx = Arc::new(ctx);
         let practice_id = {
@@ -212,6 +237,7 @@ impl TestAppBuilder {
             practice_id,
             db,
             db_proxy,
+            recordings_dir: recordings_dir.into(),
         }
     }
 }
@@ -364,5 +390,11 @@ impl TestApp {
     /// Bodies of the texts the fake VoIP.ms accepted, in order.
     pub fn voipms_sent_bodies(&self) -> Vec<String> {
         self.voipms.sent_sms().into_iter().map(|s| s.message).collect()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.recordings_dir);
     }
 }

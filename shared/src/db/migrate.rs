@@ -27,6 +27,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../migrations/0007_twilio_inbound.sql"),
     ),
     (8, "reply_queue", include_str!("../../migrations/0008_reply_queue.sql")),
+    (9, "calls", include_str!("../../migrations/0009_calls.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -42,6 +42,12 @@ sql_typed! {
     Vec<NaiveDate> => DATE_ARRAY,
     Vec<Uuid> => UUID_ARRAY,
     Vec<u8> => BYTEA,
+    Vec<i32> => INT4_ARRAY,
+    Vec<i64> => INT8_ARRAY,
+    Vec<bool> => BOOL_ARRAY,
+    Vec<Option<String>> => TEXT_ARRAY,
+    Vec<Option<i32>> => INT4_ARRAY,
+    Vec<DateTime<Utc>> => TIMESTAMPTZ_ARRAY,
 }
 
 impl<T: SqlTyped> SqlTyped for Option<T> {

@@ -2,14 +2,19 @@
 //! `pedro serve` mounts all of them ([`all_routes`]). The route table is the one list of endpoints.
 
 mod authorize;
+pub mod blob_files;
+mod calls;
 mod configure;
 mod conversations;
+pub mod day_range;
 pub mod error;
 pub mod extract;
 mod limits;
+mod recording_link;
 mod request_log;
 mod send;
 pub mod twilio_webhook;
+mod voip_sync;
 pub mod webhook;
 pub mod webhook_auth;
 
@@ -17,7 +22,7 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{get, post, MethodRouter};
+use axum::routing::{delete, get, post, MethodRouter};
 use axum::Router;
 
 pub use self::authorize::Access;
@@ -86,6 +91,41 @@ pub const ENDPOINTS: &[Endpoint] = &[
         access: Access::Public,
         route: || post(twilio_webhook::receive),
     },
+    Endpoint {
+        function: "voip-sync",
+        path: "/api/voip/sync",
+        methods: &["POST"],
+        access: Access::Admin,
+        route: || post(voip_sync::sync_now),
+    },
+    Endpoint {
+        function: "call-history",
+        path: "/api/voip/calls/history",
+        methods: &["GET"],
+        access: Access::Staff,
+        route: || get(calls::history),
+    },
+    Endpoint {
+        function: "call-recordings",
+        path: "/api/voip/calls/recordings",
+        methods: &["GET"],
+        access: Access::Staff,
+        route: || get(calls::recordings),
+    },
+    Endpoint {
+        function: "call-recording-link",
+        path: "/api/voip/calls/recording/{recId}",
+        methods: &["GET"],
+        access: Access::Staff,
+        route: || get(recording_link::link),
+    },
+    Endpoint {
+        function: "call-delete",
+        path: "/api/voip/calls/{id}",
+        methods: &["DELETE"],
+        access: Access::Admin,
+        route: || delete(calls::delete),
+    },
 ];
 
 async fn not_found() -> ApiError {
@@ -142,10 +182,14 @@ pub fn all_routes(ctx: Arc<AppContext>) -> Router {
     let router = ENDPOINTS
         .iter()
         .fold(Router::new(), |router, e| router.route(e.path, e.method_router(&ctx)));
-    let router = router.route("/health", get(|| async { "ok" })).route(
+    let mut router = router.route("/health", get(|| async { "ok" })).route(
         "/openapi.json",
         get(|| async { ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI) }),
     );
+    // Recordings kept in a local folder are downloaded through signed links served here.
+    if let Some(folder) = &ctx.local_blob {
+        router = router.merge(blob_files::router(folder.clone(), ctx.clock.clone()));
+    }
     finish(router, ctx)
 }
 

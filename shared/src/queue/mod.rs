@@ -26,6 +26,11 @@ pub enum Task {
         #[serde(rename = "messageId")]
         message_id: Uuid,
     },
+    /// Transcribe a stored call recording (the audio stays in the object store; only its id travels).
+    TranscribeRecording {
+        #[serde(rename = "recordingId")]
+        recording_id: Uuid,
+    },
 }
 
 impl Task {
@@ -41,6 +46,7 @@ impl Task {
     pub fn name(&self) -> &'static str {
         match self {
             Self::SendText { .. } => "send_text",
+            Self::TranscribeRecording { .. } => "transcribe_recording",
         }
     }
 }

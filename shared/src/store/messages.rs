@@ -16,6 +16,8 @@ pub enum Origin {
     Api,
     AutoReply,
     TwilioWebhook,
+    /// Missed-call text-back.
+    MissedCall,
 }
 
 impl Origin {
@@ -26,6 +28,7 @@ impl Origin {
             Self::Api => "api",
             Self::AutoReply => "auto_reply",
             Self::TwilioWebhook => "twilio_webhook",
+            Self::MissedCall => "missed_call",
         }
     }
 }

@@ -1,11 +1,13 @@
 //! Repositories: every SQL statement of the application, by table.
 
+pub mod calls;
 pub mod conversations;
 pub mod jobs;
 pub mod limits;
 pub mod messages;
 pub mod parts;
 pub mod practices;
+pub mod recordings;
 pub mod replies;
 pub mod twilio_routes;
 pub mod unrouted;

@@ -114,3 +114,9 @@ pub async fn is_own_did(conn: &impl Conn, number: &str) -> Result<bool, DbError>
             .is_some(),
     )
 }
+
+/// Each practice's own VoIP.ms account for recordings, where one is set.
+pub async fn voipms_accounts(conn: &impl Conn) -> Result<std::collections::HashMap<Uuid, Option<String>>, DbError> {
+    let rows = db::query(conn, "SELECT id, voipms_account FROM practices", &[]).await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}

@@ -1,0 +1,341 @@
+//! `sync-calls`: the call history and recordings from VoIP.ms, hourly (and on demand for one
+//! practice through `POST /api/voip/sync`).
+//!
+//! `getCDR` is read for the window since the last successful sync of each practice minus an
+//! overlap, with `timezone=0`: one fixed offset for the whole window, and UTC has no daylight-saving
+//! change, so no row is an hour off (any other offset is wrong for part of the year). Its days are
+//! widened by one on each side; the upsert on `uniqueid` makes the overlap harmless. A failed run
+//! is recorded and the next run starts where the last successful one ended.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::fetch::{self, Fetched};
+use super::transcription_request;
+use crate::app::AppContext;
+use crate::auth::Caller;
+use crate::db::{self, DbError};
+use crate::domain::call::{self, Call, Direction, RowError};
+use crate::domain::recording::{self, ListedRecording, START_TOLERANCE};
+use crate::store::calls::{self as call_store, UpsertCounts};
+use crate::store::jobs::{self, ResumePoint};
+use crate::store::{practices, recordings};
+use crate::voipms::{VoipMsClient, VoipMsError};
+
+pub const JOB: &str = "sync-calls";
+
+/// The most history a sync reads in one run (in chunks VoIP.ms accepts).
+const MAX_LOOKBACK_DAYS: i64 = 400;
+
+/// Which practices a run is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Practice(Uuid),
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct CallCounts {
+    /// Rows VoIP.ms listed for the practices synced.
+    pub fetched: usize,
+    pub inserted: usize,
+    pub updated: usize,
+    /// Already stored exactly so: nothing was written.
+    pub unchanged: usize,
+    /// Not for any practice's DID, deleted on purpose (tombstoned), or listed twice.
+    pub skipped: usize,
+    /// Rows that could not be read (logged, never fatal).
+    pub invalid: usize,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct RecordingCounts {
+    /// Listed by VoIP.ms in the window.
+    pub found: usize,
+    /// Fetched into the object store by this run.
+    pub stored: usize,
+    /// Transcriptions asked for by this run.
+    pub queued: usize,
+    /// Kept without a call (matched again next time).
+    pub unmatched: usize,
+    pub corrupt: usize,
+    /// Fetches that failed (tried again next time).
+    pub failed: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<&'static str>,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct SyncReport {
+    pub calls: CallCounts,
+    pub recordings: RecordingCounts,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("VoIP.ms credentials are not set")]
+    NotConfigured,
+    #[error("VoIP.ms: {0}")]
+    VoipMs(#[from] VoipMsError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// A practice and its DIDs (E.164), with the run bookkeeping row and window.
+struct Target {
+    practice_id: Uuid,
+    account: Option<String>,
+    run_id: Uuid,
+    window: (DateTime<Utc>, DateTime<Utc>),
+}
+
+/// Runs the sync for `scope`: calls, then recordings. On a VoIP.ms failure every run of this call
+/// is recorded as failed and the error returned.
+pub async fn run(ctx: &AppContext, scope: Scope) -> Result<SyncReport, SyncError> {
+    let voipms = ctx.voipms.as_ref().ok_or(SyncError::NotConfigured)?;
+    let now = ctx.clock.now();
+    let (targets, all_dids) = start_runs(ctx, scope, now).await?;
+    let mut report = SyncReport::default();
+    if targets.is_empty() {
+        return Ok(report);
+    }
+    let outcome = sync_targets(ctx, voipms, &targets, &all_dids, &mut report).await;
+    let mut client = ctx.conn().await?;
+    let tx = db::begin_as(&mut client, &Caller::service()).await?;
+    let finished = ctx.clock.now();
+    let stats = serde_json::to_value(&report).unwrap_or(Value::Null);
+    for target in &targets {
+        match &outcome {
+            Ok(()) => jobs::finish(&*tx, target.run_id, finished, Ok(&stats)).await?,
+            Err(error) => jobs::finish(&*tx, target.run_id, finished, Err(&error.to_string())).await?,
+        }
+    }
+    tx.commit().await.map_err(DbError::from)?;
+    outcome.map(|()| report)
+}
+
+/// Records a running sync for each practice in scope; returns them, and every practice's DIDs
+/// (for telling rows of other practices from rows of nobody's).
+async fn start_runs(
+    ctx: &AppContext,
+    scope: Scope,
+    now: DateTime<Utc>,
+) -> Result<(Vec<Target>, HashMap<String, Uuid>), DbError> {
+    let settings = &ctx.settings.calls;
+    let overlap = Duration::from_std(settings.overlap).unwrap_or_default();
+    let lookback = Duration::from_std(settings.initial_lookback).unwrap_or_default();
+    let mut client = ctx.conn().await?;
+    let tx = db::begin_as(&mut client, &Caller::service()).await?;
+    jobs::fail_abandoned(&*tx, now - Duration::hours(2), now).await?;
+    let accounts = practices::voipms_accounts(&*tx).await?;
+    let mut targets = Vec::new();
+    let mut all_dids = HashMap::new();
+    for (practice, dids) in practices::all_with_dids(&*tx).await? {
+        for did in &dids {
+            all_dids.insert(did.clone(), practice.id);
+        }
+        if scope != Scope::All && scope != Scope::Practice(practice.id) {
+            continue;
+        }
+        let start = match jobs::resume_point(&*tx, practice.id, JOB).await? {
+            ResumePoint::After(end) => end - overlap,
+            ResumePoint::RetryFrom(start) => start,
+            ResumePoint::FirstRun => now - lookback,
+        };
+        let window = (start.max(now - Duration::days(MAX_LOOKBACK_DAYS)).min(now), now);
+        let run_id = jobs::start(&*tx, practice.id, JOB, now, window).await?;
+        targets.push(Target {
+            practice_id: practice.id,
+
+            account: accounts
+                .get(&practice.id)
+                .cloned()
+                .flatten()
+                .or_else(|| settings.voipms_account.clone()),
+            run_id,
+            window,
+        });
+    }
+    tx.commit().await?;
+    Ok((targets, all_dids))
+}
+
+async fn sync_targets(
+    ctx: &AppContext,
+    voipms: &VoipMsClient,
+    targets: &[Target],
+    all_dids: &HashMap<String, Uuid>,
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    // One getCDR covers the account; its rows are routed to practices by DID.
+    let start = targets
+        .iter()
+        .map(|t| t.window.0)
+        .min()
+        .unwrap_or_else(|| ctx.clock.now());
+    let end = targets.iter().map(|t| t.window.1).max().unwrap_or(start);
+    let in_scope: HashSet<Uuid> = targets.iter().map(|t| t.practice_id).collect();
+    let counts = import_calls(ctx, voipms, (start, end), all_dids, &in_scope).await?;
+    report.calls = counts;
+    for target in targets {
+        sync_recordings(ctx, voipms, target, all_dids, &mut report.recordings).await?;
+    }
+    Ok(())
+}
+
+/// Reads `getCDR` for `window` and stores the calls of the practices in `in_scope`. Also used by
+/// the 15-minute job for missed-call text-back.
+pub async fn import_calls(
+    ctx: &AppContext,
+    voipms: &VoipMsClient,
+    (start, end): (DateTime<Utc>, DateTime<Utc>),
+    all_dids: &HashMap<String, Uuid>,
+    in_scope: &HashSet<Uuid>,
+) -> Result<CallCounts, SyncError> {
+    let (from, to) = crate::voipms::widened_days(start.date_naive(), end.date_naive());
+    let rows = voipms.call_history(from, to).await?;
+    let dids: HashSet<String> = all_dids.keys().cloned().collect();
+    let mut counts = CallCounts::default();
+    let mut by_practice: HashMap<Uuid, Vec<Call>> = HashMap::new();
+    let mut seen: HashSet<(Uuid, String)> = HashSet::new();
+    for row in &rows {
+        match call::from_cdr_row(row, &dids) {
+            Ok(call) => {
+                let Some(&practice_id) = all_dids.get(&call.did) else {
+                    continue;
+                };
+                // Another practice's call (a one-practice run): not counted, not shown.
+                if !in_scope.contains(&practice_id) {
+                    continue;
+                }
+                counts.fetched += 1;
+                if !seen.insert((practice_id, call.uniqueid.clone())) {
+                    counts.skipped += 1;
+                    continue;
+                }
+                by_practice.entry(practice_id).or_default().push(call);
+            }
+            Err(RowError::NotOurs) => {
+                counts.fetched += 1;
+                counts.skipped += 1;
+            }
+            Err(RowError::Invalid(reason)) => {
+                counts.fetched += 1;
+                counts.invalid += 1;
+                // The reason names the field, never its value's digits in full.
+                tracing::warn!(reason = %crate::domain::phone::redact_numbers(&reason), "getCDR row skipped");
+            }
+        }
+    }
+    let now = ctx.clock.now();
+    let mut client = ctx.conn().await?;
+    for (practice_id, calls) in by_practice {
+        let tx = db::begin_as(&mut client, &Caller::service()).await?;
+        let tombstoned = call_store::tombstones(&*tx, practice_id, "call").await?;
+        let (kept, deleted): (Vec<Call>, Vec<Call>) =
+            calls.into_iter().partition(|c| !tombstoned.contains(&c.uniqueid));
+        counts.skipped += deleted.len();
+        let UpsertCounts {
+            inserted,
+            updated,
+            unchanged,
+        } = call_store::upsert(&*tx, practice_id, &kept, now).await?;
+        tx.commit().await.map_err(DbError::from)?;
+        counts.inserted += inserted;
+        counts.updated += updated;
+        counts.unchanged += unchanged;
+    }
+    Ok(counts)
+}
+
+/// Lists the practice's recordings for its window, matches them to calls, fetches what is not
+/// stored yet and asks for transcriptions.
+async fn sync_recordings(
+    ctx: &AppContext,
+    voipms: &VoipMsClient,
+    target: &Target,
+    all_dids: &HashMap<String, Uuid>,
+    counts: &mut RecordingCounts,
+) -> Result<(), SyncError> {
+    let Some(account) = &target.account else {
+        counts.skipped = Some("no VoIP.ms account is set (VOIPMS_ACCOUNT); recordings are not synced");
+        return Ok(());
+    };
+    let (start, end) = target.window;
+    let (from, to) = crate::voipms::widened_days(start.date_naive(), end.date_naive());
+    let rows = voipms.call_recordings(account, from, to).await?;
+    let zone = ctx.settings.carrier_date_timezone;
+    let mut listed: Vec<ListedRecording> = Vec::new();
+    for row in &rows {
+        match recording::from_listing_row(row, zone) {
+            // An incoming call to another practice's DID is that practice's recording.
+            Ok(rec)
+                if rec.direction == Direction::Inbound
+                    && all_dids.get(&rec.destination).is_some_and(|p| *p != target.practice_id) => {}
+            Ok(rec) => listed.push(rec),
+            Err(reason) => tracing::warn!(%reason, "getCallRecordings row skipped"),
+        }
+    }
+    counts.found += listed.len();
+    let now = ctx.clock.now();
+    {
+        let mut client = ctx.conn().await?;
+        let tx = db::begin_as(&mut client, &Caller::service()).await?;
+        let tombstoned = call_store::tombstones(&*tx, target.practice_id, "recording").await?;
+        listed.retain(|r| !tombstoned.contains(&r.voipms_id));
+        recordings::insert_listed(&*tx, target.practice_id, &listed).await?;
+        // Every recording still without a call, this window's and earlier ones.
+        let unmatched = recordings::unmatched(&*tx, target.practice_id).await?;
+        if let (Some(first), Some(last)) = (unmatched.first(), unmatched.last()) {
+            let calls = call_store::for_matching(
+                &*tx,
+                target.practice_id,
+                first.1.recorded_at - START_TOLERANCE,
+                last.1.recorded_at + START_TOLERANCE,
+            )
+            .await?;
+            let listed: Vec<ListedRecording> = unmatched.iter().map(|(_, r)| r.clone()).collect();
+            let matches = recording::match_recordings(&listed, &calls);
+            let pairs: Vec<(Uuid, Uuid)> = unmatched
+                .iter()
+                .zip(&matches)
+                .filter_map(|((id, _), call)| call.map(|c| (*id, c)))
+                .collect();
+            counts.unmatched += unmatched.len() - pairs.len();
+            recordings::set_calls(&*tx, target.practice_id, &pairs).await?;
+        }
+        tx.commit().await.map_err(DbError::from)?;
+    }
+    let to_fetch = {
+        let mut client = ctx.conn().await?;
+        let tx = db::begin_as(&mut client, &Caller::service()).await?;
+        let rows = recordings::to_fetch(&*tx, target.practice_id).await?;
+        tx.commit().await.map_err(DbError::from)?;
+        rows
+    };
+    for rec in to_fetch {
+        match fetch::fetch_and_store(&ctx.db, voipms, ctx.blob.as_ref(), account, &rec, now).await {
+            Ok(Fetched::Stored) => {
+                counts.stored += 1;
+                if ctx.settings.calls.enable_transcription
+                    && transcription_request::request(ctx, rec.id, false).await?
+                        == transcription_request::Requested::Queued
+                {
+                    counts.queued += 1;
+                }
+            }
+            Ok(Fetched::AlreadyStored) => {}
+            Ok(Fetched::Corrupt) => counts.corrupt += 1,
+            Err(fetch::FetchError::Db(error)) => return Err(error.into()),
+            Err(error) => {
+                counts.failed += 1;
+                tracing::warn!(recording = %rec.id, %error, "recording fetch failed; the next sync tries again");
+            }
+        }
+    }
+    Ok(())
+}
