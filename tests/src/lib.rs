@@ -7,5 +7,6 @@ pub mod db_proxy;
 pub mod events;
 pub mod fakes;
 pub mod moto;
+pub mod mp3;
 
 pub use app::{spawn_app, TestApp, TestAppBuilder};
