@@ -27,6 +27,13 @@
 //!   status (`enable`, `webhook_enable`, `smpp_enabled`,
 //!   `sms_sipaccount_enabled`) get `missing_params`
 //!   ("Required parameters were not provided").
+//! * **Call history and recordings** (getCDR, getCallRecordings,
+//!   getCallRecording): rows are stored with their UTC time and shown shifted
+//!   (getCDR by its `timezone` parameter, recordings by
+//!   [`FakeVoipMs::set_recording_utc_offset`]); the day filters apply to the
+//!   shown date. The choices made where the contract is silent are in the doc
+//!   comments of the private `get_cdr`, `get_call_recordings` and
+//!   `get_call_recording` functions, and in docs/providers.md.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -39,7 +46,8 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::{Json, Router};
-use chrono::{NaiveDate, NaiveDateTime, Utc};
+use base64::Engine as _;
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use serde_json::{json, Map, Value};
 
 const PATH: &str = "/api/v1/rest.php";
@@ -120,6 +128,115 @@ pub struct CallbackReport {
     pub acknowledged: bool,
 }
 
+/// The main account's default sub-account, as the contract's examples write it. [`CdrRow`]
+/// constructors use it for `account`.
+pub const DEFAULT_ACCOUNT: &str = "100000_VoIP";
+
+/// One call of the call history (getCDR), stored with its time in **UTC**; getCDR shows it
+/// shifted by the request's `timezone`. The other getCDR fields (`duration`, `rate`, `total`,
+/// `call_logs`) are derived from these when the row is written out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CdrRow {
+    /// A string on the wire, and not always numeric (e.g. `12964421x41098i8c`).
+    pub uniqueid: String,
+    /// Start of the call, in UTC.
+    pub date: NaiveDateTime,
+    /// As the API writes it, e.g. `"John Doe" <5551112222>`.
+    pub callerid: String,
+    pub destination: String,
+    pub description: String,
+    /// Main account or sub-account, e.g. `100000_VoIP`.
+    pub account: String,
+    /// `ANSWERED`, `NO ANSWER`, `BUSY` or `FAILED` (the last three are unconfirmed names).
+    pub disposition: String,
+    pub seconds: u32,
+    pub destination_type: String,
+}
+
+impl CdrRow {
+    /// A call from `from` (digits) to our DID `to_did`. The caller id is
+    /// `"4385550199" <4385550199>`, the form a PBX shows when there is no caller name, so a client
+    /// that grabs every digit of the field instead of the ones inside `<>` gets the number
+    /// twice and fails. `description` `Inbound - Local Caller`, `destination_type` `IN:USA`,
+    /// account [`DEFAULT_ACCOUNT`].
+    pub fn inbound(
+        uniqueid: &str,
+        date_utc: NaiveDateTime,
+        from: &str,
+        to_did: &str,
+        disposition: &str,
+        seconds: u32,
+    ) -> Self {
+        CdrRow {
+            uniqueid: uniqueid.to_string(),
+            date: date_utc,
+            callerid: format!("\"{from}\" <{from}>"),
+            destination: to_did.to_string(),
+            description: "Inbound - Local Caller".to_string(),
+            account: DEFAULT_ACCOUNT.to_string(),
+            disposition: disposition.to_string(),
+            seconds,
+            destination_type: "IN:USA".to_string(),
+        }
+    }
+
+    /// A call from our DID `did` to `to` (digits). The caller id is the bare DID,
+    /// `description` `Outbound`, `destination_type` `OUT:USA` (the contract leaves the outbound
+    /// strings unconfirmed; these are the fake's), account [`DEFAULT_ACCOUNT`].
+    pub fn outbound(
+        uniqueid: &str,
+        date_utc: NaiveDateTime,
+        did: &str,
+        to: &str,
+        disposition: &str,
+        seconds: u32,
+    ) -> Self {
+        CdrRow {
+            uniqueid: uniqueid.to_string(),
+            date: date_utc,
+            callerid: did.to_string(),
+            destination: to.to_string(),
+            description: "Outbound".to_string(),
+            account: DEFAULT_ACCOUNT.to_string(),
+            disposition: disposition.to_string(),
+            seconds,
+            destination_type: "OUT:USA".to_string(),
+        }
+    }
+}
+
+/// A call recording (getCallRecordings / getCallRecording), stored with its time in **UTC**.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recording {
+    /// The opaque `callrecording` id (base64-looking in the API: see [`recording_id`]).
+    pub id: String,
+    /// Start of the call, in UTC.
+    pub datetime: NaiveDateTime,
+    pub destination: String,
+    /// `type` `Incoming` when true, `Outgoing` otherwise.
+    pub incoming: bool,
+    /// Shown as `subaccount`; also what the `account` parameter is matched against.
+    pub account: String,
+    /// Shown as `duration`, `MM:SS`.
+    pub duration_secs: u32,
+    /// The file, served base64-encoded in getCallRecording's `base64file`.
+    pub mp3: Vec<u8>,
+}
+
+/// A `callrecording` id in the API's style: unpadded base64 of `seed` (the API documentation's
+/// sample id decodes to `<account>-<number>-<number>-IN-<epoch>`). Ids are opaque: clients must pass them
+/// back verbatim, so a seed that yields `+` or `/` tests their URL encoding.
+pub fn recording_id(seed: &str) -> String {
+    base64::engine::general_purpose::STANDARD_NO_PAD.encode(seed)
+}
+
+/// A stored getCDR row: a typed one, or an arbitrary JSON value returned untouched.
+#[derive(Clone, Debug)]
+enum CdrEntry {
+    Row(CdrRow),
+    Raw(Value),
+}
+
 #[derive(Clone, Debug)]
 struct SentRecord {
     sent: SentSms,
@@ -141,6 +258,17 @@ struct Inner {
     received_mms: Vec<(InboundSms, Vec<String>)>,
     /// Where "now" comes from: the time sent messages are stamped with and "today" for dates.
     clock: Arc<dyn Fn() -> NaiveDateTime + Send + Sync>,
+    /// getCDR rows keyed by (UTC time, insertion number): a window is one range lookup, so
+    /// 100k rows stay cheap, and the insertion number keeps rows at the same second apart.
+    cdr: BTreeMap<(NaiveDateTime, u64), CdrEntry>,
+    next_cdr_seq: u64,
+    recordings: Vec<Recording>,
+    /// Recording id -> how many getCallRecording calls served it.
+    recording_fetches: HashMap<String, usize>,
+    /// Recording id -> the `base64file` text to serve instead of the real encoding.
+    recording_base64: HashMap<String, String>,
+    /// Hours added to a recording's UTC time to show it (the zone is not documented).
+    recording_utc_offset: i32,
 }
 
 impl Inner {
@@ -200,6 +328,12 @@ impl FakeVoipMs {
             faults: HashMap::new(),
             received_mms: Vec::new(),
             clock: Arc::new(|| Utc::now().naive_utc()),
+            cdr: BTreeMap::new(),
+            next_cdr_seq: 0,
+            recordings: Vec::new(),
+            recording_fetches: HashMap::new(),
+            recording_base64: HashMap::new(),
+            recording_utc_offset: 0,
         }));
         let app = Router::new()
             .route(PATH, any(handle))
@@ -377,6 +511,67 @@ impl FakeVoipMs {
     pub fn add_received_mms(&self, mms: InboundSms, media: &[&str]) {
         let media = media.iter().map(|m| m.to_string()).collect();
         lock(&self.state).received_mms.push((mms, media));
+    }
+
+    /// Store one call for getCDR.
+    pub fn add_cdr(&self, row: CdrRow) {
+        self.add_cdr_rows(std::iter::once(row));
+    }
+
+    /// Store many calls for getCDR at once (one lock; 100k rows take a fraction of a second).
+    pub fn add_cdr_rows(&self, rows: impl IntoIterator<Item = CdrRow>) {
+        let mut st = lock(&self.state);
+        for row in rows {
+            let key = (row.date, st.next_cdr_seq);
+            st.next_cdr_seq += 1;
+            st.cdr.insert(key, CdrEntry::Row(row));
+        }
+    }
+
+    /// Store an arbitrary JSON value as a getCDR row dated `date_utc`, for defensive-parsing
+    /// tests (numbers instead of strings, missing or empty fields, garbage). It is returned
+    /// untouched whenever its date, shifted by the request's `timezone`, falls in the window and
+    /// the request is valid; the disposition and account filters do not apply to it.
+    pub fn add_raw_cdr(&self, date_utc: NaiveDateTime, value: Value) {
+        let mut st = lock(&self.state);
+        let key = (date_utc, st.next_cdr_seq);
+        st.next_cdr_seq += 1;
+        st.cdr.insert(key, CdrEntry::Raw(value));
+    }
+
+    /// Forget every stored getCDR row (typed and raw).
+    pub fn clear_cdr(&self) {
+        lock(&self.state).cdr.clear();
+    }
+
+    /// Store a recording for getCallRecordings / getCallRecording. A recording with the same id
+    /// is replaced.
+    pub fn add_recording(&self, rec: Recording) {
+        let mut st = lock(&self.state);
+        st.recordings.retain(|r| r.id != rec.id);
+        st.recordings.push(rec);
+    }
+
+    /// How many getCallRecording calls have served recording `id` (to check that a client
+    /// downloads a file once, or again after a failure).
+    pub fn recording_fetches(&self, id: &str) -> usize {
+        lock(&self.state).recording_fetches.get(id).copied().unwrap_or(0)
+    }
+
+    /// Serve `raw` as recording `id`'s `base64file` instead of its real encoding (a corrupt or
+    /// truncated file). `raw` goes into the JSON string as it is, with JSON escaping and `/`
+    /// written `\/` as for real files.
+    pub fn set_recording_base64(&self, id: &str, raw: &str) {
+        lock(&self.state)
+            .recording_base64
+            .insert(id.to_string(), raw.to_string());
+    }
+
+    /// Show recordings' `datetime` as UTC + `hours` (default 0) and filter their days on that
+    /// shown date. The contract does not say which zone the recordings methods use (they take
+    /// no `timezone`), so tests can make it differ from UTC and check the app copes.
+    pub fn set_recording_utc_offset(&self, hours: i32) {
+        lock(&self.state).recording_utc_offset = hours;
     }
 
     /// Act like VoIP.ms's legacy "SMS URL Callback". Fill the placeholders in
@@ -590,16 +785,20 @@ async fn handle(State(state): State<Shared>, req: Request) -> Response {
     let body = {
         let mut st = lock(&state);
         match method.as_str() {
-            "sendSMS" => send_message(&mut st, &params, false),
-            "sendMMS" => send_message(&mut st, &params, true),
-            "getSMS" => list_messages(&st, &params, Listing::Sms),
-            "getMMS" => list_messages(&st, &params, Listing::Mms),
-            "getDIDsInfo" => get_dids_info(&st, &params),
-            "setSMS" => set_sms(&mut st, &params),
-            // Room for later: "getCDR" (needs `no_callstatus` when none of
-            // answered/noanswer/busy/failed is 1), "getCallRecordings",
-            // "getCallRecording" (base64 MP3 in `base64file`), ...
-            _ => json!({ "status": "invalid_method" }),
+            "getCallRecording" => get_call_recording(&mut st, &params),
+            other => Json(match other {
+                "sendSMS" => send_message(&mut st, &params, false),
+                "sendMMS" => send_message(&mut st, &params, true),
+                "getSMS" => list_messages(&st, &params, Listing::Sms),
+                "getMMS" => list_messages(&st, &params, Listing::Mms),
+                "getDIDsInfo" => get_dids_info(&st, &params),
+                "setSMS" => set_sms(&mut st, &params),
+                "getCDR" => get_cdr(&st, &params),
+                "getCallRecordings" => get_call_recordings(&st, &params),
+                // Room for later: getVoicemailMessages, getBalance, ...
+                _ => json!({ "status": "invalid_method" }),
+            })
+            .into_response(),
         }
     };
     match fault {
@@ -610,7 +809,7 @@ async fn handle(State(state): State<Shared>, req: Request) -> Response {
         Some(Fault::AcceptThenDrop) => std::panic::resume_unwind(Box::new("fake voip.ms: connection dropped")),
         _ => {}
     }
-    Json(body).into_response()
+    body
 }
 
 fn http_error(code: u16) -> Response {
@@ -958,4 +1157,328 @@ fn set_sms(st: &mut Inner, params: &BTreeMap<String, String>) -> Value {
         }
     }
     json!({"status": "success"})
+}
+
+// ---------------------------------------------------------------------------
+// Call history and recordings
+// ---------------------------------------------------------------------------
+
+/// getCallRecordings' page size when `length` is not given. The contract does not give the
+/// real default (**unconfirmed**), so a client should always pass `length`.
+pub const DEFAULT_RECORDINGS_LENGTH: usize = 50;
+
+/// The longest `date_to - date_from` the call-history methods accept, in days. 92 itself is
+/// accepted (a window of 93 calendar days); 93 gets `invalid_daterange`, as in getSMS.
+pub const MAX_RANGE_DAYS: i64 = 92;
+
+/// The 92-day rule. `date_from` after `date_to` also gets `invalid_daterange` here (getSMS
+/// answers `invalid_date_from`; for these methods the contract names no status, so the fake
+/// uses the range one).
+fn range_ok(from: NaiveDate, to: NaiveDate) -> bool {
+    from <= to && (to - from).num_days() <= MAX_RANGE_DAYS
+}
+
+/// getCDR's `timezone` in minutes: a plain decimal number (`-5`, `+2`, `-3.5`) from -12 to 13.
+/// Fractions are accepted because the reference only says "numeric"; exponents, `NaN` and the
+/// like are not numbers here.
+fn parse_timezone_minutes(v: &str) -> Option<i64> {
+    let v = v.trim();
+    let unsigned = v.strip_prefix(['-', '+']).unwrap_or(v);
+    let (int, frac) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if int.is_empty() || !digits(int) || !digits(frac) {
+        return None;
+    }
+    let hours: f64 = v.parse().ok()?;
+    if !(-12.0..=13.0).contains(&hours) {
+        return None;
+    }
+    Some((hours * 60.0).round() as i64)
+}
+
+/// Whether a row of `row_account` answers a request for `asked`: the same account, or `asked`
+/// is the main account of that sub-account (`100000` covers `100000_VoIP`). The fake's
+/// reading; the contract only says "main or sub-account".
+fn account_matches(asked: &str, row_account: &str) -> bool {
+    asked == row_account || row_account.split_once('_').is_some_and(|(main, _)| main == asked)
+}
+
+/// `(parameter, disposition)` pairs of getCDR's call-status filter. Only `ANSWERED` is
+/// confirmed; the other names are the contract's best guess.
+const CALL_STATUSES: [(&str, &str); 4] = [
+    ("answered", "ANSWERED"),
+    ("noanswer", "NO ANSWER"),
+    ("busy", "BUSY"),
+    ("failed", "FAILED"),
+];
+
+/// getCDR.
+///
+/// * Checks, in order: `date_from`, `date_to` and `timezone` present (`missing_params`; the
+///   reference also lists `missing_timezone`, which the fake does not use), both dates
+///   `YYYY-MM-DD` (`invalid_date`), `timezone` a number from -12 to 13 (`invalid_timezone`),
+///   the range ([`range_ok`]: `invalid_daterange`), each of `answered`/`noanswer`/`busy`/
+///   `failed` `1` or `0` if given (else `missing_params`, see the module docs on booleans),
+///   at least one of them `1` (`no_callstatus`), `calltype` absent, empty or `all` (the only
+///   value modelled; anything else gets `missing_params` so a client that starts filtering on
+///   a call type notices the fake does not support it).
+/// * `timezone` shifts each row's UTC time; `date` shows the shifted time, and the inclusive
+///   `date_from`..`date_to` days apply to the shifted date.
+/// * Filters: disposition by the call-status flags (a row with a disposition outside the four
+///   known ones shows whatever flags are set); `account` by [`account_matches`]. `callbilling`
+///   is accepted and ignored. Raw rows ([`FakeVoipMs::add_raw_cdr`]) only get the date filter.
+/// * Rows come newest first; rows at the same second, the one added last first. Every field is
+///   a string. `rate` is per minute (0.0085 inbound, 0.01 otherwise, made up); `total` is
+///   `rate * seconds / 60` for answered calls, else 0. Nothing found: `no_cdr`.
+fn get_cdr(st: &Inner, params: &BTreeMap<String, String>) -> Value {
+    let (Some(from), Some(to), Some(tz)) = (
+        nonempty(params, "date_from"),
+        nonempty(params, "date_to"),
+        nonempty(params, "timezone"),
+    ) else {
+        return json!({"status": "missing_params"});
+    };
+    let (Some(from), Some(to)) = (parse_day(from), parse_day(to)) else {
+        return json!({"status": "invalid_date"});
+    };
+    let Some(tz_minutes) = parse_timezone_minutes(tz) else {
+        return json!({"status": "invalid_timezone"});
+    };
+    if !range_ok(from, to) {
+        return json!({"status": "invalid_daterange"});
+    }
+    let mut wanted: Vec<&str> = Vec::new();
+    for (flag, disposition) in CALL_STATUSES {
+        match param(params, flag) {
+            None | Some("" | "0") => {}
+            Some("1") => wanted.push(disposition),
+            Some(_) => return json!({"status": "missing_params"}),
+        }
+    }
+    if wanted.is_empty() {
+        return json!({"status": "no_callstatus"});
+    }
+    if !matches!(param(params, "calltype"), None | Some("" | "all")) {
+        return json!({"status": "missing_params"});
+    }
+    let account = nonempty(params, "account");
+    let offset = chrono::Duration::minutes(tz_minutes);
+    let start = from.and_time(NaiveTime::MIN) - offset;
+    let end = (to + chrono::Days::new(1)).and_time(NaiveTime::MIN) - offset;
+    let known = |d: &str| CALL_STATUSES.iter().any(|(_, k)| *k == d);
+    let rows: Vec<Value> = st
+        .cdr
+        .range((start, 0)..(end, 0))
+        .rev()
+        .filter_map(|(_, entry)| match entry {
+            CdrEntry::Raw(value) => Some(value.clone()),
+            CdrEntry::Row(row) => {
+                let status_ok = !known(&row.disposition) || wanted.contains(&row.disposition.as_str());
+                let account_ok = account.is_none_or(|a| account_matches(a, &row.account));
+                (status_ok && account_ok).then(|| cdr_json(row, offset))
+            }
+        })
+        .collect();
+    if rows.is_empty() {
+        json!({"status": "no_cdr"})
+    } else {
+        json!({"status": "success", "cdr": rows})
+    }
+}
+
+/// An amount in units of 10^-8, written as the API writes decimals (`0.00850000`).
+fn decimal_8(units: u64) -> String {
+    format!("{}.{:08}", units / 100_000_000, units % 100_000_000)
+}
+
+fn cdr_json(row: &CdrRow, offset: chrono::Duration) -> Value {
+    let rate: u64 = if row.destination_type.starts_with("IN") {
+        850_000
+    } else {
+        1_000_000
+    };
+    let total = if row.disposition == "ANSWERED" {
+        rate * u64::from(row.seconds) / 60
+    } else {
+        0
+    };
+    let s = row.seconds;
+    let hangup = match row.disposition.as_str() {
+        "ANSWERED" => "Normal Clearing",
+        "NO ANSWER" => "No answer",
+        "BUSY" => "User busy",
+        "FAILED" => "Channel is unavailable",
+        other => other,
+    };
+    json!({
+        "date": (row.date + offset).format("%Y-%m-%d %H:%M:%S").to_string(),
+        "callerid": row.callerid,
+        "destination": row.destination,
+        "description": row.description,
+        "account": row.account,
+        "disposition": row.disposition,
+        "duration": format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60),
+        "seconds": s.to_string(),
+        "rate": decimal_8(rate),
+        "total": decimal_8(total),
+        "uniqueid": row.uniqueid,
+        "destination_type": row.destination_type,
+        "call_logs": format!(
+            "Call logs for UniqueID: {} Routing to sub-account: {} Hangup: {}",
+            row.uniqueid, row.account, hangup
+        ),
+    })
+}
+
+/// The listing fields of a recording: `callrecording`, `datetime` (UTC + the configured
+/// offset), `destination`, `type`, `subaccount`, `duration` (`MM:SS`; minutes go past 59 for
+/// calls of an hour or more rather than growing an hours field, which the contract does not
+/// show).
+fn recording_fields(rec: &Recording, offset: chrono::Duration) -> Map<String, Value> {
+    let s = |v: String| Value::String(v);
+    let mut m = Map::new();
+    m.insert("callrecording".into(), s(rec.id.clone()));
+    m.insert(
+        "datetime".into(),
+        s((rec.datetime + offset).format("%Y-%m-%d %H:%M:%S").to_string()),
+    );
+    m.insert("destination".into(), s(rec.destination.clone()));
+    let ty = if rec.incoming { "Incoming" } else { "Outgoing" };
+    m.insert("type".into(), s(ty.into()));
+    m.insert("subaccount".into(), s(rec.account.clone()));
+    let d = rec.duration_secs;
+    m.insert("duration".into(), s(format!("{:02}:{:02}", d / 60, d % 60)));
+    m
+}
+
+/// getCallRecordings.
+///
+/// * Checks, in order: `account`, `date_from`, `date_to` present (`missing_params`), dates
+///   `YYYY-MM-DD` (`invalid_date`), the range ([`range_ok`]: `invalid_daterange`), `call_type`
+///   absent, empty, `all`, `incoming` or `outgoing` (lower case; else `missing_params`),
+///   `start` a whole number and `length` a whole number of at least 1 (else `missing_params`).
+/// * Any non-empty `account` is accepted (no `invalid_account`); it selects the recordings
+///   whose account matches by [`account_matches`], so `100000` lists every sub-account's.
+/// * `datetime` is UTC + [`FakeVoipMs::set_recording_utc_offset`] hours, and the inclusive
+///   `date_from`..`date_to` days apply to that shown date. A `timezone` parameter is ignored
+///   (the contract lists none for these methods).
+/// * Newest first (ties by id), then paged: `start` rows skipped (default 0), at most
+///   `length` shown (default [`DEFAULT_RECORDINGS_LENGTH`]). No count of the total is given,
+///   so a client pages until a page is short or `no_recording` (an empty page, also what a
+///   `start` past the end gets).
+fn get_call_recordings(st: &Inner, params: &BTreeMap<String, String>) -> Value {
+    let (Some(account), Some(from), Some(to)) = (
+        nonempty(params, "account"),
+        nonempty(params, "date_from"),
+        nonempty(params, "date_to"),
+    ) else {
+        return json!({"status": "missing_params"});
+    };
+    let (Some(from), Some(to)) = (parse_day(from), parse_day(to)) else {
+        return json!({"status": "invalid_date"});
+    };
+    if !range_ok(from, to) {
+        return json!({"status": "invalid_daterange"});
+    }
+    let incoming = match param(params, "call_type") {
+        None | Some("" | "all") => None,
+        Some("incoming") => Some(true),
+        Some("outgoing") => Some(false),
+        Some(_) => return json!({"status": "missing_params"}),
+    };
+    let number = |key: &str, default: usize, min: usize| match nonempty(params, key) {
+        None => Some(default),
+        Some(v) => v.trim().parse::<usize>().ok().filter(|n| *n >= min),
+    };
+    let (Some(start), Some(length)) = (number("start", 0, 0), number("length", DEFAULT_RECORDINGS_LENGTH, 1)) else {
+        return json!({"status": "missing_params"});
+    };
+    let offset = chrono::Duration::hours(st.recording_utc_offset.into());
+    let mut rows: Vec<&Recording> = st
+        .recordings
+        .iter()
+        .filter(|r| {
+            let day = (r.datetime + offset).date();
+            account_matches(account, &r.account) && from <= day && day <= to && incoming.is_none_or(|i| i == r.incoming)
+        })
+        .collect();
+    rows.sort_by(|a, b| b.datetime.cmp(&a.datetime).then_with(|| a.id.cmp(&b.id)));
+    let page: Vec<Value> = rows
+        .into_iter()
+        .skip(start)
+        .take(length)
+        .map(|r| Value::Object(recording_fields(r, offset)))
+        .collect();
+    if page.is_empty() {
+        json!({"status": "no_recording"})
+    } else {
+        json!({"status": "success", "recordings": page})
+    }
+}
+
+/// The base64 of `bytes` as the API writes it inside the JSON string (the reference's sample):
+/// a line break (`\r\n`, JSON-escaped) every 76 characters, a space in the middle of every
+/// fourth line, and `/` escaped as `\/`. A JSON parser undoes `\/` but keeps the whitespace,
+/// which the client must strip before decoding.
+fn served_base64(bytes: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let mut out = String::with_capacity(b64.len() + b64.len() / 8);
+    for (i, line) in b64.as_bytes().chunks(76).enumerate() {
+        if i > 0 {
+            out.push_str("\\r\\n");
+        }
+        for (j, &b) in line.iter().enumerate() {
+            if i % 4 == 1 && j == 38 {
+                out.push(' ');
+            }
+            if b == b'/' {
+                out.push_str("\\/");
+            } else {
+                out.push(char::from(b));
+            }
+        }
+    }
+    out
+}
+
+/// getCallRecording.
+///
+/// * `account` and `callrecording` are required (`missing_params`; the reference also lists
+///   `missing_callrecording`, unused here). An unknown id, or one whose account does not
+///   match `account` by [`account_matches`], gets `invalid_recording`.
+/// * The answer puts the recording's listing fields **at the top level**, next to `status`,
+///   plus `base64file` (the reference's sample has no wrapping key):
+///   `{"status":"success","callrecording":..,"datetime":..,..,"base64file":".."}`.
+/// * `base64file` is written as text ([`served_base64`], or the string set with
+///   [`FakeVoipMs::set_recording_base64`]), so the body carries the `\/` escapes and the
+///   whitespace. Its size is not limited. Each answer counts one fetch of the id.
+fn get_call_recording(st: &mut Inner, params: &BTreeMap<String, String>) -> Response {
+    let (Some(account), Some(id)) = (nonempty(params, "account"), nonempty(params, "callrecording")) else {
+        return status("missing_params");
+    };
+    let offset = chrono::Duration::hours(st.recording_utc_offset.into());
+    let Some(rec) = st
+        .recordings
+        .iter()
+        .find(|r| r.id == id && account_matches(account, &r.account))
+    else {
+        return status("invalid_recording");
+    };
+    let mut fields = recording_fields(rec, offset);
+    fields.insert("status".into(), Value::String("success".into()));
+    let base64 = match st.recording_base64.get(id) {
+        Some(raw) => {
+            let quoted = Value::String(raw.clone()).to_string();
+            quoted[1..quoted.len() - 1].replace('/', "\\/")
+        }
+        None => served_base64(&rec.mp3),
+    };
+    let mut text = Value::Object(fields).to_string();
+    text.pop(); // the closing brace; base64file goes in before it
+    text.reserve(base64.len() + 20);
+    text.push_str(",\"base64file\":\"");
+    text.push_str(&base64);
+    text.push_str("\"}");
+    *st.recording_fetches.entry(id.to_string()).or_default() += 1;
+    ([(header::CONTENT_TYPE, "application/json")], text).into_response()
 }
