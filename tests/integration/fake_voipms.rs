@@ -4,9 +4,13 @@ use std::time::{Duration, Instant};
 use axum::extract::{RawQuery, State};
 use axum::routing::get;
 use axum::Router;
-use chrono::{NaiveDateTime, Utc};
-use pedro_tests::fakes::voipms::{FakeVoipMs, Fault, InboundSms};
-use serde_json::Value;
+use base64::Engine as _;
+use chrono::{Days, NaiveDate, NaiveDateTime, Utc};
+use pedro_tests::fakes::voipms::{
+    recording_id, CdrRow, FakeVoipMs, Fault, InboundSms, Recording, DEFAULT_ACCOUNT, DEFAULT_RECORDINGS_LENGTH,
+};
+use pedro_tests::mp3;
+use serde_json::{json, Value};
 
 const USER: &str = "clinic@example.com";
 const PASS: &str = "s3cret-api-pw";
@@ -94,7 +98,10 @@ async fn credentials_and_method_checks() {
     assert_eq!(st(&api(&f, &[("method", "")]).await), "missing_method");
     assert_eq!(st(&api(&f, &[("method", "getBogus")]).await), "invalid_method");
     // Room left for these, but not implemented yet.
-    assert_eq!(st(&api(&f, &[("method", "getCDR")]).await), "invalid_method");
+    assert_eq!(
+        st(&api(&f, &[("method", "getVoicemailMessages")]).await),
+        "invalid_method"
+    );
 
     // Every request for a method is recorded, without credentials.
     let calls = f.calls("getDIDsInfo");
@@ -921,4 +928,879 @@ async fn get_mms_lists_mms_and_with_all_messages_the_texts_too() {
     // getSMS never shows the MMS.
     let texts = api(&f, &[("method", "getSMS"), ("type", "1")]).await;
     assert_eq!(texts["sms"].as_array().unwrap().len(), 1);
+}
+
+// ---------------------------------------------------------------- getCDR
+
+const CALLER: &str = "4385550199";
+
+/// getCDR over `from..=to` with `timezone=tz`, every call status asked for, plus `extra`
+/// (a repeated key overrides: the fake keeps the last value).
+async fn cdr(f: &FakeVoipMs, from: &str, to: &str, tz: &str, extra: &[(&str, &str)]) -> Value {
+    let mut p = vec![
+        ("method", "getCDR"),
+        ("date_from", from),
+        ("date_to", to),
+        ("timezone", tz),
+        ("answered", "1"),
+        ("noanswer", "1"),
+        ("busy", "1"),
+        ("failed", "1"),
+    ];
+    p.extend_from_slice(extra);
+    api(f, &p).await
+}
+
+fn cdr_rows(v: &Value) -> &Vec<Value> {
+    assert_eq!(st(v), "success", "{v}");
+    v["cdr"].as_array().expect("cdr is an array")
+}
+
+fn field<'a>(rows: &'a [Value], key: &str) -> Vec<&'a str> {
+    rows.iter().map(|r| r[key].as_str().expect("string field")).collect()
+}
+
+fn day(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("day")
+}
+
+#[tokio::test]
+async fn get_cdr_required_params_and_formats() {
+    let f = fake().await;
+    let flags = [("answered", "1")];
+    let without = |skip: &str| {
+        let mut p = vec![
+            ("method", "getCDR"),
+            ("date_from", "2026-03-01"),
+            ("date_to", "2026-03-02"),
+            ("timezone", "0"),
+        ];
+        p.retain(|(k, _)| *k != skip);
+        p.extend_from_slice(&flags);
+        p
+    };
+    for skip in ["date_from", "date_to", "timezone"] {
+        assert_eq!(st(&api(&f, &without(skip)).await), "missing_params", "without {skip}");
+    }
+    assert_eq!(
+        st(&cdr(&f, "2026-03-01", "2026-03-02", "", &[]).await),
+        "missing_params",
+        "empty timezone"
+    );
+    for (from, to) in [
+        ("2026/03/01", "2026-03-02"),
+        ("2026-3-1", "2026-03-02"),
+        ("2026-03-01", "2026-02-30"),
+        ("2026-03-01", "tomorrow"),
+    ] {
+        assert_eq!(st(&cdr(&f, from, to, "0", &[]).await), "invalid_date", "{from}..{to}");
+    }
+    for tz in ["14", "-13", "13.5", "abc", "5x", "1e1", "NaN", "inf", "-"] {
+        assert_eq!(
+            st(&cdr(&f, "2026-03-01", "2026-03-02", tz, &[]).await),
+            "invalid_timezone",
+            "timezone {tz}"
+        );
+    }
+    for tz in ["13", "-12", "-5", "+2", "-3.5", "0"] {
+        assert_eq!(
+            st(&cdr(&f, "2026-03-01", "2026-03-02", tz, &[]).await),
+            "no_cdr",
+            "timezone {tz}"
+        );
+    }
+    // Booleans are 1/0 only; calltype `all` is the one value modelled.
+    let v = cdr(&f, "2026-03-01", "2026-03-02", "0", &[("answered", "true")]).await;
+    assert_eq!(st(&v), "missing_params");
+    let v = cdr(&f, "2026-03-01", "2026-03-02", "0", &[("calltype", "all")]).await;
+    assert_eq!(st(&v), "no_cdr");
+    let v = cdr(&f, "2026-03-01", "2026-03-02", "0", &[("calltype", DID)]).await;
+    assert_eq!(st(&v), "missing_params");
+}
+
+#[tokio::test]
+async fn get_cdr_needs_a_call_status() {
+    let f = fake().await;
+    f.add_cdr(CdrRow::inbound(
+        "1",
+        dt("2026-03-01 12:00:00"),
+        CALLER,
+        DID,
+        "ANSWERED",
+        10,
+    ));
+    let base = [
+        ("method", "getCDR"),
+        ("date_from", "2026-03-01"),
+        ("date_to", "2026-03-01"),
+        ("timezone", "0"),
+    ];
+    assert_eq!(st(&api(&f, &base).await), "no_callstatus");
+    let mut all_zero = base.to_vec();
+    all_zero.extend([("answered", "0"), ("noanswer", "0"), ("busy", "0"), ("failed", "0")]);
+    assert_eq!(st(&api(&f, &all_zero).await), "no_callstatus");
+    let mut one = base.to_vec();
+    one.push(("busy", "1"));
+    assert_eq!(
+        st(&api(&f, &one).await),
+        "no_cdr",
+        "valid, but the one call was answered"
+    );
+    one.push(("answered", "1"));
+    assert_eq!(cdr_rows(&api(&f, &one).await).len(), 1);
+}
+
+#[tokio::test]
+async fn get_cdr_date_range_is_at_most_92_days_both_ends_included() {
+    let f = fake().await;
+    let from = day("2026-01-01");
+    let last_ok = from + Days::new(92);
+    assert_eq!(last_ok, day("2026-04-03"));
+    // A call on the first and on the last day of the longest window: both are in it.
+    f.add_cdr(CdrRow::inbound(
+        "first",
+        dt("2026-01-01 00:00:00"),
+        CALLER,
+        DID,
+        "ANSWERED",
+        5,
+    ));
+    f.add_cdr(CdrRow::inbound(
+        "last",
+        dt("2026-04-03 23:59:59"),
+        CALLER,
+        DID,
+        "ANSWERED",
+        5,
+    ));
+    let v = cdr(&f, "2026-01-01", "2026-04-03", "0", &[]).await;
+    assert_eq!(field(cdr_rows(&v), "uniqueid"), ["last", "first"]);
+    let v = cdr(&f, "2026-01-01", "2026-04-04", "0", &[]).await;
+    assert_eq!(st(&v), "invalid_daterange", "93 days");
+    let v = cdr(&f, "2026-03-02", "2026-03-01", "0", &[]).await;
+    assert_eq!(st(&v), "invalid_daterange", "date_from after date_to");
+    let v = cdr(&f, "2026-04-03", "2026-04-03", "0", &[]).await;
+    assert_eq!(field(cdr_rows(&v), "uniqueid"), ["last"], "a single day");
+}
+
+#[tokio::test]
+async fn get_cdr_empty_is_no_cdr() {
+    let f = fake().await;
+    assert_eq!(st(&cdr(&f, "2026-03-01", "2026-03-31", "0", &[]).await), "no_cdr");
+    f.add_cdr(CdrRow::inbound(
+        "1",
+        dt("2026-04-01 00:00:00"),
+        CALLER,
+        DID,
+        "ANSWERED",
+        10,
+    ));
+    assert_eq!(st(&cdr(&f, "2026-03-01", "2026-03-31", "0", &[]).await), "no_cdr");
+}
+
+#[tokio::test]
+async fn get_cdr_rows_carry_every_contract_field_as_strings_newest_first() {
+    let f = fake().await;
+    f.add_cdr(CdrRow::inbound(
+        "12964421x41098i8c",
+        dt("2026-03-05 14:00:00"),
+        CALLER,
+        DID,
+        "ANSWERED",
+        65,
+    ));
+    f.add_cdr(CdrRow::outbound(
+        "128238059",
+        dt("2026-03-05 16:30:00"),
+        DID,
+        PATIENT,
+        "ANSWERED",
+        3700,
+    ));
+    let v = cdr(&f, "2026-03-05", "2026-03-05", "0", &[]).await;
+    assert_all_strings(&v);
+    let rows = cdr_rows(&v);
+    assert_eq!(field(rows, "uniqueid"), ["128238059", "12964421x41098i8c"]);
+    let mut keys: Vec<&str> = rows[0].as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "account",
+            "call_logs",
+            "callerid",
+            "date",
+            "description",
+            "destination",
+            "destination_type",
+            "disposition",
+            "duration",
+            "rate",
+            "seconds",
+            "total",
+            "uniqueid"
+        ]
+    );
+    let (out, inb) = (&rows[0], &rows[1]);
+    assert_eq!(inb["date"], "2026-03-05 14:00:00");
+    assert_eq!(inb["callerid"], format!("\"{CALLER}\" <{CALLER}>"));
+    assert_eq!(inb["destination"], DID);
+    assert_eq!(inb["description"], "Inbound - Local Caller");
+    assert_eq!(inb["destination_type"], "IN:USA");
+    assert_eq!(inb["account"], DEFAULT_ACCOUNT);
+    assert_eq!(inb["disposition"], "ANSWERED");
+    assert_eq!(inb["duration"], "00:01:05");
+    assert_eq!(inb["seconds"], "65");
+    assert_eq!(inb["rate"], "0.00850000");
+    assert_eq!(inb["total"], "0.00920833");
+    assert!(inb["call_logs"].as_str().unwrap().contains("12964421x41098i8c"));
+    assert_eq!(out["callerid"], DID);
+    assert_eq!(out["destination"], PATIENT);
+    assert_eq!(out["description"], "Outbound");
+    assert_eq!(out["destination_type"], "OUT:USA");
+    assert_eq!(out["duration"], "01:01:40");
+    assert_eq!(out["seconds"], "3700");
+}
+
+#[tokio::test]
+async fn get_cdr_timezone_shifts_date_and_day_filter() {
+    let f = fake().await;
+    // 02:30 UTC on the 10th is still the evening of the 9th at UTC-5.
+    f.add_cdr(CdrRow::inbound(
+        "early",
+        dt("2026-03-10 02:30:00"),
+        CALLER,
+        DID,
+        "ANSWERED",
+        30,
+    ));
+    let v = cdr(&f, "2026-03-10", "2026-03-10", "0", &[]).await;
+    assert_eq!(cdr_rows(&v)[0]["date"], "2026-03-10 02:30:00");
+    assert_eq!(st(&cdr(&f, "2026-03-10", "2026-03-10", "-5", &[]).await), "no_cdr");
+    let v = cdr(&f, "2026-03-09", "2026-03-09", "-5", &[]).await;
+    assert_eq!(cdr_rows(&v)[0]["date"], "2026-03-09 21:30:00");
+    let v = cdr(&f, "2026-03-09", "2026-03-09", "-3.5", &[]).await;
+    assert_eq!(cdr_rows(&v)[0]["date"], "2026-03-09 23:00:00");
+    let v = cdr(&f, "2026-03-10", "2026-03-10", "13", &[]).await;
+    assert_eq!(cdr_rows(&v)[0]["date"], "2026-03-10 15:30:00");
+    // Noon UTC on the 9th is already the 10th at UTC+13.
+    f.add_cdr(CdrRow::inbound(
+        "noon",
+        dt("2026-03-09 12:00:00"),
+        CALLER,
+        DID,
+        "ANSWERED",
+        30,
+    ));
+    let v = cdr(&f, "2026-03-10", "2026-03-10", "13", &[]).await;
+    assert_eq!(
+        field(cdr_rows(&v), "date"),
+        ["2026-03-10 15:30:00", "2026-03-10 01:00:00"]
+    );
+    let v = cdr(&f, "2026-03-09", "2026-03-09", "0", &[]).await;
+    assert_eq!(field(cdr_rows(&v), "uniqueid"), ["noon"]);
+}
+
+#[tokio::test]
+async fn get_cdr_filters_on_disposition_and_account() {
+    let f = fake().await;
+    let at = dt("2026-03-05 10:00:00");
+    let mut rows = Vec::new();
+    for (i, disposition) in ["ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION"]
+        .iter()
+        .enumerate()
+    {
+        let mut row = CdrRow::inbound(
+            &format!("d{i}"),
+            at + chrono::Duration::minutes(i as i64),
+            CALLER,
+            DID,
+            disposition,
+            0,
+        );
+        if i == 1 {
+            row.account = "100000_frontdesk".into();
+        }
+        rows.push(row);
+    }
+    let mut other = CdrRow::outbound("other", at, DID, PATIENT, "ANSWERED", 9);
+    other.account = "200000".into();
+    rows.push(other);
+    f.add_cdr_rows(rows);
+
+    let only = |flag: &'static str| {
+        let f = &f;
+        async move {
+            let p = [
+                ("method", "getCDR"),
+                ("date_from", "2026-03-05"),
+                ("date_to", "2026-03-05"),
+                ("timezone", "0"),
+                (flag, "1"),
+            ];
+            let v = api(f, &p).await;
+            field(cdr_rows(&v), "disposition")
+                .into_iter()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        }
+    };
+    // A disposition outside the four known ones shows with any call status.
+    assert_eq!(only("answered").await, ["CONGESTION", "ANSWERED", "ANSWERED"]);
+    assert_eq!(only("noanswer").await, ["CONGESTION", "NO ANSWER"]);
+    assert_eq!(only("busy").await, ["CONGESTION", "BUSY"]);
+    assert_eq!(only("failed").await, ["CONGESTION", "FAILED"]);
+    let v = cdr(&f, "2026-03-05", "2026-03-05", "0", &[("answered", "0"), ("busy", "0")]).await;
+    assert_eq!(field(cdr_rows(&v), "uniqueid"), ["d4", "d3", "d1"]);
+
+    let v = cdr(&f, "2026-03-05", "2026-03-05", "0", &[("account", "100000_frontdesk")]).await;
+    assert_eq!(field(cdr_rows(&v), "uniqueid"), ["d1"]);
+    // The main account covers its sub-accounts.
+    let v = cdr(&f, "2026-03-05", "2026-03-05", "0", &[("account", "100000")]).await;
+    assert_eq!(field(cdr_rows(&v), "uniqueid"), ["d4", "d3", "d2", "d1", "d0"]);
+    let v = cdr(&f, "2026-03-05", "2026-03-05", "0", &[("account", "200000")]).await;
+    assert_eq!(field(cdr_rows(&v), "uniqueid"), ["other"]);
+    let v = cdr(&f, "2026-03-05", "2026-03-05", "0", &[("account", "999999")]).await;
+    assert_eq!(st(&v), "no_cdr");
+}
+
+#[tokio::test]
+async fn get_cdr_raw_rows_are_returned_as_is() {
+    let f = fake().await;
+    let numbers = json!({"date": "2026-03-05 10:00:00", "uniqueid": 128238059, "seconds": 11, "rate": 0.0085});
+    let empty = json!({"date": "", "callerid": "", "disposition": "", "seconds": ""});
+    f.add_raw_cdr(dt("2026-03-05 10:00:00"), numbers.clone());
+    f.add_raw_cdr(dt("2026-03-05 11:00:00"), empty.clone());
+    f.add_raw_cdr(dt("2026-03-05 12:00:00"), json!("garbage"));
+    f.add_raw_cdr(dt("2026-03-07 12:00:00"), json!({"uniqueid": "later"}));
+    f.add_cdr(CdrRow::inbound(
+        "typed",
+        dt("2026-03-05 09:00:00"),
+        CALLER,
+        DID,
+        "ANSWERED",
+        3,
+    ));
+    // Only the date filter applies to raw rows (in the request's timezone).
+    let p = [
+        ("method", "getCDR"),
+        ("date_from", "2026-03-05"),
+        ("date_to", "2026-03-05"),
+        ("timezone", "0"),
+        ("failed", "1"),
+    ];
+    let v = api(&f, &p).await;
+    assert_eq!(*cdr_rows(&v), vec![json!("garbage"), empty.clone(), numbers.clone()]);
+    let v = cdr(&f, "2026-03-05", "2026-03-05", "0", &[]).await;
+    assert_eq!(cdr_rows(&v).len(), 4);
+    assert_eq!(cdr_rows(&v)[3]["uniqueid"], "typed");
+    // At UTC-11, 10:00 and 09:00 UTC are still the 4th.
+    let v = cdr(&f, "2026-03-05", "2026-03-05", "-11", &[]).await;
+    assert_eq!(*cdr_rows(&v), vec![json!("garbage"), empty]);
+    let v = cdr(&f, "2026-03-04", "2026-03-04", "-11", &[]).await;
+    assert_eq!(cdr_rows(&v)[0], numbers);
+    assert_eq!(cdr_rows(&v)[1]["date"], "2026-03-04 22:00:00");
+
+    f.clear_cdr();
+    assert_eq!(st(&cdr(&f, "2026-03-01", "2026-03-31", "0", &[]).await), "no_cdr");
+}
+
+#[tokio::test]
+async fn get_cdr_window_over_100k_rows_is_cheap() {
+    let f = fake().await;
+    let start = dt("2026-01-01 00:00:00");
+    let t = Instant::now();
+    // One call a minute: about 69 days.
+    f.add_cdr_rows((0..100_000u32).map(|i| {
+        CdrRow::inbound(
+            &format!("u{i}"),
+            start + chrono::Duration::minutes(i64::from(i)),
+            CALLER,
+            DID,
+            "ANSWERED",
+            i % 600,
+        )
+    }));
+    let v = cdr(&f, "2026-02-01", "2026-02-01", "0", &[]).await;
+    let rows = cdr_rows(&v);
+    assert_eq!(rows.len(), 24 * 60);
+    assert_eq!(rows[0]["date"], "2026-02-01 23:59:00");
+    assert_eq!(rows[rows.len() - 1]["date"], "2026-02-01 00:00:00");
+    assert_eq!(st(&cdr(&f, "2026-06-01", "2026-06-30", "0", &[]).await), "no_cdr");
+    // Generous: a linear scan per row (quadratic) would take minutes, not seconds.
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+}
+
+// ---------------------------------------------------------------- recordings
+
+const ACCOUNT: &str = "100000_VoIP";
+
+fn recording(seed: &str, datetime: &str, incoming: bool, secs: u32) -> Recording {
+    Recording {
+        id: recording_id(seed),
+        datetime: dt(datetime),
+        destination: if incoming { DID } else { PATIENT }.to_string(),
+        incoming,
+        account: ACCOUNT.to_string(),
+        duration_secs: secs,
+        mp3: mp3::silence(f64::from(secs)),
+    }
+}
+
+async fn recordings(f: &FakeVoipMs, from: &str, to: &str, extra: &[(&str, &str)]) -> Value {
+    let mut p = vec![
+        ("method", "getCallRecordings"),
+        ("account", ACCOUNT),
+        ("date_from", from),
+        ("date_to", to),
+    ];
+    p.extend_from_slice(extra);
+    api(f, &p).await
+}
+
+fn recording_ids(v: &Value) -> Vec<String> {
+    assert_eq!(st(v), "success", "{v}");
+    v["recordings"]
+        .as_array()
+        .expect("recordings is an array")
+        .iter()
+        .map(|r| r["callrecording"].as_str().expect("string id").to_string())
+        .collect()
+}
+
+/// The raw text of a GET with credentials.
+async fn api_text(f: &FakeVoipMs, params: &[(&str, &str)]) -> String {
+    let mut all = vec![("api_username", USER), ("api_password", PASS)];
+    all.extend_from_slice(params);
+    let url = reqwest::Url::parse_with_params(&f.api_url(), &all).expect("url");
+    let resp = reqwest::get(url).await.expect("request");
+    assert_eq!(resp.status().as_u16(), 200);
+    resp.text().await.expect("body")
+}
+
+/// What a client must do with `base64file`: drop the whitespace, then decode.
+fn decode_base64file(v: &Value) -> Vec<u8> {
+    let text: String = v["base64file"]
+        .as_str()
+        .expect("base64file is a string")
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .expect("valid base64 once whitespace is gone")
+}
+
+#[tokio::test]
+async fn get_call_recordings_required_params_and_dates() {
+    let f = fake().await;
+    f.add_recording(recording("r1", "2026-03-05 10:00:00", true, 20));
+    let without = |skip: &str| {
+        let mut p = vec![
+            ("method", "getCallRecordings"),
+            ("account", ACCOUNT),
+            ("date_from", "2026-03-01"),
+            ("date_to", "2026-03-31"),
+        ];
+        p.retain(|(k, _)| *k != skip);
+        p
+    };
+    for skip in ["account", "date_from", "date_to"] {
+        assert_eq!(st(&api(&f, &without(skip)).await), "missing_params", "without {skip}");
+    }
+    assert_eq!(
+        st(&recordings(&f, "2026-03-01", "2026-03-31", &[("account", "")]).await),
+        "missing_params"
+    );
+    assert_eq!(st(&recordings(&f, "2026-3-1", "2026-03-31", &[]).await), "invalid_date");
+    assert_eq!(
+        st(&recordings(&f, "2026-03-01", "31/03/2026", &[]).await),
+        "invalid_date"
+    );
+    // 92 days is the longest range; both ends are included.
+    assert_eq!(
+        recording_ids(&recordings(&f, "2026-03-05", "2026-06-05", &[]).await).len(),
+        1
+    );
+    assert_eq!(
+        recording_ids(&recordings(&f, "2026-02-01", "2026-03-05", &[]).await).len(),
+        1
+    );
+    assert_eq!(
+        st(&recordings(&f, "2026-03-05", "2026-06-06", &[]).await),
+        "invalid_daterange"
+    );
+    assert_eq!(
+        st(&recordings(&f, "2026-03-06", "2026-03-05", &[]).await),
+        "invalid_daterange"
+    );
+    for bad in [
+        ("call_type", "Incoming"),
+        ("start", "x"),
+        ("start", "-1"),
+        ("length", "0"),
+    ] {
+        assert_eq!(
+            st(&recordings(&f, "2026-03-01", "2026-03-31", &[bad]).await),
+            "missing_params",
+            "{bad:?}"
+        );
+    }
+    assert_eq!(
+        st(&recordings(&f, "2026-04-01", "2026-04-30", &[]).await),
+        "no_recording"
+    );
+}
+
+#[tokio::test]
+async fn get_call_recordings_pages_with_start_and_length() {
+    let f = fake().await;
+    let first = dt("2026-03-01 08:00:00");
+    let mut expected = Vec::new();
+    for i in 0..25u32 {
+        let when = first + chrono::Duration::hours(i64::from(i) * 7);
+        let rec = recording(
+            &format!("109799-{i}-IN-{}", when.and_utc().timestamp()),
+            &when.format("%Y-%m-%d %H:%M:%S").to_string(),
+            i % 2 == 0,
+            15 + i,
+        );
+        expected.push(rec.id.clone());
+        f.add_recording(rec);
+    }
+    expected.reverse(); // newest first
+
+    let mut seen = Vec::new();
+    let mut sizes = Vec::new();
+    for start in ["0", "10", "20"] {
+        let v = recordings(&f, "2026-03-01", "2026-03-31", &[("start", start), ("length", "10")]).await;
+        assert_all_strings(&v);
+        let ids = recording_ids(&v);
+        sizes.push(ids.len());
+        seen.extend(ids);
+    }
+    assert_eq!(sizes, [10, 10, 5]);
+    assert_eq!(seen, expected, "every row once, in order, across the pages");
+    let v = recordings(&f, "2026-03-01", "2026-03-31", &[("start", "25"), ("length", "10")]).await;
+    assert_eq!(st(&v), "no_recording", "past the end");
+
+    // Without paging parameters: the first DEFAULT_RECORDINGS_LENGTH rows.
+    assert_eq!(DEFAULT_RECORDINGS_LENGTH, 50);
+    let v = recordings(&f, "2026-03-01", "2026-03-31", &[]).await;
+    assert_eq!(recording_ids(&v), expected);
+
+    let row = &v["recordings"][0];
+    let mut keys: Vec<&str> = row.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "callrecording",
+            "datetime",
+            "destination",
+            "duration",
+            "subaccount",
+            "type"
+        ]
+    );
+    assert_eq!(row["datetime"], "2026-03-08 08:00:00");
+    assert_eq!(row["type"], "Incoming");
+    assert_eq!(row["destination"], DID);
+    assert_eq!(row["subaccount"], ACCOUNT);
+    assert_eq!(row["duration"], "00:39");
+}
+
+#[tokio::test]
+async fn get_call_recordings_call_type_and_account_filters() {
+    let f = fake().await;
+    f.add_recording(recording("in-1", "2026-03-05 10:00:00", true, 61));
+    f.add_recording(recording("out-1", "2026-03-05 11:00:00", false, 3725));
+    let mut other = recording("in-other", "2026-03-05 12:00:00", true, 5);
+    other.account = "100000_frontdesk".into();
+    f.add_recording(other);
+    let mut elsewhere = recording("in-elsewhere", "2026-03-05 13:00:00", true, 5);
+    elsewhere.account = "200000".into();
+    f.add_recording(elsewhere);
+
+    let ids = |v: Value| recording_ids(&v);
+    let ty = |t: &'static str| [("call_type", t)];
+    let r = |s: &str| recording_id(s);
+    assert_eq!(
+        ids(recordings(&f, "2026-03-05", "2026-03-05", &ty("incoming")).await),
+        [r("in-1")]
+    );
+    let v = recordings(&f, "2026-03-05", "2026-03-05", &ty("outgoing")).await;
+    assert_eq!(v["recordings"][0]["type"], "Outgoing");
+    assert_eq!(v["recordings"][0]["duration"], "62:05", "minutes go past 59");
+    assert_eq!(ids(v), [r("out-1")]);
+    assert_eq!(
+        ids(recordings(&f, "2026-03-05", "2026-03-05", &ty("all")).await),
+        [r("out-1"), r("in-1")]
+    );
+    // The main account covers its sub-accounts; any account is accepted.
+    assert_eq!(
+        ids(recordings(&f, "2026-03-05", "2026-03-05", &[("account", "100000")]).await),
+        [r("in-other"), r("out-1"), r("in-1")]
+    );
+    assert_eq!(
+        ids(recordings(&f, "2026-03-05", "2026-03-05", &[("account", "200000")]).await),
+        [r("in-elsewhere")]
+    );
+    assert_eq!(
+        st(&recordings(&f, "2026-03-05", "2026-03-05", &[("account", "555555")]).await),
+        "no_recording"
+    );
+}
+
+#[tokio::test]
+async fn recordings_are_shown_at_the_configured_utc_offset() {
+    let f = fake().await;
+    let rec = recording("late", "2026-03-10 02:30:00", true, 20);
+    f.add_recording(rec.clone());
+    let v = recordings(&f, "2026-03-10", "2026-03-10", &[]).await;
+    assert_eq!(v["recordings"][0]["datetime"], "2026-03-10 02:30:00");
+
+    f.set_recording_utc_offset(-5);
+    assert_eq!(
+        st(&recordings(&f, "2026-03-10", "2026-03-10", &[]).await),
+        "no_recording"
+    );
+    let v = recordings(&f, "2026-03-09", "2026-03-09", &[("timezone", "0")]).await;
+    assert_eq!(
+        v["recordings"][0]["datetime"], "2026-03-09 21:30:00",
+        "timezone is ignored"
+    );
+    let p = [
+        ("method", "getCallRecording"),
+        ("account", ACCOUNT),
+        ("callrecording", rec.id.as_str()),
+    ];
+    assert_eq!(api(&f, &p).await["datetime"], "2026-03-09 21:30:00");
+}
+
+#[tokio::test]
+async fn get_call_recording_serves_base64_with_whitespace_and_escaped_slashes() {
+    let f = fake().await;
+    let mut rec = recording(
+        "109799-529992426194-529993990520-IN-1544131306",
+        "2026-03-05 10:00:00",
+        true,
+        3,
+    );
+    rec.mp3 = mp3::with_id3v2(&mp3::silence(3.0));
+    f.add_recording(rec.clone());
+    let p = [
+        ("method", "getCallRecording"),
+        ("account", ACCOUNT),
+        ("callrecording", rec.id.as_str()),
+    ];
+    let text = api_text(&f, &p).await;
+    // The raw JSON text: `/` escaped, line breaks and spaces inside the string.
+    assert!(text.contains("\\/"), "no \\/ in the body");
+    assert!(text.contains("\\r\\n"), "no line breaks in base64file");
+    let v: Value = serde_json::from_str(&text).expect("valid JSON");
+    assert_eq!(st(&v), "success");
+    // The recording's fields sit at the top level, next to status.
+    assert_eq!(v["callrecording"], rec.id);
+    assert_eq!(v["datetime"], "2026-03-05 10:00:00");
+    assert_eq!(v["type"], "Incoming");
+    assert_eq!(v["subaccount"], ACCOUNT);
+    assert_eq!(v["duration"], "00:03");
+    assert_eq!(v["destination"], DID);
+    let b64 = v["base64file"].as_str().unwrap();
+    assert!(b64.contains('/') && !b64.contains("\\/"), "the parser undoes \\/");
+    assert!(b64.contains(' ') && b64.contains("\r\n"), "but keeps the whitespace");
+    assert!(
+        base64::engine::general_purpose::STANDARD.decode(b64).is_err(),
+        "undecodable as it comes"
+    );
+    assert_eq!(decode_base64file(&v), rec.mp3);
+    assert_eq!(f.recording_fetches(&rec.id), 1);
+    let (_, decoded_secs, _) = decode_mp3(decode_base64file(&v));
+    assert!((decoded_secs - 3.0).abs() <= FRAME_SECS, "{decoded_secs}");
+}
+
+#[tokio::test]
+async fn get_call_recording_of_several_megabytes_arrives_whole() {
+    let f = fake().await;
+    let mut rec = recording("big", "2026-03-05 10:00:00", false, 131);
+    rec.mp3 = mp3::silence_at(131.0, 320);
+    assert!(rec.mp3.len() > 5_000_000, "{}", rec.mp3.len());
+    f.add_recording(rec.clone());
+    let p = [
+        ("method", "getCallRecording"),
+        ("account", ACCOUNT),
+        ("callrecording", rec.id.as_str()),
+    ];
+    let text = api_text(&f, &p).await;
+    assert!(text.len() > 6_700_000, "{}", text.len());
+    let v: Value = serde_json::from_str(&text).expect("valid JSON");
+    assert_eq!(decode_base64file(&v), rec.mp3);
+    // Twice: the fetch counter counts every answer.
+    let v = api(&f, &p).await;
+    assert_eq!(decode_base64file(&v).len(), rec.mp3.len());
+    assert_eq!(f.recording_fetches(&rec.id), 2);
+}
+
+#[tokio::test]
+async fn get_call_recording_unknown_is_invalid_recording() {
+    let f = fake().await;
+    let rec = recording("known", "2026-03-05 10:00:00", true, 3);
+    f.add_recording(rec.clone());
+    let get = |account: &'static str, id: String| {
+        let f = &f;
+        async move {
+            let p = [
+                ("method", "getCallRecording"),
+                ("account", account),
+                ("callrecording", id.as_str()),
+            ];
+            st(&api(f, &p).await).to_string()
+        }
+    };
+    assert_eq!(get(ACCOUNT, recording_id("unknown")).await, "invalid_recording");
+    assert_eq!(
+        get("200000", rec.id.clone()).await,
+        "invalid_recording",
+        "another account's"
+    );
+    assert_eq!(get(ACCOUNT, String::new()).await, "missing_params");
+    assert_eq!(get("", rec.id.clone()).await, "missing_params");
+    assert_eq!(f.recording_fetches(&rec.id), 0);
+    assert_eq!(get("100000", rec.id.clone()).await, "success", "the main account's");
+    assert_eq!(f.recording_fetches(&rec.id), 1);
+}
+
+#[tokio::test]
+async fn set_recording_base64_serves_a_broken_file() {
+    let f = fake().await;
+    let rec = recording("corrupt", "2026-03-05 10:00:00", true, 3);
+    f.add_recording(rec.clone());
+    f.set_recording_base64(&rec.id, "//uQx not \"base64\" at all!");
+    let p = [
+        ("method", "getCallRecording"),
+        ("account", ACCOUNT),
+        ("callrecording", rec.id.as_str()),
+    ];
+    let text = api_text(&f, &p).await;
+    assert!(text.contains("\\/\\/uQx"), "{text}");
+    let v: Value = serde_json::from_str(&text).expect("still valid JSON");
+    assert_eq!(v["base64file"], "//uQx not \"base64\" at all!");
+    let stripped: String = v["base64file"]
+        .as_str()
+        .unwrap()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    assert!(base64::engine::general_purpose::STANDARD.decode(stripped).is_err());
+    assert_eq!(f.recording_fetches(&rec.id), 1);
+}
+
+#[tokio::test]
+async fn faults_apply_to_call_history_methods() {
+    let f = fake().await;
+    let rec = recording("r", "2026-03-05 10:00:00", true, 3);
+    f.add_recording(rec.clone());
+    let fetch = [
+        ("method", "getCallRecording"),
+        ("account", ACCOUNT),
+        ("callrecording", rec.id.as_str()),
+    ];
+
+    f.set_fault("getCDR", Some(Fault::Status("method_maintenance")));
+    assert_eq!(
+        st(&cdr(&f, "2026-03-01", "2026-03-02", "0", &[]).await),
+        "method_maintenance"
+    );
+    f.set_fault("getCDR", None);
+    assert_eq!(st(&cdr(&f, "2026-03-01", "2026-03-02", "0", &[]).await), "no_cdr");
+
+    f.set_fault("getCallRecordings", Some(Fault::Status("api_limit_exceeded")));
+    assert_eq!(
+        st(&recordings(&f, "2026-03-05", "2026-03-05", &[]).await),
+        "api_limit_exceeded"
+    );
+    f.set_fault("getCallRecordings", None);
+
+    f.set_fault_once("getCallRecording", Fault::Http(503));
+    let url = reqwest::Url::parse_with_params(
+        &f.api_url(),
+        [("api_username", USER), ("api_password", PASS)]
+            .iter()
+            .chain(fetch.iter()),
+    )
+    .expect("url");
+    assert_eq!(reqwest::get(url.clone()).await.expect("get").status().as_u16(), 503);
+    assert_eq!(
+        f.recording_fetches(&rec.id),
+        0,
+        "the fault answered before the method ran"
+    );
+    assert_eq!(st(&api(&f, &fetch).await), "success", "only once");
+    assert_eq!(f.recording_fetches(&rec.id), 1);
+
+    // The method runs, then the connection drops: served (counted) but never received.
+    f.set_fault_once("getCallRecording", Fault::AcceptThenDrop);
+    assert!(reqwest::get(url).await.is_err());
+    assert_eq!(f.recording_fetches(&rec.id), 2);
+    assert_eq!(f.calls("getCallRecording").len(), 3);
+}
+
+// ---------------------------------------------------------------- generated MP3
+
+/// One MPEG frame at 32 kHz, in seconds.
+const FRAME_SECS: f64 = 1152.0 / 32000.0;
+
+/// Reads `bytes` with symphonia as the app does: (duration the demuxer announces, duration
+/// of every packet decoded, whether every sample is silent).
+fn decode_mp3(bytes: Vec<u8>) -> (f64, f64, bool) {
+    use symphonia::core::audio::SampleBuffer;
+    use symphonia::core::codecs::DecoderOptions;
+    use symphonia::core::errors::Error;
+    use symphonia::core::formats::FormatOptions;
+    use symphonia::core::io::MediaSourceStream;
+    use symphonia::core::meta::MetadataOptions;
+    use symphonia::core::probe::Hint;
+
+    let source = MediaSourceStream::new(Box::new(std::io::Cursor::new(bytes)), Default::default());
+    let mut hint = Hint::new();
+    hint.with_extension("mp3");
+    let probed = symphonia::default::get_probe()
+        .format(&hint, source, &FormatOptions::default(), &MetadataOptions::default())
+        .expect("symphonia recognises the file");
+    let mut format = probed.format;
+    let track = format.default_track().expect("one track").clone();
+    let rate = f64::from(track.codec_params.sample_rate.expect("sample rate"));
+    let announced = track.codec_params.n_frames.expect("duration known") as f64 / rate;
+    let mut decoder = symphonia::default::get_codecs()
+        .make(&track.codec_params, &DecoderOptions::default())
+        .expect("mp3 decoder");
+    let (mut frames, mut silent) = (0u64, true);
+    loop {
+        let packet = match format.next_packet() {
+            Ok(p) => p,
+            Err(Error::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(e) => panic!("reading packets: {e}"),
+        };
+        let decoded = decoder.decode(&packet).expect("decodes");
+        frames += decoded.frames() as u64;
+        let mut samples = SampleBuffer::<f32>::new(decoded.capacity() as u64, *decoded.spec());
+        samples.copy_interleaved_ref(decoded);
+        silent &= samples.samples().iter().all(|s| *s == 0.0);
+    }
+    (announced, frames as f64 / rate, silent)
+}
+
+#[test]
+fn generated_mp3_decodes_with_symphonia_to_its_duration() {
+    for (what, bytes) in [
+        ("32 kbps", mp3::silence(12.0)),
+        ("320 kbps", mp3::silence_at(12.0, 320)),
+        ("with an ID3v2 tag", mp3::with_id3v2(&mp3::silence(12.0))),
+    ] {
+        let (announced, decoded, silent) = decode_mp3(bytes);
+        assert!((announced - 12.0).abs() <= FRAME_SECS, "{what}: announced {announced}");
+        assert!((decoded - 12.0).abs() <= FRAME_SECS, "{what}: decoded {decoded}");
+        assert!(silent, "{what}: not silent");
+    }
 }

@@ -32,7 +32,8 @@
 //!   (getCDR by its `timezone` parameter, recordings by
 //!   [`FakeVoipMs::set_recording_utc_offset`]); the day filters apply to the
 //!   shown date. The choices made where the contract is silent are in the doc
-//!   comments of [`get_cdr`], [`get_call_recordings`] and [`get_call_recording`].
+//!   comments of the private `get_cdr`, `get_call_recordings` and
+//!   `get_call_recording` functions, and in docs/providers.md.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -154,7 +155,7 @@ pub struct CdrRow {
 
 impl CdrRow {
     /// A call from `from` (digits) to our DID `to_did`. The caller id is
-    /// `"<from>" <<from>>`, the form a PBX shows when there is no caller name, so a client
+    /// `"4385550199" <4385550199>`, the form a PBX shows when there is no caller name, so a client
     /// that grabs every digit of the field instead of the ones inside `<>` gets the number
     /// twice and fails. `description` `Inbound - Local Caller`, `destination_type` `IN:USA`,
     /// account [`DEFAULT_ACCOUNT`].
@@ -207,7 +208,7 @@ impl CdrRow {
 /// A call recording (getCallRecordings / getCallRecording), stored with its time in **UTC**.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Recording {
-    /// The opaque `callrecording` id (the API's look base64: see [`recording_id`]).
+    /// The opaque `callrecording` id (base64-looking in the API: see [`recording_id`]).
     pub id: String,
     /// Start of the call, in UTC.
     pub datetime: NaiveDateTime,
@@ -222,8 +223,8 @@ pub struct Recording {
     pub mp3: Vec<u8>,
 }
 
-/// A `callrecording` id in the API's style: unpadded base64 of `seed` (the contract's sample
-/// decodes to `<account>-<number>-<number>-IN-<epoch>`). Ids are opaque: clients must pass them
+/// A `callrecording` id in the API's style: unpadded base64 of `seed` (the API documentation's
+/// sample id decodes to `<account>-<number>-<number>-IN-<epoch>`). Ids are opaque: clients must pass them
 /// back verbatim, so a seed that yields `+` or `/` tests their URL encoding.
 pub fn recording_id(seed: &str) -> String {
     base64::engine::general_purpose::STANDARD_NO_PAD.encode(seed)
@@ -558,7 +559,8 @@ impl FakeVoipMs {
     }
 
     /// Serve `raw` as recording `id`'s `base64file` instead of its real encoding (a corrupt or
-    /// truncated file). `raw` is put in the JSON string as it is, with only JSON escaping.
+    /// truncated file). `raw` goes into the JSON string as it is, with JSON escaping and `/`
+    /// written `\/` as for real files.
     pub fn set_recording_base64(&self, id: &str, raw: &str) {
         lock(&self.state)
             .recording_base64
