@@ -6,9 +6,11 @@ use std::collections::BTreeSet;
 
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Context, LambdaEvent, Service};
-use pedro_tests::app::{member_token, FIXTURE_CONVERSATION, PATIENT};
+use pedro_tests::app::{member_token, DID, FIXTURE_CALL, FIXTURE_CONVERSATION, FIXTURE_RECORDING, PATIENT};
 use pedro_tests::events;
+use pedro_tests::fakes::voipms::CdrRow;
 use pedro_tests::fakes::voipms::InboundSms;
+use pedro_tests::mp3;
 use pedro_tests::{spawn_app, TestApp};
 use pedro_voip::http::{function_router, ENDPOINTS};
 use pedro_voip::jobs::Job;
@@ -41,7 +43,7 @@ async fn every_function_has_a_fixture_and_every_fixture_a_function() {
         .iter()
         .map(|e| e.function.to_string())
         .chain(Job::ALL.iter().map(|j| j.name().to_string()))
-        .chain(["queue-worker".to_string()])
+        .chain(["queue-worker".to_string(), "transcription-worker".to_string()])
         .collect();
     let fixtures: BTreeSet<String> = std::fs::read_dir(events::dir())
         .unwrap()
@@ -192,5 +194,96 @@ async fn check_sms_scheduled_event() {
         app.count("SELECT count(*) FROM sms_messages WHERE origin = 'check_sms'")
             .await,
         1
+    );
+}
+
+#[tokio::test]
+async fn voip_sync_event() {
+    let app = spawn_app().start().await;
+    let at = (app.clock_now() - chrono::Duration::minutes(30)).naive_utc();
+    app.voipms
+        .add_cdr(CdrRow::inbound("evt-1", at, PATIENT, DID, "ANSWERED", 42));
+    let (status, body) = invoke(&app, "voip-sync").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["calls"]["inserted"], 1, "{body}");
+}
+
+#[tokio::test]
+async fn call_history_event() {
+    let app = spawn_app().start().await;
+    app.seed_fixture_call(mp3::silence(2.0)).await;
+    let (status, body) = invoke(&app, "call-history").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["calls"][0]["id"], FIXTURE_CALL, "{body}");
+    assert_eq!(body["calls"][0]["recordingStatus"], "stored", "{body}");
+}
+
+#[tokio::test]
+async fn call_recordings_event() {
+    let app = spawn_app().start().await;
+    app.seed_fixture_call(mp3::silence(2.0)).await;
+    let (status, body) = invoke(&app, "call-recordings").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["recordings"][0]["id"], FIXTURE_RECORDING, "{body}");
+}
+
+#[tokio::test]
+async fn call_recording_link_event() {
+    let app = spawn_app().start().await;
+    let audio = mp3::silence(2.0);
+    app.seed_fixture_call(audio.clone()).await;
+    let (status, body) = invoke(&app, "call-recording-link").await;
+    assert_eq!(status, 200, "{body}");
+    let bytes = reqwest::get(body["url"].as_str().unwrap())
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(bytes.to_vec(), audio);
+    assert_eq!(app.count("SELECT count(*) FROM recording_access_log").await, 1);
+}
+
+#[tokio::test]
+async fn call_delete_event() {
+    let app = spawn_app().start().await;
+    app.seed_fixture_call(mp3::silence(2.0)).await;
+    let (status, body) = invoke(&app, "call-delete").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["deleted"]["recordingsDeleted"], 1, "{body}");
+    assert_eq!(app.count("SELECT count(*) FROM phone_calls").await, 0);
+}
+
+#[tokio::test]
+async fn sync_calls_and_retention_scheduled_events() {
+    let app = spawn_app().start().await;
+    let at = (app.clock_now() - chrono::Duration::minutes(30)).naive_utc();
+    app.voipms
+        .add_cdr(CdrRow::inbound("evt-2", at, PATIENT, DID, "NO ANSWER", 0));
+    let event: Value = serde_json::from_str(&events::fixture("sync-calls", "")).unwrap();
+    let report = handle_scheduled_event(&app.ctx, Job::SyncCalls, event).await.unwrap();
+    assert_eq!(report["calls"]["inserted"], 1, "{report}");
+    let event: Value = serde_json::from_str(&events::fixture("recording-retention", "")).unwrap();
+    let report = handle_scheduled_event(&app.ctx, Job::RecordingRetention, event)
+        .await
+        .unwrap();
+    assert_eq!(report["expired"], 0, "{report}");
+}
+
+#[tokio::test]
+async fn transcription_worker_sqs_event() {
+    let app = spawn_app().start().await;
+    app.seed_fixture_call(mp3::silence(2.0)).await;
+    let event: Value = serde_json::from_str(&events::fixture("transcription-worker", "")).unwrap();
+    let response = handle_sqs_batch(&app.ctx, serde_json::from_value(event).unwrap()).await;
+    assert_eq!(serde_json::to_value(&response).unwrap()["batchItemFailures"], json!([]));
+    let status: String = app
+        .value(&format!(
+            "SELECT transcription_status FROM call_recordings WHERE id = '{FIXTURE_RECORDING}'"
+        ))
+        .await;
+    assert_eq!(
+        status, "not_configured",
+        "no provider is configured: never a made-up transcript"
     );
 }

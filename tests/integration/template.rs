@@ -34,7 +34,15 @@ fn functions(template: &Value) -> Vec<(String, Value)> {
 
 /// Functions triggered by the task queue (`pedro_voip::lambda::run_queue_worker`): neither an
 /// endpoint nor a scheduled job.
-const QUEUE_CONSUMERS: [&str; 1] = ["queue-worker"];
+const QUEUE_CONSUMERS: [&str; 2] = ["queue-worker", "transcription-worker"];
+
+/// The queue (and its dead-letter queue) each consumer reads.
+fn queue_of(consumer: &str) -> (&'static str, &'static str) {
+    match consumer {
+        "transcription-worker" => ("TranscriptionQueue", "TranscriptionDeadLetterQueue"),
+        _ => ("TaskQueue", "TaskDeadLetterQueue"),
+    }
+}
 
 fn events_of_type<'a>(resource: &'a Value, kind: &str) -> Vec<&'a Value> {
     resource["Properties"]["Events"]
@@ -124,13 +132,14 @@ fn every_endpoint_and_job_is_deployed_and_nothing_else() {
             .flat_map(|events| events.values())
             .map(|e| e["Type"].as_str().unwrap_or_default())
             .collect();
-        assert_eq!(kinds, ["SQS"], "{consumer} is triggered by the task queue only");
+        assert_eq!(kinds, ["SQS"], "{consumer} is triggered by its queue only");
         let sqs = events_of_type(resource, "SQS")[0];
         let (function, queue) = intrinsic(&sqs["Queue"]);
+        let arn = format!("{}.Arn", queue_of(consumer).0);
         assert_eq!(
             (function.as_str(), queue.as_str()),
-            ("GetAtt", Some("TaskQueue.Arn")),
-            "{consumer} consumes the task queue"
+            ("GetAtt", Some(arn.as_str())),
+            "{consumer} consumes its queue"
         );
         // Without it one failed task makes SQS deliver the whole batch again.
         let response_types = sqs["FunctionResponseTypes"].as_sequence().cloned().unwrap_or_default();
@@ -147,24 +156,30 @@ fn every_endpoint_and_job_is_deployed_and_nothing_else() {
 /// delivery after which SQS moves it to the dead-letter queue. A batch in progress must not
 /// become visible again (AWS advises six times the consumer's timeout).
 #[test]
-fn the_task_queue_agrees_with_its_worker() {
+fn each_queue_agrees_with_its_worker() {
     let template = template();
-    let queue = &template["Resources"]["TaskQueue"]["Properties"];
-    let receives = queue["RedrivePolicy"]["maxReceiveCount"]
-        .as_u64()
-        .expect("a redrive policy");
-    let (function, target) = intrinsic(&queue["RedrivePolicy"]["deadLetterTargetArn"]);
-    assert_eq!(
-        (function.as_str(), target.as_str()),
-        ("GetAtt", Some("TaskDeadLetterQueue.Arn"))
-    );
-    let attempts = template["Globals"]["Function"]["Environment"]["Variables"]["QUEUE_MAX_ATTEMPTS"]
-        .as_str()
-        .and_then(|n| n.parse::<u64>().ok());
-    assert_eq!(attempts, Some(receives), "QUEUE_MAX_ATTEMPTS vs maxReceiveCount");
-    let visibility = queue["VisibilityTimeout"].as_u64().unwrap();
     let deployed = functions(&template);
     for consumer in QUEUE_CONSUMERS {
+        let (queue_name, dead_letters) = queue_of(consumer);
+        let queue = &template["Resources"][queue_name]["Properties"];
+        let receives = queue["RedrivePolicy"]["maxReceiveCount"]
+            .as_u64()
+            .expect("a redrive policy");
+        let (function, target) = intrinsic(&queue["RedrivePolicy"]["deadLetterTargetArn"]);
+        let dead_letters = format!("{dead_letters}.Arn");
+        assert_eq!(
+            (function.as_str(), target.as_str()),
+            ("GetAtt", Some(dead_letters.as_str()))
+        );
+        let attempts = template["Globals"]["Function"]["Environment"]["Variables"]["QUEUE_MAX_ATTEMPTS"]
+            .as_str()
+            .and_then(|n| n.parse::<u64>().ok());
+        assert_eq!(
+            attempts,
+            Some(receives),
+            "QUEUE_MAX_ATTEMPTS vs {queue_name}'s maxReceiveCount"
+        );
+        let visibility = queue["VisibilityTimeout"].as_u64().unwrap();
         let (_, resource) = deployed.iter().find(|(n, _)| n == consumer).unwrap();
         let timeout = resource["Properties"]["Timeout"]
             .as_u64()
@@ -172,6 +187,46 @@ fn the_task_queue_agrees_with_its_worker() {
             .unwrap();
         assert!(visibility >= 6 * timeout, "{consumer}: {visibility}s vs {timeout}s");
     }
+}
+
+/// The recordings are encrypted, never public, and only the functions that need them may touch
+/// them: the history cannot read the bucket.
+#[test]
+fn the_recordings_bucket_is_private_and_only_its_users_reach_it() {
+    let template = template();
+    let bucket = &template["Resources"]["RecordingsBucket"]["Properties"];
+    let sse = &bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"];
+    assert_eq!(sse["SSEAlgorithm"].as_str(), Some("AES256"));
+    let block = &bucket["PublicAccessBlockConfiguration"];
+    for key in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(block[key].as_bool(), Some(true), "{key}");
+    }
+    let deployed = functions(&template);
+    let s3_actions = |name: &str| -> BTreeSet<String> {
+        let (_, resource) = deployed.iter().find(|(n, _)| n == name).unwrap();
+        let text = serde_norway::to_string(&resource["Properties"]["Policies"]).unwrap_or_default();
+        text.split(|c: char| !(c.is_alphanumeric() || c == ':'))
+            .filter(|w| w.starts_with("s3:"))
+            .map(String::from)
+            .collect()
+    };
+    let set = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    assert_eq!(s3_actions("call-history"), set(&[]));
+    assert_eq!(s3_actions("call-recordings"), set(&[]));
+    assert_eq!(s3_actions("sms-send"), set(&[]));
+    assert_eq!(s3_actions("sync-calls"), set(&["s3:PutObject"]));
+    assert_eq!(
+        s3_actions("call-recording-link"),
+        set(&["s3:GetObject", "s3:PutObject"])
+    );
+    assert_eq!(s3_actions("call-delete"), set(&["s3:DeleteObject"]));
+    assert_eq!(s3_actions("recording-retention"), set(&["s3:DeleteObject"]));
+    assert_eq!(s3_actions("transcription-worker"), set(&["s3:GetObject"]));
 }
 
 #[test]
@@ -190,7 +245,15 @@ fn secrets_are_noecho_parameters() {
 }
 
 /// The functions that call VoIP.ms, which answers only allow-listed addresses.
-const CALLS_VOIPMS: [&str; 4] = ["queue-worker", "sms-send", "configure-webhook", "check-sms"];
+const CALLS_VOIPMS: [&str; 7] = [
+    "queue-worker",
+    "sms-send",
+    "configure-webhook",
+    "check-sms",
+    "sync-calls",
+    "voip-sync",
+    "call-recording-link",
+];
 
 /// `!Name value` as (Name, value).
 fn intrinsic(value: &Value) -> (String, &Value) {

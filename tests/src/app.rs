@@ -59,6 +59,10 @@ pub fn sign(claims: Value) -> String {
     .unwrap()
 }
 
+/// The call and recording the `events/` fixtures for calls refer to.
+pub const FIXTURE_CALL: &str = "0b7e6a52-4c1e-4a8e-9a61-3f0b2c1d9e02";
+pub const FIXTURE_RECORDING: &str = "0b7e6a52-4c1e-4a8e-9a61-3f0b2c1d9e03";
+
 /// The conversation the `events/` fixtures for one thread refer to.
 pub const FIXTURE_CONVERSATION: &str = "0b7e6a52-4c1e-4a8e-9a61-3f0b2c1d9e01";
 
@@ -385,6 +389,42 @@ impl TestApp {
         )
         .await
         .unwrap();
+    }
+
+    /// The answered call the `events/` fixtures name (2026-11-25 14:00 UTC), with its stored
+    /// recording (`mp3`) in the app's object store.
+    pub async fn seed_fixture_call(&self, mp3: Vec<u8>) {
+        let call: Uuid = FIXTURE_CALL.parse().unwrap();
+        let recording: Uuid = FIXTURE_RECORDING.parse().unwrap();
+        let key = format!("recordings/{}/{recording}.mp3", self.practice_id);
+        let at = Utc.with_ymd_and_hms(2026, 11, 25, 14, 0, 0).unwrap();
+        let db = self.sql().await;
+        db.execute(
+            "INSERT INTO phone_calls (id, practice_id, voipms_uniqueid, direction, did, contact, started_at, \
+               duration_seconds, billable_seconds, disposition, completed, synced_at, updated_at) \
+             VALUES ($1, $2, 'fixture-1', 'inbound', $3, $4, $5, 30, 30, 'answered', true, $5, $5)",
+            &[&call, &self.practice_id, &DID_E164, &PATIENT_E164, &at],
+        )
+        .await
+        .unwrap();
+        db.execute(
+            "INSERT INTO call_recordings (id, practice_id, call_id, voipms_recording_id, direction, destination, \
+               recorded_at, status, object_key, size_bytes, duration_ms, sha256, stored_at) \
+             VALUES ($1, $2, $3, 'fixture-rec-1', 'inbound', $4, $5, 'stored', $6, $7, 30000, 'fixture', $5)",
+            &[
+                &recording,
+                &self.practice_id,
+                &call,
+                &DID_E164,
+                &at,
+                &key,
+                &(mp3.len() as i64),
+            ],
+        )
+        .await
+        .unwrap();
+        let key = pedro_voip::blob::BlobKey::parse(&key).unwrap();
+        self.ctx.blob.put(&key, mp3, "audio/mpeg").await.unwrap();
     }
 
     /// Bodies of the texts the fake VoIP.ms accepted, in order.
