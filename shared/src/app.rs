@@ -32,6 +32,8 @@ pub struct AppContext {
     pub blob: Arc<dyn BlobStore>,
     /// The local folder, when it is the store: `pedro serve` serves its signed links.
     pub local_blob: Option<Arc<LocalFolder>>,
+    /// Speech-to-text providers in fallback order; empty when none is configured.
+    pub transcribers: Arc<Vec<Box<dyn crate::transcribe::Transcriber>>>,
     /// The VoIP.ms account API (getSMS, setSMS, ...), when credentials are set.
     pub voipms: Option<VoipMsClient>,
     pub clock: Arc<dyn Clock>,
@@ -99,6 +101,7 @@ impl AppContext {
             transcription_queue,
             blob: opened.store,
             local_blob: opened.local,
+            transcribers: Arc::new(crate::transcribe::providers(&settings.transcription)?),
             auth: Authenticator::new(settings.jwt_secret.as_ref(), settings.jwks_url.as_deref())
                 .map(|a| a.with_issuers(settings.jwt_issuers.clone())),
             insecure_no_auth: false,

@@ -140,6 +140,62 @@ pub struct Settings {
     pub webhook_secret_grace: Duration,
     pub recordings: BlobSettings,
     pub calls: CallSettings,
+    pub transcription: TranscriptionSettings,
+}
+
+/// Speech-to-text providers: each is used when its credential is set, in `order`.
+#[derive(Debug, Clone)]
+pub struct TranscriptionSettings {
+    /// `TRANSCRIPTION_PROVIDERS`: the fallback order (default `openai,google,huggingface`).
+    pub order: Vec<String>,
+    /// `TRANSCRIPTION_TIMEOUT_SECONDS`: one provider request.
+    pub timeout: Duration,
+    /// `OPENAI_API_KEY`, `OPENAI_BASE_URL` (an OpenAI-compatible Whisper server works too),
+    /// `OPENAI_TRANSCRIPTION_MODEL`.
+    pub openai_api_key: Option<Secret>,
+    pub openai_base_url: Option<String>,
+    pub openai_model: Option<String>,
+    /// `GOOGLE_APPLICATION_CREDENTIALS` (a service-account key file), `GOOGLE_SPEECH_BASE_URL`,
+    /// `GOOGLE_SPEECH_MODEL`, `GOOGLE_SPEECH_LANGUAGE`.
+    pub google_credentials: Option<String>,
+    pub google_base_url: Option<String>,
+    pub google_model: Option<String>,
+    pub google_language: Option<String>,
+    /// `HF_TOKEN`, `HF_BASE_URL`, `HF_MODEL`, `HF_MAX_WAIT_SECONDS` (for a loading model).
+    pub hf_token: Option<Secret>,
+    pub hf_base_url: Option<String>,
+    pub hf_model: Option<String>,
+    pub hf_max_wait: Duration,
+}
+
+pub const TRANSCRIPTION_PROVIDERS: [&str; 3] = ["openai", "google", "huggingface"];
+
+impl TranscriptionSettings {
+    fn from_lookup(lookup: Lookup) -> Result<Self, ConfigError> {
+        let order: Vec<String> = get(lookup, "TRANSCRIPTION_PROVIDERS")
+            .map(|v| v.split(',').map(|p| p.trim().to_ascii_lowercase()).filter(|p| !p.is_empty()).collect())
+            .unwrap_or_else(|| TRANSCRIPTION_PROVIDERS.iter().map(|p| p.to_string()).collect());
+        if let Some(unknown) = order.iter().find(|p| !TRANSCRIPTION_PROVIDERS.contains(&p.as_str())) {
+            return Err(ConfigError(format!(
+                "TRANSCRIPTION_PROVIDERS names {unknown:?}; the providers are openai, google and huggingface"
+            )));
+        }
+        Ok(Self {
+            order,
+            timeout: Duration::from_secs(parse(lookup, "TRANSCRIPTION_TIMEOUT_SECONDS", 300u64)?),
+            openai_api_key: get(lookup, "OPENAI_API_KEY").map(Secret),
+            openai_base_url: get(lookup, "OPENAI_BASE_URL"),
+            openai_model: get(lookup, "OPENAI_TRANSCRIPTION_MODEL"),
+            google_credentials: get(lookup, "GOOGLE_APPLICATION_CREDENTIALS"),
+            google_base_url: get(lookup, "GOOGLE_SPEECH_BASE_URL"),
+            google_model: get(lookup, "GOOGLE_SPEECH_MODEL"),
+            google_language: get(lookup, "GOOGLE_SPEECH_LANGUAGE"),
+            hf_token: get(lookup, "HF_TOKEN").map(Secret),
+            hf_base_url: get(lookup, "HF_BASE_URL"),
+            hf_model: get(lookup, "HF_MODEL"),
+            hf_max_wait: Duration::from_secs(parse(lookup, "HF_MAX_WAIT_SECONDS", 120u64)?),
+        })
+    }
 }
 
 /// Call history, recordings and transcription requests.
@@ -413,6 +469,7 @@ impl Settings {
             webhook_secret_grace: Duration::from_secs(3600 * parse(lookup, "WEBHOOK_SECRET_GRACE_HOURS", 48)?),
             recordings: blob_settings(lookup)?,
             calls: CallSettings::from_lookup(lookup)?,
+            transcription: TranscriptionSettings::from_lookup(lookup)?,
         })
     }
 
@@ -477,6 +534,7 @@ mod tests {
             ("ENABLE_TRANSCRIPTION", "yes please"),
             ("RECORDING_RETENTION_DAYS", "0"),
             ("CALL_SYNC_LOOKBACK_DAYS", "a month"),
+            ("TRANSCRIPTION_PROVIDERS", "openai,azure"),
         ] {
             let err = settings(&[(name, value)]).unwrap_err().to_string();
             assert!(err.contains(name), "{err}");

@@ -19,6 +19,7 @@ pub mod local_pg;
 pub mod queue;
 pub mod sms;
 pub mod store;
+pub mod transcribe;
 pub mod voipms;
 pub mod webhook_secret;
 pub mod worker;

@@ -239,6 +239,9 @@ fn secrets_are_noecho_parameters() {
         "TwilioAccountSid",
         "TwilioAuthToken",
         "WebhookSecret",
+        "OpenAiApiKey",
+        "GoogleCredentialsJson",
+        "HuggingFaceToken",
     ] {
         assert_eq!(template["Parameters"][name]["NoEcho"].as_bool(), Some(true), "{name}");
     }

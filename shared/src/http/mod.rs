@@ -12,6 +12,7 @@ pub mod extract;
 mod limits;
 mod recording_link;
 mod request_log;
+mod search;
 mod send;
 pub mod twilio_webhook;
 mod voip_sync;
@@ -125,6 +126,13 @@ pub const ENDPOINTS: &[Endpoint] = &[
         methods: &["DELETE"],
         access: Access::Admin,
         route: || delete(calls::delete),
+    },
+    Endpoint {
+        function: "search",
+        path: "/api/voip/search",
+        methods: &["GET"],
+        access: Access::Staff,
+        route: || get(search::search),
     },
 ];
 

@@ -9,6 +9,8 @@ pub mod parts;
 pub mod practices;
 pub mod recordings;
 pub mod replies;
+pub mod search;
+pub mod transcripts;
 pub mod twilio_routes;
 pub mod unrouted;
 pub mod webhook_secrets;

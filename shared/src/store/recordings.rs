@@ -229,7 +229,8 @@ pub async fn mark_fetch_failed(conn: &impl Conn, id: Uuid, reason: &str) -> Resu
 pub async fn claim_transcription(conn: &impl Conn, id: Uuid, again: bool, now: DateTime<Utc>) -> Result<bool, DbError> {
     let n = db::execute(
         conn,
-        "UPDATE call_recordings SET transcription_status = 'queued', transcription_queued_at = $2 \
+        "UPDATE call_recordings SET transcription_status = 'queued', transcription_queued_at = $2, \
+           transcription_failures = '[]' \
          WHERE id = $1 AND status = 'stored' \
            AND (transcription_status = 'none' OR ($3 AND transcription_status IN ('failed', 'not_configured')))",
         &[&id, &now, &again],
