@@ -145,6 +145,10 @@ async fn serve(mut settings: Settings, port: u16, insecure_no_auth: bool) -> any
         migrate::create_database_if_missing(&settings.database()?).await?;
     }
     migrate_and_seed(&settings).await?;
+    // Download links point at this process: its own port unless PUBLIC_BASE_URL says otherwise.
+    if std::env::var_os("PUBLIC_BASE_URL").is_none() {
+        settings.recordings.public_base_url = format!("http://127.0.0.1:{port}");
+    }
     let mut ctx = AppContext::new(settings, Arc::new(SystemClock))?;
     ctx.insecure_no_auth = insecure_no_auth;
     let ctx = Arc::new(ctx);

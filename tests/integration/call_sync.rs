@@ -85,7 +85,8 @@ async fn a_sync_stores_each_call_once_and_a_rerun_changes_nothing() {
         )
         .await
         .unwrap();
-    let summary: Vec<(String, String, String, Option<String>, i32, String, bool)> = rows
+    type Stored = (String, String, String, Option<String>, i32, String, bool);
+    let summary: Vec<Stored> = rows
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(3), r.get(4), r.get(5), r.get(7), r.get(8)))
         .collect();

@@ -1,6 +1,7 @@
 //! The one integration-test binary: real Postgres, the real router and jobs, fakes of the carriers.
 
 mod auth;
+mod blob_store;
 mod auto_reply;
 mod auto_reply_corpus;
 mod call_history;
@@ -26,6 +27,7 @@ mod openapi;
 mod rate_limits;
 mod reply_queue;
 mod roles;
+mod search;
 mod send;
 mod sms_gateway;
 mod task_queue;

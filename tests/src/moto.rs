@@ -1,6 +1,6 @@
 //! `moto_server` (PyPI `moto[server]`, pinned in tests/python/requirements.txt and installed by
-//! scripts/python-deps.sh into the tests' virtual environment) on a free loopback port: SQS (and
-//! later S3) for the real AWS SDK. It does not check signatures, so any static credentials do.
+//! scripts/python-deps.sh into the tests' virtual environment) on a free loopback port: SQS and S3
+//! for the real AWS SDK. It does not check signatures, so any static credentials do.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -70,5 +70,17 @@ impl Moto {
             .credentials_provider(Credentials::new("test", "test", None, None, "static"))
             .build();
         aws_sdk_sqs::Client::from_conf(config)
+    }
+
+    /// Path-style, as an emulator on a bare address needs (no bucket subdomains).
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(Credentials::new("test", "test", None, None, "static"))
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
     }
 }

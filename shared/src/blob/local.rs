@@ -4,7 +4,7 @@
 //!
 //! Download links are `{base}/files/{key}?expires={unix seconds}&signature={base64url(HMAC-SHA256(
 //! key + "\n" + expires))}`, checked by [`LocalFolder::verify`] and served, with Range support, by
-//! [`crate::http::blob_files`].
+//! the `GET /files/{*key}` route (`http/blob_files.rs`).
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};

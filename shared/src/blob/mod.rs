@@ -2,8 +2,8 @@
 //! download them by a short-lived link, since a Lambda response cannot carry more than 6 MB.
 //!
 //! Adapters: [`s3::S3Store`] on AWS (server-side encrypted objects, presigned GET links) and
-//! [`local::LocalFolder`] under `pedro serve` (files in a folder, HMAC-signed links served by
-//! [`crate::http::blob_files`]). One contract suite runs against both
+//! [`local::LocalFolder`] under `pedro serve` (files in a folder, HMAC-signed links served by the
+//! route `GET /files/{*key}` in `http/blob_files.rs`). One contract suite runs against both
 //! (tests/integration/blob_store.rs).
 
 pub mod local;

@@ -71,20 +71,27 @@ fn sdk_error<E>(what: &str, key: &BlobKey, error: SdkError<E, HttpResponse>) -> 
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let retryable = match &error {
-        SdkError::ConstructionFailure(_) => false,
+    let (retryable, cause) = match &error {
+        SdkError::ConstructionFailure(_) => (false, DisplayErrorContext(&error).to_string()),
         // A user error is a request that could not be sent as built (e.g. a bad endpoint URL).
-        SdkError::DispatchFailure(failure) => !failure.is_user(),
+        SdkError::DispatchFailure(failure) => (!failure.is_user(), DisplayErrorContext(&error).to_string()),
         SdkError::ServiceError(service) => {
             let status = service.raw().status().as_u16();
+            let code = service.err().code().unwrap_or("no error code");
             // S3 answers a stalled upload with 400 RequestTimeout.
-            let code = service.err().code().unwrap_or_default();
-            status >= 500 || status == 429 || code == "RequestTimeout" || code.contains("Throttl") || code == "SlowDown"
+            let passing = status >= 500
+                || status == 429
+                || code == "RequestTimeout"
+                || code == "SlowDown"
+                || code.contains("Throttl");
+            // Code and message only: the full context repeats the raw response.
+            let message = service.err().message().unwrap_or_default();
+            (passing, format!("HTTP {status} {code}: {message}"))
         }
         // Time-outs and unreadable answers, and whatever a later SDK adds.
-        _ => true,
+        _ => (true, DisplayErrorContext(&error).to_string()),
     };
-    let message = format!("{what} {key}: {}", DisplayErrorContext(&error));
+    let message = format!("{what} {key}: {cause}");
     if retryable {
         BlobError::Retryable(message)
     } else {

@@ -58,8 +58,11 @@ pub async fn history(
             }
             "contact" => {
                 let form = contact_form(&value);
-                if form.is_empty() {
-                    return Err(ApiError::bad_request("invalid_filter", "`contact` is empty"));
+                if form.is_empty() || form.chars().any(char::is_control) || form.chars().count() > 64 {
+                    return Err(ApiError::bad_request(
+                        "invalid_filter",
+                        "`contact` must be a phone number (at most 64 characters, no control characters)",
+                    ));
                 }
                 contact = Some(form)
             }

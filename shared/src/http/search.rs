@@ -63,6 +63,9 @@ pub async fn search(
     if q.is_empty() {
         return Err(bad("missing_query", "`q` is required: the words to search for"));
     }
+    if q.chars().any(char::is_control) {
+        return Err(bad("invalid_query", "`q` must not contain control characters"));
+    }
     if q.chars().count() > MAX_QUERY_CHARS {
         return Err(bad(
             "query_too_long",
