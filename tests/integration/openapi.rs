@@ -4,10 +4,11 @@
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
-use pedro_tests::app::{DID, DID_E164, PATIENT, PATIENT_E164};
-use pedro_tests::fakes::voipms::Fault;
-use pedro_tests::{spawn_app, TestApp};
-use pedro_voip::http::ENDPOINTS;
+use pedro_tests::app::{client_with_token, member_token, DID, DID_E164, PATIENT, PATIENT_E164, VOIPMS_ACCOUNT};
+use pedro_tests::fakes::voipms::{recording_id, CdrRow, Fault, Recording};
+use pedro_tests::{mp3, spawn_app, TestApp};
+use pedro_voip::http::{Access, ENDPOINTS};
+use pedro_voip::jobs::Job;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
@@ -21,6 +22,11 @@ const MESSAGES: &str = "/api/voip/sms/conversations/{id}/messages";
 const REVIEW: &str = "/api/voip/sms/conversations/{id}/review";
 const CONFIGURE: &str = "/api/voip/configure-webhook";
 const TWILIO: &str = "/api/twilio/sms/webhook";
+const SYNC: &str = "/api/voip/sync";
+const HISTORY: &str = "/api/voip/calls/history";
+const RECORDINGS: &str = "/api/voip/calls/recordings";
+const RECORDING_LINK: &str = "/api/voip/calls/recording/{recId}";
+const CALL: &str = "/api/voip/calls/{id}";
 const HOOK: &str = "https://pedro.example.com/api/voip/sms/webhook";
 /// A text no automatic answer matches: stored and flagged for a person.
 const UNANSWERABLE: &str = "Can I bring my dog along?";
@@ -203,6 +209,63 @@ fn callback(query: &str) -> String {
     format!("{WEBHOOK}?{query}")
 }
 
+/// `POST /api/voip/sync`, which takes no body.
+async fn sync(app: &TestApp) -> Checked {
+    let response = app.http.post(app.url(SYNC)).send().await.expect("request");
+    check("POST", SYNC, response).await
+}
+
+async fn delete_call(app: &TestApp, id: &str) -> Checked {
+    let response = app
+        .http
+        .delete(app.url(&CALL.replace("{id}", id)))
+        .send()
+        .await
+        .expect("request");
+    check("DELETE", CALL, response).await
+}
+
+fn recording_link(id: impl std::fmt::Display) -> String {
+    RECORDING_LINK.replace("{recId}", &id.to_string())
+}
+
+/// `minutes` before the test clock's now, as the fake VoIP.ms lists times (UTC).
+fn minutes_ago(app: &TestApp, minutes: i64) -> chrono::NaiveDateTime {
+    (app.clock_now() - chrono::Duration::minutes(minutes)).naive_utc()
+}
+
+/// An answered call from `from` to the practice's DID, `minutes` ago, that VoIP.ms lists with a
+/// recording whose file is `audio`.
+fn add_recorded_call(app: &TestApp, uniqueid: &str, from: &str, minutes: i64, audio: Vec<u8>) {
+    let seconds = 20;
+    let at = minutes_ago(app, minutes);
+    app.voipms
+        .add_cdr(CdrRow::inbound(uniqueid, at, from, DID, "ANSWERED", seconds));
+    app.voipms.add_recording(Recording {
+        id: recording_id(uniqueid),
+        datetime: at,
+        destination: DID.into(),
+        incoming: true,
+        account: VOIPMS_ACCOUNT.into(),
+        duration_secs: seconds,
+        mp3: audio,
+    });
+}
+
+/// What VoIP.ms sometimes gives instead of audio.
+fn not_audio() -> Vec<u8> {
+    b"<html><body>Internal error</body></html>".to_vec()
+}
+
+/// The id of the recording the sync stored for `add_recorded_call(.., uniqueid, ..)`.
+async fn recording_of(app: &TestApp, uniqueid: &str) -> Uuid {
+    app.value(&format!(
+        "SELECT id FROM call_recordings WHERE voipms_recording_id = '{}'",
+        recording_id(uniqueid)
+    ))
+    .await
+}
+
 #[test]
 fn the_document_lists_exactly_the_endpoints_of_the_route_table() {
     let documented: BTreeSet<(String, String)> = document()["paths"]
@@ -304,10 +367,10 @@ fn the_document_says_who_may_call_what_and_what_every_operation_can_answer() {
                 );
             }
             let description = op["description"].as_str().unwrap();
-            if endpoint.function == "configure-webhook" {
-                assert!(description.starts_with("Admin only"), "{what}");
-            } else if !["sms-webhook", "twilio-webhook"].contains(&endpoint.function) {
-                assert!(description.starts_with("For staff and admins"), "{what}");
+            match endpoint.access {
+                Access::Admin => assert!(description.starts_with("Admin only"), "{what}"),
+                Access::Staff => assert!(description.starts_with("For staff and admins"), "{what}"),
+                Access::Public => {}
             }
             if rate_limited.contains(&(*method, endpoint.path)) {
                 let limited = resolve(&responses["429"]);
@@ -811,6 +874,11 @@ async fn unknown_methods_and_paths_get_the_documented_error_shape() {
         (reqwest::Method::GET, SEND),
         (reqwest::Method::DELETE, WEBHOOK),
         (reqwest::Method::GET, CONFIGURE),
+        (reqwest::Method::GET, SYNC),
+        (reqwest::Method::POST, HISTORY),
+        (reqwest::Method::DELETE, RECORDINGS),
+        (reqwest::Method::DELETE, RECORDING_LINK),
+        (reqwest::Method::GET, CALL),
     ] {
         assert!(
             document()["paths"][template]
@@ -818,7 +886,7 @@ async fn unknown_methods_and_paths_get_the_documented_error_shape() {
                 .is_none(),
             "{method} {template} is documented"
         );
-        let path = template.replace("{id}", &id);
+        let path = template.replace("{id}", &id).replace("{recId}", &id);
         let response = app.http.request(method.clone(), app.url(&path)).send().await.unwrap();
         assert_eq!(response.status(), 405, "{method} {path}");
         let body: Value = response.json().await.unwrap();
@@ -924,6 +992,21 @@ async fn a_database_outage_is_the_documented_503() {
     post(&app, CONFIGURE, CONFIGURE, &json!({"webhookUrl": HOOK}))
         .await
         .expect(503, outage);
+    sync(&app).await.expect(503, outage);
+    get(
+        &app,
+        HISTORY,
+        &format!("{HISTORY}?dateFrom=2026-11-25&dateTo=2026-11-25"),
+    )
+    .await
+    .expect(503, outage);
+    get(&app, RECORDINGS, &format!("{RECORDINGS}?callId={id}"))
+        .await
+        .expect(503, outage);
+    get(&app, RECORDING_LINK, &recording_link(&id))
+        .await
+        .expect(503, outage);
+    delete_call(&app, &id).await.expect(503, outage);
     proxy.restore();
 }
 
@@ -1027,4 +1110,354 @@ async fn twilio_webhook_answers_as_documented() {
     )
     .await
     .expect(429, Some("rate_limited"));
+}
+
+/// Every endpoint that takes a token: a request without one is a 401, and a staff token where only
+/// admins may is a 403, both as documented.
+#[tokio::test]
+async fn missing_tokens_and_staff_on_admin_endpoints_get_the_documented_401_and_403() {
+    let app = spawn_app().start().await;
+    let anonymous = reqwest::Client::new();
+    let staff = client_with_token(&member_token(app.practice_id, "staff"));
+    let id = Uuid::new_v4().to_string();
+    for endpoint in ENDPOINTS.iter().filter(|e| e.access != Access::Public) {
+        let path = endpoint.path.replace("{id}", &id).replace("{recId}", &id);
+        for method in endpoint.methods {
+            let verb = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+            let response = anonymous.request(verb.clone(), app.url(&path)).send().await.unwrap();
+            check(method, endpoint.path, response)
+                .await
+                .expect(401, Some("unauthorized"));
+            if endpoint.access == Access::Admin {
+                let response = staff.request(verb, app.url(&path)).send().await.unwrap();
+                check(method, endpoint.path, response)
+                    .await
+                    .expect(403, Some("forbidden"));
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn call_sync_answers_as_documented() {
+    let app = spawn_app().start().await;
+    add_recorded_call(&app, "s1", PATIENT, 60, mp3::silence(20.0));
+    app.voipms.add_cdr(CdrRow::outbound(
+        "s2",
+        minutes_ago(&app, 30),
+        DID,
+        "4385550123",
+        "NO ANSWER",
+        0,
+    ));
+    let synced = sync(&app).await;
+    synced.expect(200, None);
+    assert_eq!(synced.body["calls"]["inserted"], 2, "{}", synced.body);
+    assert_eq!(synced.body["recordings"]["stored"], 1, "{}", synced.body);
+    assert!(synced.body["recordings"].get("skipped").is_none(), "{}", synced.body);
+    // Again: nothing changes.
+    let again = sync(&app).await;
+    again.expect(200, None);
+    assert_eq!(
+        (&again.body["calls"]["inserted"], &again.body["calls"]["updated"]),
+        (&json!(0), &json!(0)),
+        "{}",
+        again.body
+    );
+    assert_eq!(again.body["recordings"]["stored"], 0, "{}", again.body);
+
+    app.voipms
+        .set_fault("getCDR", Some(Fault::Status("method_maintenance")));
+    sync(&app).await.expect(502, Some("voipms_unavailable"));
+    app.voipms.set_fault("getCDR", Some(Fault::Http(500)));
+    sync(&app).await.expect(502, Some("voipms_unavailable"));
+
+    let sandbox = spawn_app().sandbox().start().await;
+    sync(&sandbox).await.expect(409, Some("voipms_not_configured"));
+
+    // No VoIP.ms account to list recordings of: the calls are synced, and the report says why the
+    // recordings are not.
+    let no_account = spawn_app().env("VOIPMS_ACCOUNT", "").start().await;
+    add_recorded_call(&no_account, "s3", PATIENT, 60, mp3::silence(20.0));
+    let calls_only = sync(&no_account).await;
+    calls_only.expect(200, None);
+    assert_eq!(calls_only.body["calls"]["inserted"], 1, "{}", calls_only.body);
+    assert!(
+        calls_only.body["recordings"]["skipped"].is_string(),
+        "{}",
+        calls_only.body
+    );
+}
+
+/// The history, a call's recordings and deleting a call.
+#[tokio::test]
+async fn calls_answer_as_documented() {
+    let app = spawn_app().start().await;
+    let today = "dateFrom=2026-11-25&dateTo=2026-11-25";
+    let history = |query: &str| format!("{HISTORY}?{query}");
+    let empty = get(&app, HISTORY, &history(today)).await;
+    assert_eq!(
+        empty.expect(200, None).body,
+        json!({"calls": [], "nextCursor": null, "timezone": "America/Toronto"})
+    );
+
+    // Recorded; recorded but VoIP.ms gives no audio (flagged); a caller with a name; missed;
+    // outgoing.
+    add_recorded_call(&app, "h1", PATIENT, 90, mp3::silence(20.0));
+    add_recorded_call(&app, "h2", "4385550125", 120, not_audio());
+    let mut named = CdrRow::inbound("h3", minutes_ago(&app, 60), "4385550124", DID, "ANSWERED", 40);
+    named.callerid = "\"Jane Doe\" <4385550124>".into();
+    app.voipms.add_cdr(named);
+    app.voipms.add_cdr(CdrRow::inbound(
+        "h4",
+        minutes_ago(&app, 30),
+        "4385550123",
+        DID,
+        "NO ANSWER",
+        0,
+    ));
+    app.voipms.add_cdr(CdrRow::outbound(
+        "h5",
+        minutes_ago(&app, 10),
+        DID,
+        "4385550123",
+        "ANSWERED",
+        25,
+    ));
+    sync(&app).await.expect(200, None);
+
+    let all = get(&app, HISTORY, &history(today)).await;
+    all.expect(200, None);
+    let calls = all.body["calls"].as_array().unwrap().clone();
+    assert_eq!(calls.len(), 5, "{}", all.body);
+    assert_eq!(all.body["nextCursor"], Value::Null);
+    let call = |status: &str| {
+        calls
+            .iter()
+            .find(|c| c["recordingStatus"] == status)
+            .unwrap_or_else(|| panic!("a call whose recording is {status}"))
+            .clone()
+    };
+    let (recorded, unreadable) = (call("stored"), call("corrupt"));
+    assert_eq!(unreadable["needsReview"], true);
+    assert!(calls.iter().any(|c| c["contactName"] == "Jane Doe"), "{}", all.body);
+
+    let first = get(&app, HISTORY, &history(&format!("{today}&limit=2"))).await;
+    let cursor = first.expect(200, None).body["nextCursor"]
+        .as_str()
+        .expect("a full page has a next cursor")
+        .to_string();
+    let next = get(&app, HISTORY, &history(&format!("{today}&limit=2&cursor={cursor}"))).await;
+    assert_eq!(next.expect(200, None).body["calls"].as_array().unwrap().len(), 2);
+    for (filter, count) in [
+        ("direction=outbound", 1),
+        ("direction=inbound", 4),
+        ("disposition=no_answer", 1),
+        ("disposition=answered", 4),
+        ("contact=(438)%20555-0123", 2),
+        ("contact=%2B14385550199&direction=inbound&disposition=answered", 1),
+    ] {
+        let filtered = get(&app, HISTORY, &history(&format!("{today}&{filter}"))).await;
+        let found = filtered.expect(200, None).body["calls"].as_array().unwrap().len();
+        assert_eq!(found, count, "{filter}: {}", filtered.body);
+    }
+    let staff = client_with_token(&member_token(app.practice_id, "staff"));
+    let response = staff.get(app.url(&history(today))).send().await.unwrap();
+    check("GET", HISTORY, response).await.expect(200, None);
+    for (query, code) in [
+        ("", "missing_date"),
+        ("dateFrom=2026-11-25", "missing_date"),
+        ("dateFrom=2026-11-31&dateTo=2026-12-01", "invalid_date"),
+        ("dateFrom=yesterday&dateTo=2026-11-25", "invalid_date"),
+        ("dateFrom=2026-11-25&dateTo=2026-11-24", "invalid_date_range"),
+        ("dateFrom=2025-01-01&dateTo=2026-11-25", "date_range_too_long"),
+        (
+            "dateFrom=2026-11-25&dateTo=2026-11-25&direction=sideways",
+            "invalid_filter",
+        ),
+        (
+            "dateFrom=2026-11-25&dateTo=2026-11-25&disposition=missed",
+            "invalid_filter",
+        ),
+        ("dateFrom=2026-11-25&dateTo=2026-11-25&contact=", "invalid_filter"),
+        ("dateFrom=2026-11-25&dateTo=2026-11-25&limit=0", "invalid_limit"),
+        ("dateFrom=2026-11-25&dateTo=2026-11-25&limit=201", "invalid_limit"),
+        ("dateFrom=2026-11-25&dateTo=2026-11-25&limit=x", "invalid_limit"),
+        ("dateFrom=2026-11-25&dateTo=2026-11-25&cursor=nope", "invalid_cursor"),
+        ("dateFrom=2026-11-25&dateTo=2026-11-25&sort=asc", "unknown_parameter"),
+    ] {
+        get(&app, HISTORY, &history(query)).await.expect(400, Some(code));
+    }
+
+    // A call's recordings: the call as the history shows it, and what is known of each recording.
+    let recordings_of = |id: &Value| format!("{RECORDINGS}?callId={}", id.as_str().unwrap());
+    let listed = get(&app, RECORDINGS, &recordings_of(&recorded["id"])).await;
+    listed.expect(200, None);
+    assert_eq!(listed.body["call"], recorded);
+    assert_eq!(listed.body["recordings"].as_array().unwrap().len(), 1);
+    assert_eq!(listed.body["recordings"][0]["status"], "stored");
+    let broken = get(&app, RECORDINGS, &recordings_of(&unreadable["id"])).await;
+    assert_eq!(broken.expect(200, None).body["recordings"][0]["status"], "corrupt");
+    assert!(broken.body["recordings"][0]["error"].is_string(), "{}", broken.body);
+    let missed = calls.iter().find(|c| c["disposition"] == "no_answer").unwrap();
+    let none = get(&app, RECORDINGS, &recordings_of(&missed["id"])).await;
+    assert_eq!(none.expect(200, None).body["recordings"], json!([]));
+    get(&app, RECORDINGS, RECORDINGS)
+        .await
+        .expect(400, Some("missing_parameter"));
+    get(&app, RECORDINGS, &format!("{}&id=1", recordings_of(&recorded["id"])))
+        .await
+        .expect(400, Some("unknown_parameter"));
+    for unknown in [Uuid::new_v4().to_string(), "not-a-uuid".to_string()] {
+        get(&app, RECORDINGS, &format!("{RECORDINGS}?callId={unknown}"))
+            .await
+            .expect(404, Some("not_found"));
+    }
+
+    // Deleting a call: admins only; its audio goes; VoIP.ms still lists it, the sync skips it.
+    let id = recorded["id"].as_str().unwrap();
+    let response = staff.delete(app.url(&CALL.replace("{id}", id))).send().await.unwrap();
+    check("DELETE", CALL, response).await.expect(403, Some("forbidden"));
+    let deleted = delete_call(&app, id).await;
+    assert_eq!(
+        deleted.expect(200, None).body,
+        json!({"deleted": {"callId": id, "recordingsDeleted": 1, "recordingsPending": 0}})
+    );
+    delete_call(&app, id).await.expect(404, Some("not_found"));
+    delete_call(&app, "not-a-uuid").await.expect(404, Some("not_found"));
+    get(&app, RECORDINGS, &recordings_of(&recorded["id"]))
+        .await
+        .expect(404, Some("not_found"));
+    let resynced = sync(&app).await;
+    assert_eq!(resynced.expect(200, None).body["calls"]["inserted"], 0);
+    let after = get(&app, HISTORY, &history(today)).await;
+    assert_eq!(after.expect(200, None).body["calls"].as_array().unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn a_recording_link_answers_as_documented() {
+    // The practice names its own VoIP.ms account (none for the deployment), so that it can be
+    // taken away below.
+    let app = spawn_app()
+        .env("VOIPMS_ACCOUNT", "")
+        .env("RECORDING_RETENTION_DAYS", "30")
+        .env("CALL_SYNC_LOOKBACK_DAYS", "60")
+        .start()
+        .await;
+    let set_account = |account: Option<&'static str>| {
+        let app = &app;
+        async move {
+            app.sql()
+                .await
+                .execute(
+                    "UPDATE practices SET voipms_account = $1 WHERE id = $2",
+                    &[&account, &app.practice_id],
+                )
+                .await
+                .unwrap();
+        }
+    };
+    set_account(Some(VOIPMS_ACCOUNT)).await;
+    add_recorded_call(&app, "kept", PATIENT, 60, mp3::silence(20.0));
+    add_recorded_call(&app, "old", PATIENT, 40 * 24 * 60, mp3::silence(20.0));
+    add_recorded_call(&app, "bad", "4385550123", 30, not_audio());
+    let synced = sync(&app).await;
+    assert_eq!(
+        synced.expect(200, None).body["recordings"]["stored"],
+        2,
+        "{}",
+        synced.body
+    );
+    Job::RecordingRetention.run(&app.ctx).await.expect("retention ran");
+
+    let kept = recording_of(&app, "kept").await;
+    let linked = get(&app, RECORDING_LINK, &recording_link(kept)).await;
+    linked.expect(200, None);
+    assert!(
+        linked.body["url"].as_str().unwrap().starts_with(&app.address),
+        "{}",
+        linked.body
+    );
+    let expires = chrono::DateTime::parse_from_rfc3339(linked.body["expiresAt"].as_str().unwrap()).unwrap();
+    assert_eq!(expires, app.clock_now() + chrono::Duration::minutes(15));
+    assert_eq!(linked.body["recording"]["status"], "stored");
+    assert_eq!(linked.body["transcription"], "none");
+    let call = linked.body["recording"]["callId"].as_str().unwrap().to_string();
+    get(
+        &app,
+        RECORDING_LINK,
+        &format!("{}?callSid={call}", recording_link(kept)),
+    )
+    .await
+    .expect(200, None);
+    assert_eq!(
+        app.count("SELECT count(*) FROM recording_access_log").await,
+        2,
+        "every link handed out is logged"
+    );
+    for path in [
+        format!("{}?callSid={}", recording_link(kept), Uuid::new_v4()),
+        recording_link(Uuid::new_v4()),
+        recording_link("not-a-uuid"),
+    ] {
+        get(&app, RECORDING_LINK, &path).await.expect(404, Some("not_found"));
+    }
+    get(&app, RECORDING_LINK, &format!("{}?download=1", recording_link(kept)))
+        .await
+        .expect(400, Some("unknown_parameter"));
+
+    // Deleted by the retention pass; fetched again and still not audio.
+    get(&app, RECORDING_LINK, &recording_link(recording_of(&app, "old").await))
+        .await
+        .expect(410, Some("recording_removed"));
+    get(&app, RECORDING_LINK, &recording_link(recording_of(&app, "bad").await))
+        .await
+        .expect(422, Some("recording_unreadable"));
+
+    // Listed but not stored: VoIP.ms failing, then no account to fetch it with.
+    add_recorded_call(&app, "later", PATIENT, 20, mp3::silence(20.0));
+    app.voipms.set_fault("getCallRecording", Some(Fault::Http(503)));
+    let failed = sync(&app).await;
+    assert_eq!(
+        failed.expect(200, None).body["recordings"]["failed"],
+        1,
+        "{}",
+        failed.body
+    );
+    let later = recording_link(recording_of(&app, "later").await);
+    get(&app, RECORDING_LINK, &later)
+        .await
+        .expect(502, Some("voipms_unavailable"));
+    set_account(None).await;
+    get(&app, RECORDING_LINK, &later)
+        .await
+        .expect(409, Some("recording_not_stored"));
+
+    // The store refusing to make a link (here: for a key it cannot take).
+    app.sql()
+        .await
+        .execute(
+            "UPDATE call_recordings SET object_key = 'not a key' WHERE id = $1",
+            &[&kept],
+        )
+        .await
+        .unwrap();
+    get(&app, RECORDING_LINK, &recording_link(kept))
+        .await
+        .expect(503, Some("storage_unavailable"));
+}
+
+/// Found while documenting the call history: a NUL in `contact` goes to Postgres, which refuses
+/// it, and the answer is a 500. Ignored until the fix lands, then it guards it.
+#[tokio::test]
+#[ignore = "a NUL in `contact` is a 500 until the history handler refuses it"]
+async fn a_nul_in_the_contact_filter_is_a_400_not_a_500() {
+    let app = spawn_app().start().await;
+    get(
+        &app,
+        HISTORY,
+        &format!("{HISTORY}?dateFrom=2026-11-25&dateTo=2026-11-25&contact=a%00b"),
+    )
+    .await
+    .expect(400, Some("invalid_filter"));
 }
