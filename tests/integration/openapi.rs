@@ -1450,7 +1450,6 @@ async fn a_recording_link_answers_as_documented() {
 /// Found while documenting the call history: a NUL in `contact` goes to Postgres, which refuses
 /// it, and the answer is a 500. Ignored until the fix lands, then it guards it.
 #[tokio::test]
-#[ignore = "a NUL in `contact` is a 500 until the history handler refuses it"]
 async fn a_nul_in_the_contact_filter_is_a_400_not_a_500() {
     let app = spawn_app().start().await;
     get(
