@@ -14,6 +14,7 @@ mod conversations;
 mod database_tls;
 mod db_reconnect;
 mod delivered_texts;
+mod fake_transcribers;
 mod fake_twilio;
 mod fake_voipms;
 mod fake_voipms_clients;
