@@ -274,6 +274,12 @@ async fn sync_calls_and_retention_scheduled_events() {
 async fn transcription_worker_sqs_event() {
     let app = spawn_app().start().await;
     app.seed_fixture_call(mp3::silence(2.0)).await;
+    // As a sync or a download request leaves it when it asks for a transcription.
+    app.sql()
+        .await
+        .execute("UPDATE call_recordings SET transcription_status = 'queued'", &[])
+        .await
+        .unwrap();
     let event: Value = serde_json::from_str(&events::fixture("transcription-worker", "")).unwrap();
     let response = handle_sqs_batch(&app.ctx, serde_json::from_value(event).unwrap()).await;
     assert_eq!(serde_json::to_value(&response).unwrap()["batchItemFailures"], json!([]));

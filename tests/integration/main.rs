@@ -33,6 +33,7 @@ mod send;
 mod sms_gateway;
 mod task_queue;
 mod template;
+mod transcription;
 mod twilio_inbound;
 mod twilio_python;
 mod voipms_client;

@@ -222,7 +222,7 @@ fn the_recordings_bucket_is_private_and_only_its_users_reach_it() {
     assert_eq!(s3_actions("sync-calls"), set(&["s3:PutObject"]));
     assert_eq!(
         s3_actions("call-recording-link"),
-        set(&["s3:GetObject", "s3:PutObject"])
+        set(&["s3:GetObject", "s3:ListBucket", "s3:PutObject"])
     );
     assert_eq!(s3_actions("call-delete"), set(&["s3:DeleteObject"]));
     assert_eq!(s3_actions("recording-retention"), set(&["s3:DeleteObject"]));

@@ -38,10 +38,12 @@ pub struct Recording {
     pub error: Option<String>,
     pub stored_at: Option<DateTime<Utc>>,
     pub transcription_status: String,
+    /// Each provider's reason, when transcription failed: `[{"provider", "reason", "at"}]`.
+    pub transcription_failures: serde_json::Value,
 }
 
 const COLUMNS: &str = "id, practice_id, call_id, voipms_recording_id, direction, destination, recorded_at, \
-     listed_duration_seconds, status, object_key, size_bytes, duration_ms, sha256, error, stored_at, transcription_status";
+     listed_duration_seconds, status, object_key, size_bytes, duration_ms, sha256, error, stored_at, transcription_status, transcription_failures";
 
 fn from_row(row: &Row) -> Recording {
     Recording {
@@ -61,6 +63,7 @@ fn from_row(row: &Row) -> Recording {
         error: row.get("error"),
         stored_at: row.get("stored_at"),
         transcription_status: row.get("transcription_status"),
+        transcription_failures: row.get("transcription_failures"),
     }
 }
 

@@ -13,6 +13,11 @@ use crate::db::{self, Conn, DbError};
 /// private use area, removed from the text first, so no text can forge them.
 const START: char = '\u{E000}';
 const STOP: char = '\u{E001}';
+/// `<`, `>` and `&` stand in for themselves while the database makes the snippet: its parser
+/// would take `<b>` for a tag and drop it, and an entity for a word.
+const LT: char = '\u{E002}';
+const GT: char = '\u{E003}';
+const AMP: char = '\u{E004}';
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -59,7 +64,7 @@ pub struct Query<'a> {
 pub async fn search(conn: &impl Conn, query: &Query<'_>) -> Result<Vec<Hit>, DbError> {
     let messages = query.scope != Scope::Calls;
     let calls = query.scope != Scope::Messages;
-    let options = format!("StartSel={START}, StopSel={STOP}, MaxWords=30, MinWords=10, MaxFragments=2, FragmentDelimiter=\" … \"");
+    let options = format!("StartSel={START}, StopSel={STOP}, MaxWords=35, MinWords=15");
     let rows = db::query(
         conn,
         "WITH q AS (SELECT websearch_to_tsquery('english', $2) AS query), \
@@ -88,7 +93,7 @@ pub async fn search(conn: &impl Conn, query: &Query<'_>) -> Result<Vec<Hit>, DbE
            ts_headline('english', translate(CASE page.kind \
                WHEN 'message' THEN (SELECT body FROM sms_messages WHERE id = page.id) \
                WHEN 'transcript' THEN (SELECT text FROM call_transcripts WHERE recording_id = page.id) \
-               ELSE (SELECT summary FROM call_facts WHERE recording_id = page.id) END, $9, ''), q.query, $10) AS snippet \
+               ELSE (SELECT summary FROM call_facts WHERE recording_id = page.id) END, $9, $11), q.query, $10) AS snippet \
          FROM page, q ORDER BY page.rank DESC, page.at DESC, page.id",
         &[
             &query.practice_id,
@@ -99,8 +104,11 @@ pub async fn search(conn: &impl Conn, query: &Query<'_>) -> Result<Vec<Hit>, DbE
             &query.until,
             &query.offset,
             &query.limit,
-            &format!("{START}{STOP}"),
+            // `translate` maps by position and deletes what has no partner: `<>&` become their
+            // stand-ins, and any mark or stand-in already in the text is removed.
+            &format!("<>&{START}{STOP}{LT}{GT}{AMP}"),
             &options,
+            &format!("{LT}{GT}{AMP}"),
         ],
     )
     .await?;
@@ -130,9 +138,9 @@ pub fn safe_snippet(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len() + 16);
     for c in raw.chars() {
         match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
+            '&' | AMP => out.push_str("&amp;"),
+            '<' | LT => out.push_str("&lt;"),
+            '>' | GT => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
             START => out.push_str("<mark>"),
