@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod facts;
 pub mod http;
 pub mod jobs;
 pub mod lambda;

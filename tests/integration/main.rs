@@ -4,6 +4,7 @@ mod auth;
 mod blob_store;
 mod auto_reply;
 mod auto_reply_corpus;
+mod call_facts;
 mod call_history;
 mod call_recordings;
 mod call_sync;
