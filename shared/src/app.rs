@@ -34,6 +34,8 @@ pub struct AppContext {
     pub local_blob: Option<Arc<LocalFolder>>,
     /// Speech-to-text providers in fallback order; empty when none is configured.
     pub transcribers: Arc<Vec<Box<dyn crate::transcribe::Transcriber>>>,
+    /// Reads key facts from transcripts with an LLM when `OPENAI_API_KEY` is set; else the rules do.
+    pub facts_llm: Option<crate::facts::llm::LlmExtractor>,
     /// The VoIP.ms account API (getSMS, setSMS, ...), when credentials are set.
     pub voipms: Option<VoipMsClient>,
     pub clock: Arc<dyn Clock>,
@@ -102,6 +104,14 @@ impl AppContext {
             blob: opened.store,
             local_blob: opened.local,
             transcribers: Arc::new(crate::transcribe::providers(&settings.transcription)?),
+            facts_llm: settings.transcription.openai_api_key.as_ref().map(|key| {
+                crate::facts::llm::LlmExtractor::new(
+                    key.expose(),
+                    settings.transcription.openai_base_url.clone(),
+                    settings.transcription.openai_facts_model.clone(),
+                    std::time::Duration::from_secs(60),
+                )
+            }),
             auth: Authenticator::new(settings.jwt_secret.as_ref(), settings.jwks_url.as_deref())
                 .map(|a| a.with_issuers(settings.jwt_issuers.clone())),
             insecure_no_auth: false,

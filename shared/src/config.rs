@@ -155,6 +155,8 @@ pub struct TranscriptionSettings {
     pub openai_api_key: Option<Secret>,
     pub openai_base_url: Option<String>,
     pub openai_model: Option<String>,
+    /// `OPENAI_FACTS_MODEL`: the chat model that reads key facts from transcripts.
+    pub openai_facts_model: Option<String>,
     /// `GOOGLE_APPLICATION_CREDENTIALS` (a service-account key file), `GOOGLE_SPEECH_BASE_URL`,
     /// `GOOGLE_SPEECH_MODEL`, `GOOGLE_SPEECH_LANGUAGE`.
     pub google_credentials: Option<String>,
@@ -173,7 +175,12 @@ pub const TRANSCRIPTION_PROVIDERS: [&str; 3] = ["openai", "google", "huggingface
 impl TranscriptionSettings {
     fn from_lookup(lookup: Lookup) -> Result<Self, ConfigError> {
         let order: Vec<String> = get(lookup, "TRANSCRIPTION_PROVIDERS")
-            .map(|v| v.split(',').map(|p| p.trim().to_ascii_lowercase()).filter(|p| !p.is_empty()).collect())
+            .map(|v| {
+                v.split(',')
+                    .map(|p| p.trim().to_ascii_lowercase())
+                    .filter(|p| !p.is_empty())
+                    .collect()
+            })
             .unwrap_or_else(|| TRANSCRIPTION_PROVIDERS.iter().map(|p| p.to_string()).collect());
         if let Some(unknown) = order.iter().find(|p| !TRANSCRIPTION_PROVIDERS.contains(&p.as_str())) {
             return Err(ConfigError(format!(
@@ -186,6 +193,7 @@ impl TranscriptionSettings {
             openai_api_key: get(lookup, "OPENAI_API_KEY").map(Secret),
             openai_base_url: get(lookup, "OPENAI_BASE_URL"),
             openai_model: get(lookup, "OPENAI_TRANSCRIPTION_MODEL"),
+            openai_facts_model: get(lookup, "OPENAI_FACTS_MODEL"),
             google_credentials: get(lookup, "GOOGLE_APPLICATION_CREDENTIALS"),
             google_base_url: get(lookup, "GOOGLE_SPEECH_BASE_URL"),
             google_model: get(lookup, "GOOGLE_SPEECH_MODEL"),

@@ -11,8 +11,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use pedro_tests::moto::Moto;
 use pedro_voip::blob::{BlobKey, BlobStore, LocalFolder, S3Store};
-use pedro_voip::http::blob_files;
 use pedro_voip::clock::{Clock as _, FixedClock};
+use pedro_voip::http::blob_files;
 use reqwest::StatusCode;
 use serde_json::Value;
 

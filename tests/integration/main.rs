@@ -1,9 +1,9 @@
 //! The one integration-test binary: real Postgres, the real router and jobs, fakes of the carriers.
 
 mod auth;
-mod blob_store;
 mod auto_reply;
 mod auto_reply_corpus;
+mod blob_store;
 mod call_facts;
 mod call_history;
 mod call_recordings;

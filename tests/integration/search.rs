@@ -34,13 +34,19 @@ async fn seed_call_text(app: &TestApp, transcript: &str, summary: &str) {
 }
 
 fn kinds(body: &Value) -> Vec<String> {
-    body["results"].as_array().unwrap().iter().map(|h| h["kind"].as_str().unwrap().to_string()).collect()
+    body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["kind"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[tokio::test]
 async fn texts_transcripts_and_summaries_are_found_ranked_with_safe_snippets() {
     let app = spawn_app().sandbox().start().await;
-    app.text_in("+14385550101", "My <b>tooth</b> is broken, can I come in today?", "s1").await;
+    app.text_in("+14385550101", "My <b>tooth</b> is broken, can I come in today?", "s1")
+        .await;
     app.text_in("+14385550102", "Do you do teeth whitening?", "s2").await;
     app.text_in("+14385550103", "Thanks, see you Tuesday", "s3").await;
     seed_call_text(
@@ -57,10 +63,21 @@ async fn texts_transcripts_and_summaries_are_found_ranked_with_safe_snippets() {
     assert_eq!(body["results"][0]["kind"], "transcript", "{body}");
     assert_eq!(body["results"][0]["callId"], FIXTURE_CALL);
     assert_eq!(body["results"][0]["recordingId"], FIXTURE_RECORDING);
-    let message = body["results"].as_array().unwrap().iter().find(|h| h["kind"] == "message").unwrap();
-    assert!(message["conversationId"].is_string() && message["messageId"].is_string(), "{message}");
+    let message = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["kind"] == "message")
+        .unwrap();
+    assert!(
+        message["conversationId"].is_string() && message["messageId"].is_string(),
+        "{message}"
+    );
     // The patient's markup is text; only the highlight is markup.
-    assert_eq!(message["snippet"], "My &lt;b&gt;<mark>tooth</mark>&lt;/b&gt; is broken, can I come in today?");
+    assert_eq!(
+        message["snippet"],
+        "My &lt;b&gt;<mark>tooth</mark>&lt;/b&gt; is broken, can I come in today?"
+    );
 
     // Phrases, `or`, `-word`.
     let (_, phrase) = search(&app, "q=%22broken%20tooth%22").await;

@@ -226,7 +226,10 @@ fn the_recordings_bucket_is_private_and_only_its_users_reach_it() {
     );
     assert_eq!(s3_actions("call-delete"), set(&["s3:DeleteObject"]));
     assert_eq!(s3_actions("recording-retention"), set(&["s3:DeleteObject"]));
-    assert_eq!(s3_actions("transcription-worker"), set(&["s3:GetObject", "s3:ListBucket"]));
+    assert_eq!(
+        s3_actions("transcription-worker"),
+        set(&["s3:GetObject", "s3:ListBucket"])
+    );
     assert_eq!(s3_actions("search"), set(&[]));
 }
 

@@ -42,7 +42,8 @@ fn transcribing() -> TestAppBuilder {
 
 /// A call with its recording, synced and stored: its transcription is queued.
 async fn recorded_call(app: &TestApp, seed: &str, mp3: Vec<u8>) -> uuid::Uuid {
-    app.voipms.add_cdr(CdrRow::inbound(seed, ago(app, 30), PATIENT, DID, "ANSWERED", 40));
+    app.voipms
+        .add_cdr(CdrRow::inbound(seed, ago(app, 30), PATIENT, DID, "ANSWERED", 40));
     app.voipms.add_recording(Recording {
         id: recording_id(seed),
         datetime: ago(app, 30),
@@ -63,7 +64,10 @@ async fn recorded_call(app: &TestApp, seed: &str, mp3: Vec<u8>) -> uuid::Uuid {
 }
 
 async fn status_of(app: &TestApp, recording: uuid::Uuid) -> String {
-    app.value(&format!("SELECT transcription_status FROM call_recordings WHERE id = '{recording}'")).await
+    app.value(&format!(
+        "SELECT transcription_status FROM call_recordings WHERE id = '{recording}'"
+    ))
+    .await
 }
 
 async fn transcript_of(app: &TestApp, recording: uuid::Uuid) -> (String, String, String, Value) {
@@ -102,7 +106,9 @@ async fn openai_transcribes_with_segments_and_the_call_shows_it() {
     // A second delivery of the same request does nothing.
     app.ctx
         .transcription_queue
-        .enqueue(&Task::TranscribeRecording { recording_id: recording })
+        .enqueue(&Task::TranscribeRecording {
+            recording_id: recording,
+        })
         .await
         .unwrap();
     app.drain_queue().await;
@@ -151,7 +157,10 @@ async fn hugging_face_waits_for_a_loading_model() {
     app.drain_queue().await;
     assert_eq!(status_of(&app, recording).await, "completed");
     let (provider, model, text, _) = transcript_of(&app, recording).await;
-    assert_eq!((provider.as_str(), model.as_str()), ("huggingface", "openai/whisper-large-v3"));
+    assert_eq!(
+        (provider.as_str(), model.as_str()),
+        ("huggingface", "openai/whisper-large-v3")
+    );
     assert_eq!(text, "Calling about my bill from last month.");
     let requests = hf.requests();
     assert_eq!(requests.len(), 2, "asked again once the model loaded");
@@ -196,7 +205,9 @@ async fn a_permanent_failure_moves_on_to_the_next_provider() {
     assert_eq!(status_of(&app, recording).await, "completed");
     assert_eq!(transcript_of(&app, recording).await.0, "huggingface");
     let failures: Value = app
-        .value(&format!("SELECT transcription_failures FROM call_recordings WHERE id = '{recording}'"))
+        .value(&format!(
+            "SELECT transcription_failures FROM call_recordings WHERE id = '{recording}'"
+        ))
         .await;
     assert_eq!(failures[0]["provider"], "openai", "{failures}");
 }
@@ -223,7 +234,10 @@ async fn when_every_provider_fails_staff_see_why() {
         .json()
         .await
         .unwrap();
-    let failures = body["recordings"][0]["transcriptionFailures"].as_array().unwrap().clone();
+    let failures = body["recordings"][0]["transcriptionFailures"]
+        .as_array()
+        .unwrap()
+        .clone();
     let providers: Vec<&str> = failures.iter().map(|f| f["provider"].as_str().unwrap()).collect();
     assert_eq!(providers, ["openai", "huggingface"], "{body}");
     assert!(failures[0]["reason"].as_str().unwrap().contains("insufficient_quota"));
@@ -263,7 +277,9 @@ async fn two_deliveries_at_once_transcribe_once_and_a_malformed_one_is_dropped()
     let openai = FakeOpenAi::start(OPENAI_KEY).await;
     let app = with_openai(transcribing(), &openai).start().await;
     let recording = recorded_call(&app, "d1", mp3::silence(5.0)).await;
-    let task = Task::TranscribeRecording { recording_id: recording };
+    let task = Task::TranscribeRecording {
+        recording_id: recording,
+    };
     let (a, b) = tokio::join!(
         pedro_voip::worker::execute(&app.ctx, task.clone(), Attempt::first_of(5)),
         pedro_voip::worker::execute(&app.ctx, task.clone(), Attempt::first_of(5)),
@@ -271,7 +287,9 @@ async fn two_deliveries_at_once_transcribe_once_and_a_malformed_one_is_dropped()
     assert!(a.is_ok() || b.is_ok(), "{a:?} {b:?}");
     assert_eq!(openai.requests().len(), 1, "one transcription");
     // The one that waited is delivered again later: nothing left to do.
-    pedro_voip::worker::execute(&app.ctx, task, Attempt::first_of(5)).await.unwrap();
+    pedro_voip::worker::execute(&app.ctx, task, Attempt::first_of(5))
+        .await
+        .unwrap();
     assert_eq!(openai.requests().len(), 1);
     assert_eq!(status_of(&app, recording).await, "completed");
 
@@ -282,5 +300,93 @@ async fn two_deliveries_at_once_transcribe_once_and_a_malformed_one_is_dropped()
     }))
     .unwrap();
     let response = pedro_voip::lambda::handle_sqs_batch(&app.ctx, event).await;
-    assert_eq!(serde_json::to_value(&response).unwrap()["batchItemFailures"], serde_json::json!([]));
+    assert_eq!(
+        serde_json::to_value(&response).unwrap()["batchItemFailures"],
+        serde_json::json!([])
+    );
+}
+
+#[tokio::test]
+async fn every_call_gets_key_facts_and_an_emergency_flags_the_callers_thread() {
+    let openai = FakeOpenAi::start(OPENAI_KEY).await;
+    openai.set_transcript(
+        "Hi, my name is Maria Lopez. My tooth got knocked out and there is a lot of bleeding and swelling. \
+         Please call me back at 514 555 0123.",
+    );
+    // The model is down: the rules answer with the same schema.
+    let app = with_openai(transcribing(), &openai).start().await;
+    let recording = recorded_call(&app, "e1", mp3::silence(5.0)).await;
+    app.drain_queue().await;
+    let row = app
+        .sql()
+        .await
+        .query_one(
+            "SELECT facts, source, request, urgency, summary FROM call_facts WHERE recording_id = $1",
+            &[&recording],
+        )
+        .await
+        .expect("facts stored");
+    let facts: Value = row.get(0);
+    assert_eq!(row.get::<_, String>(1), "rules");
+    assert_eq!(row.get::<_, String>(2), "emergency");
+    assert_eq!(facts["schemaVersion"], 1);
+    assert_eq!(facts["callbackRequested"], true);
+    assert!(
+        facts["phoneNumbers"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("+15145550123")),
+        "{facts}"
+    );
+    assert!(!row.get::<_, String>(4).is_empty(), "a summary");
+    let (flagged, reason): (bool, Option<String>) = {
+        let r = app
+            .sql()
+            .await
+            .query_one(
+                "SELECT needs_review, review_reason FROM sms_conversations WHERE contact = '+14385550199'",
+                &[],
+            )
+            .await
+            .expect("the caller's thread");
+        (r.get(0), r.get(1))
+    };
+    assert!(flagged, "{reason:?}");
+    assert_eq!(
+        app.value::<Option<String>>("SELECT review_reason FROM phone_calls")
+            .await
+            .as_deref(),
+        Some("emergency call")
+    );
+}
+
+#[tokio::test]
+async fn with_a_working_model_the_llm_writes_the_facts() {
+    let openai = FakeOpenAi::start(OPENAI_KEY).await;
+    openai.set_transcript("Hi, this is Maria Lopez, I'd like to book a cleaning.");
+    openai.push_chat_reply(pedro_tests::fakes::openai::ChatReply::Content(
+        serde_json::json!({
+            "schemaVersion": 1, "summary": "Maria Lopez wants to book a cleaning.", "request": "appointment",
+            "urgency": "normal", "mentionedTimes": [], "phoneNumbers": [], "names": ["Maria Lopez"],
+            "callbackRequested": false, "followUpActions": ["Book a cleaning for Maria Lopez"]
+        })
+        .to_string(),
+    ));
+    let app = with_openai(transcribing(), &openai).start().await;
+    let recording = recorded_call(&app, "l1", mp3::silence(5.0)).await;
+    app.drain_queue().await;
+    let row = app
+        .sql()
+        .await
+        .query_one(
+            "SELECT source, model, summary FROM call_facts WHERE recording_id = $1",
+            &[&recording],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "llm");
+    assert_eq!(row.get::<_, Option<String>>(1).as_deref(), Some("gpt-4o-mini"));
+    assert_eq!(row.get::<_, String>(2), "Maria Lopez wants to book a cleaning.");
+    let request = &openai.chat_requests()[0];
+    assert_eq!(request["response_format"]["json_schema"]["strict"], true);
 }

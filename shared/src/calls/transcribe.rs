@@ -120,11 +120,15 @@ async fn run_providers(
             }
             Err(error) => {
                 let reason = match &error {
-                    TranscribeError::Retryable { reason, .. } => format!("still failing after {} attempts: {reason}", attempt.number),
+                    TranscribeError::Retryable { reason, .. } => {
+                        format!("still failing after {} attempts: {reason}", attempt.number)
+                    }
                     TranscribeError::Permanent(reason) => reason.clone(),
                 };
                 tracing::warn!(recording = %recording_id, provider = name, %reason, "transcription provider failed; trying the next");
-                claimed.failures.push(json!({"provider": name, "reason": reason, "at": ctx.clock.now()}));
+                claimed
+                    .failures
+                    .push(json!({"provider": name, "reason": reason, "at": ctx.clock.now()}));
             }
         }
     }

@@ -43,9 +43,16 @@ pub async fn search(
                 }
             }
             "limit" => {
-                limit = value.parse().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| {
-                    bad("invalid_limit", format!("`limit` must be a whole number from 1 to {MAX_LIMIT}"))
-                })?
+                limit = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_LIMIT).contains(n))
+                    .ok_or_else(|| {
+                        bad(
+                            "invalid_limit",
+                            format!("`limit` must be a whole number from 1 to {MAX_LIMIT}"),
+                        )
+                    })?
             }
             "cursor" => {
                 offset = value

@@ -18,7 +18,12 @@ pub struct Claimed {
 }
 
 /// Takes a queued recording (or one whose worker vanished) for transcription until `until`.
-pub async fn claim(conn: &impl Conn, id: Uuid, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Option<Claimed>, DbError> {
+pub async fn claim(
+    conn: &impl Conn,
+    id: Uuid,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Option<Claimed>, DbError> {
     let row = db::query_opt(
         conn,
         "UPDATE call_recordings SET transcription_status = 'processing', transcription_claimed_until = $3 \
@@ -134,20 +139,21 @@ pub async fn complete(conn: &impl Conn, t: &NewTranscript<'_>) -> Result<bool, D
     Ok(inserted)
 }
 
-/// The call a recording belongs to: its practice's time zone, the call's start, its DID and caller.
+/// What the facts of a recording are read against: its practice's time zone, when the call
+/// started (the recording's own time while it has no call), and the call's DID and caller.
 pub struct CallContext {
     pub timezone: String,
     pub started_at: DateTime<Utc>,
-    pub did: String,
-    pub contact: String,
+    pub did: Option<String>,
+    pub contact: Option<String>,
 }
 
-pub async fn call_context(conn: &impl Conn, call_id: Uuid) -> Result<Option<CallContext>, DbError> {
+pub async fn call_context(conn: &impl Conn, recording_id: Uuid) -> Result<Option<CallContext>, DbError> {
     let row = db::query_opt(
         conn,
-        "SELECT p.timezone, c.started_at, c.did, c.contact FROM phone_calls c JOIN practices p ON p.id = c.practice_id \
-         WHERE c.id = $1",
-        &[&call_id],
+        "SELECT p.timezone, coalesce(c.started_at, r.recorded_at), c.did, c.contact FROM call_recordings r \
+         JOIN practices p ON p.id = r.practice_id LEFT JOIN phone_calls c ON c.id = r.call_id WHERE r.id = $1",
+        &[&recording_id],
     )
     .await?;
     Ok(row.map(|r| CallContext {
@@ -156,6 +162,17 @@ pub async fn call_context(conn: &impl Conn, call_id: Uuid) -> Result<Option<Call
         did: r.get(2),
         contact: r.get(3),
     }))
+}
+
+/// An emergency call: the call is flagged for a person.
+pub async fn flag_call(conn: &impl Conn, call_id: Uuid, reason: &str) -> Result<(), DbError> {
+    db::execute(
+        conn,
+        "UPDATE phone_calls SET needs_review = true, review_reason = $2 WHERE id = $1",
+        &[&call_id, &reason],
+    )
+    .await?;
+    Ok(())
 }
 
 pub struct NewFacts<'a> {

@@ -37,9 +37,24 @@ fn frame_at(bytes: &[u8], at: usize) -> Option<Frame> {
     }
     let padding = usize::from((h[2] >> 1) & 1);
     let (kbps, rate, samples, factor) = match version {
-        3 => (MPEG1_L3_KBPS[bitrate_index], [44_100, 48_000, 32_000][rate_index], 1152.0, 144),
-        2 => (MPEG2_L3_KBPS[bitrate_index], [22_050, 24_000, 16_000][rate_index], 576.0, 72),
-        _ => (MPEG2_L3_KBPS[bitrate_index], [11_025, 12_000, 8_000][rate_index], 576.0, 72),
+        3 => (
+            MPEG1_L3_KBPS[bitrate_index],
+            [44_100, 48_000, 32_000][rate_index],
+            1152.0,
+            144,
+        ),
+        2 => (
+            MPEG2_L3_KBPS[bitrate_index],
+            [22_050, 24_000, 16_000][rate_index],
+            576.0,
+            72,
+        ),
+        _ => (
+            MPEG2_L3_KBPS[bitrate_index],
+            [11_025, 12_000, 8_000][rate_index],
+            576.0,
+            72,
+        ),
     };
     let len = factor * kbps as usize * 1000 / rate as usize + padding;
     (at + len <= bytes.len()).then_some(Frame {
@@ -54,7 +69,9 @@ fn frames(bytes: &[u8]) -> Vec<Frame> {
     let mut at = 0;
     if bytes.len() >= 10 && &bytes[..3] == b"ID3" {
         // Syncsafe size: 7 bits per byte.
-        let size = bytes[6..10].iter().fold(0usize, |n, b| (n << 7) | usize::from(b & 0x7F));
+        let size = bytes[6..10]
+            .iter()
+            .fold(0usize, |n, b| (n << 7) | usize::from(b & 0x7F));
         at = 10 + size;
     }
     let mut found = Vec::new();

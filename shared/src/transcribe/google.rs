@@ -141,7 +141,10 @@ impl GoogleTranscriber {
             .map_err(|e| anyhow::anyhow!("the service-account private key cannot be read: {e}"))?;
         Ok(Self {
             http: reqwest::Client::builder().timeout(timeout).build().unwrap_or_default(),
-            base_url: base_url.unwrap_or_else(|| DEFAULT_BASE_URL.into()).trim_end_matches('/').to_string(),
+            base_url: base_url
+                .unwrap_or_else(|| DEFAULT_BASE_URL.into())
+                .trim_end_matches('/')
+                .to_string(),
             account,
             model: model.unwrap_or_else(|| DEFAULT_MODEL.into()),
             language: language.unwrap_or_else(|| "en-US".into()),
@@ -224,7 +227,10 @@ impl GoogleTranscriber {
             .map_err(|e| TranscribeError::transport("Google", e))?;
         let status = response.status().as_u16();
         let after = retry_after(response.headers());
-        let text = response.text().await.map_err(|e| TranscribeError::transport("Google", e))?;
+        let text = response
+            .text()
+            .await
+            .map_err(|e| TranscribeError::transport("Google", e))?;
         if status == 401 {
             // A token revoked early: the next attempt fetches a new one.
             *self.token.lock().await = None;
@@ -257,8 +263,14 @@ impl Transcriber for GoogleTranscriber {
             let mut previous_end = 0.0;
             for result in answer.results {
                 language = language.or(result.language_code);
-                let Some(best) = result.alternatives.into_iter().next() else { continue };
-                let end = result.result_end_time.as_deref().and_then(seconds).unwrap_or(previous_end);
+                let Some(best) = result.alternatives.into_iter().next() else {
+                    continue;
+                };
+                let end = result
+                    .result_end_time
+                    .as_deref()
+                    .and_then(seconds)
+                    .unwrap_or(previous_end);
                 let start = best
                     .words
                     .first()

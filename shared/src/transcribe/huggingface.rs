@@ -35,10 +35,19 @@ struct Chunk {
 }
 
 impl HuggingFaceTranscriber {
-    pub fn new(token: String, base_url: Option<String>, model: Option<String>, timeout: Duration, max_wait: Duration) -> Self {
+    pub fn new(
+        token: String,
+        base_url: Option<String>,
+        model: Option<String>,
+        timeout: Duration,
+        max_wait: Duration,
+    ) -> Self {
         Self {
             http: reqwest::Client::builder().timeout(timeout).build().unwrap_or_default(),
-            base_url: base_url.unwrap_or_else(|| DEFAULT_BASE_URL.into()).trim_end_matches('/').to_string(),
+            base_url: base_url
+                .unwrap_or_else(|| DEFAULT_BASE_URL.into())
+                .trim_end_matches('/')
+                .to_string(),
             token,
             model: model.unwrap_or_else(|| DEFAULT_MODEL.into()),
             max_wait,
@@ -81,7 +90,10 @@ impl Transcriber for HuggingFaceTranscriber {
                 .map_err(|e| TranscribeError::transport("Hugging Face", e))?;
             let status = response.status().as_u16();
             let after = retry_after(response.headers());
-            let body = response.text().await.map_err(|e| TranscribeError::transport("Hugging Face", e))?;
+            let body = response
+                .text()
+                .await
+                .map_err(|e| TranscribeError::transport("Hugging Face", e))?;
             if (200..300).contains(&status) {
                 let answer: Answer = serde_json::from_str(&body).map_err(|e| {
                     TranscribeError::retry(format!("Hugging Face answered something unreadable: {e}"), None)

@@ -70,7 +70,10 @@ impl TranscribeError {
 
     /// A transport failure: nothing was transcribed, asking again may work.
     pub fn transport(provider: &str, error: reqwest::Error) -> Self {
-        Self::retry(format!("{provider} could not be reached: {}", error.without_url()), None)
+        Self::retry(
+            format!("{provider} could not be reached: {}", error.without_url()),
+            None,
+        )
     }
 }
 
@@ -96,7 +99,9 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 }
 
 /// Joins chunk transcripts back into one: segment times shifted by each chunk's start, and where
-/// chunks overlap, each side keeps the segments that start before the overlap's midpoint.
+/// chunks overlap, a segment belongs to the chunk on whose side of the overlap's midpoint its own
+/// middle falls (so a long segment that begins in the overlap is kept, and a word heard by both
+/// chunks at the same time is kept once).
 pub fn stitch(chunks: Vec<(f64, f64, Transcript)>) -> Transcript {
     let mut segments: Vec<Segment> = Vec::new();
     let mut texts: Vec<String> = Vec::new();
@@ -110,8 +115,16 @@ pub fn stitch(chunks: Vec<(f64, f64, Transcript)>) -> Transcript {
         model = transcript.model;
         // This chunk's share: from the midpoint of its overlap with the previous chunk to the
         // midpoint of its overlap with the next.
-        let from = if i == 0 { f64::MIN } else { (starts[i] + ends[i - 1]) / 2.0 };
-        let until = if i + 1 == count { f64::MAX } else { (starts[i + 1] + ends[i]) / 2.0 };
+        let from = if i == 0 {
+            f64::MIN
+        } else {
+            (starts[i] + ends[i - 1]) / 2.0
+        };
+        let until = if i + 1 == count {
+            f64::MAX
+        } else {
+            (starts[i + 1] + ends[i]) / 2.0
+        };
         if transcript.segments.is_empty() {
             let text = transcript.text.trim();
             if !text.is_empty() {
@@ -127,7 +140,10 @@ pub fn stitch(chunks: Vec<(f64, f64, Transcript)>) -> Transcript {
                 end: s.end + start,
                 text: s.text,
             })
-            .filter(|s| s.start >= from && s.start < until)
+            .filter(|s| {
+                let middle = (s.start + s.end) / 2.0;
+                middle >= from && middle < until
+            })
             .collect();
         texts.extend(kept.iter().map(|s| s.text.trim().to_string()).filter(|t| !t.is_empty()));
         segments.extend(kept);
@@ -163,12 +179,26 @@ mod tests {
     #[test]
     fn overlapping_chunks_are_stitched_without_repeating_words() {
         // Chunk 1 covers 0–60 s, chunk 2 covers 58–100 s (2 s of overlap, midpoint 59 s).
-        let one = part(&[(0.0, 30.0, "Hello, this is Maria."), (30.0, 58.5, "I need a cleaning"), (58.5, 60.0, "next")]);
-        let two = part(&[(0.0, 1.0, "next"), (1.0, 20.0, "Tuesday please."), (20.0, 42.0, "Thank you.")]);
+        let one = part(&[
+            (0.0, 30.0, "Hello, this is Maria."),
+            (30.0, 58.5, "I need a cleaning"),
+            (58.5, 59.5, "next"),
+        ]);
+        let two = part(&[
+            (0.5, 1.5, "next"),
+            (1.5, 20.0, "Tuesday please."),
+            (20.0, 42.0, "Thank you."),
+        ]);
         let whole = stitch(vec![(0.0, 60.0, one), (58.0, 100.0, two)]);
-        assert_eq!(whole.text, "Hello, this is Maria. I need a cleaning next Tuesday please. Thank you.");
+        assert_eq!(
+            whole.text,
+            "Hello, this is Maria. I need a cleaning next Tuesday please. Thank you."
+        );
         let times: Vec<(f64, f64)> = whole.segments.iter().map(|s| (s.start, s.end)).collect();
-        assert_eq!(times, [(0.0, 30.0), (30.0, 58.5), (58.5, 60.0), (59.0, 78.0), (78.0, 100.0)]);
+        assert_eq!(
+            times,
+            [(0.0, 30.0), (30.0, 58.5), (58.5, 59.5), (59.5, 78.0), (78.0, 100.0)]
+        );
     }
 
     #[test]
@@ -185,10 +215,22 @@ mod tests {
 
     #[test]
     fn statuses_say_whether_a_retry_helps() {
-        assert!(matches!(TranscribeError::from_status("x", 429, "", None), TranscribeError::Retryable { .. }));
-        assert!(matches!(TranscribeError::from_status("x", 503, "", None), TranscribeError::Retryable { .. }));
-        assert!(matches!(TranscribeError::from_status("x", 401, "", None), TranscribeError::Permanent(_)));
-        assert!(matches!(TranscribeError::from_status("x", 400, "", None), TranscribeError::Permanent(_)));
+        assert!(matches!(
+            TranscribeError::from_status("x", 429, "", None),
+            TranscribeError::Retryable { .. }
+        ));
+        assert!(matches!(
+            TranscribeError::from_status("x", 503, "", None),
+            TranscribeError::Retryable { .. }
+        ));
+        assert!(matches!(
+            TranscribeError::from_status("x", 401, "", None),
+            TranscribeError::Permanent(_)
+        ));
+        assert!(matches!(
+            TranscribeError::from_status("x", 400, "", None),
+            TranscribeError::Permanent(_)
+        ));
     }
 }
 

@@ -54,7 +54,10 @@ impl OpenAiTranscriber {
     pub fn new(api_key: String, base_url: Option<String>, model: Option<String>, timeout: Duration) -> Self {
         Self {
             http: reqwest::Client::builder().timeout(timeout).build().unwrap_or_default(),
-            base_url: base_url.unwrap_or_else(|| DEFAULT_BASE_URL.into()).trim_end_matches('/').to_string(),
+            base_url: base_url
+                .unwrap_or_else(|| DEFAULT_BASE_URL.into())
+                .trim_end_matches('/')
+                .to_string(),
             api_key,
             model: model.unwrap_or_else(|| DEFAULT_MODEL.into()),
             max_upload_bytes: MAX_UPLOAD_BYTES,
@@ -91,12 +94,17 @@ impl OpenAiTranscriber {
             .map_err(|e| TranscribeError::transport("OpenAI", e))?;
         let status = response.status().as_u16();
         let after = retry_after(response.headers());
-        let body = response.text().await.map_err(|e| TranscribeError::transport("OpenAI", e))?;
+        let body = response
+            .text()
+            .await
+            .map_err(|e| TranscribeError::transport("OpenAI", e))?;
         if !(200..300).contains(&status) {
             let detail = serde_json::from_str::<ErrorBody>(&body).ok();
             // Out of credit arrives as 429 but waiting does not help.
             if detail.as_ref().and_then(|d| d.error.code.as_deref()) == Some("insufficient_quota") {
-                return Err(TranscribeError::permanent("OpenAI: insufficient_quota (no credit left)"));
+                return Err(TranscribeError::permanent(
+                    "OpenAI: insufficient_quota (no credit left)",
+                ));
             }
             let message = detail.map(|d| d.error.message).unwrap_or_default();
             return Err(TranscribeError::from_status("OpenAI", status, &message, after));
@@ -131,7 +139,11 @@ impl Transcriber for OpenAiTranscriber {
             1 => parts.remove(0).2,
             _ => stitch(parts),
         };
-        tracing::debug!(pieces = count, elapsed_ms = started.elapsed().as_millis() as u64, "OpenAI transcription");
+        tracing::debug!(
+            pieces = count,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "OpenAI transcription"
+        );
         Ok(whole)
     }
 }
