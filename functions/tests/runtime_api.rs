@@ -95,7 +95,7 @@ async fn every_function_binary_answers_its_sample_event_through_the_runtime_api(
         media: None,
     });
     app.seed_fixture_call(pedro_tests::mp3::silence(2.0)).await;
-    let functions: [(&str, &str, u64); 13] = [
+    let functions: [(&str, &str, u64); 15] = [
         ("sms-webhook", env!("CARGO_BIN_EXE_sms-webhook"), 200),
         ("sms-send", env!("CARGO_BIN_EXE_sms-send"), 201),
         ("sms-conversations", env!("CARGO_BIN_EXE_sms-conversations"), 200),
@@ -116,6 +116,8 @@ async fn every_function_binary_answers_its_sample_event_through_the_runtime_api(
         ("call-recordings", env!("CARGO_BIN_EXE_call-recordings"), 200),
         ("call-recording-link", env!("CARGO_BIN_EXE_call-recording-link"), 200),
         ("call-delete", env!("CARGO_BIN_EXE_call-delete"), 200),
+        ("search", env!("CARGO_BIN_EXE_search"), 200),
+        ("sync-calls", env!("CARGO_BIN_EXE_sync-calls"), 2),
         // Scheduled jobs answer their report; the retention pass has nothing to do here.
         ("recording-retention", env!("CARGO_BIN_EXE_recording-retention"), 1),
     ];
@@ -127,6 +129,8 @@ async fn every_function_binary_answers_its_sample_event_through_the_runtime_api(
         );
         if status == 0 {
             assert!(answer["stored"].as_u64().is_some(), "{function}: {answer}");
+        } else if status == 2 {
+            assert!(answer["calls"]["fetched"].as_u64().is_some(), "{function}: {answer}");
         } else if status == 1 {
             assert!(answer["objectsDeleted"].as_u64().is_some(), "{function}: {answer}");
         } else {

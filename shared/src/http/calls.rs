@@ -143,7 +143,20 @@ pub async fn recordings(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no call with id {id}")))?;
     let items = recordings::for_call(&*tx, acting.practice.id, id).await?;
+    let mut texts = crate::store::transcripts::for_call(&*tx, acting.practice.id, id).await?;
     tx.commit().await?;
+    // Each recording with its transcript (segment times in seconds) and key facts, when done.
+    let items: Vec<Value> = items
+        .into_iter()
+        .map(|recording| {
+            let extra = texts.remove(&recording.id).unwrap_or_else(|| json!({"transcript": null, "keyFacts": null}));
+            let mut value = serde_json::to_value(&recording).unwrap_or(Value::Null);
+            if let (Value::Object(map), Value::Object(extra)) = (&mut value, extra) {
+                map.extend(extra);
+            }
+            value
+        })
+        .collect();
     Ok(Json(json!({ "call": call, "recordings": items })))
 }
 

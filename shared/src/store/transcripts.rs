@@ -212,3 +212,47 @@ pub async fn store_facts(conn: &impl Conn, f: &NewFacts<'_>) -> Result<(), DbErr
     .await?;
     Ok(())
 }
+
+/// The transcript and key facts of each of a call's recordings, by recording id.
+pub async fn for_call(
+    conn: &impl Conn,
+    practice_id: Uuid,
+    call_id: Uuid,
+) -> Result<std::collections::HashMap<Uuid, Value>, DbError> {
+    let rows = db::query(
+        conn,
+        "SELECT r.id, t.provider, t.model, t.language, t.text, t.segments, t.audio_duration_ms, t.elapsed_ms, \
+                t.created_at, f.facts, f.source, f.model AS facts_model \
+         FROM call_recordings r \
+         LEFT JOIN call_transcripts t ON t.recording_id = r.id \
+         LEFT JOIN call_facts f ON f.recording_id = r.id \
+         WHERE r.practice_id = $1 AND r.call_id = $2 AND (t.recording_id IS NOT NULL OR f.recording_id IS NOT NULL)",
+        &[&practice_id, &call_id],
+    )
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let transcript = r.get::<_, Option<String>>("provider").map(|provider| {
+                serde_json::json!({
+                    "provider": provider,
+                    "model": r.get::<_, Option<String>>("model"),
+                    "language": r.get::<_, Option<String>>("language"),
+                    "text": r.get::<_, Option<String>>("text"),
+                    "segments": r.get::<_, Option<Value>>("segments"),
+                    "audioDurationMs": r.get::<_, Option<i64>>("audio_duration_ms"),
+                    "elapsedMs": r.get::<_, Option<i64>>("elapsed_ms"),
+                    "createdAt": r.get::<_, Option<DateTime<Utc>>>("created_at"),
+                })
+            });
+            let facts = r.get::<_, Option<Value>>("facts").map(|facts| {
+                serde_json::json!({
+                    "facts": facts,
+                    "source": r.get::<_, Option<String>>("source"),
+                    "model": r.get::<_, Option<String>>("facts_model"),
+                })
+            });
+            (r.get("id"), serde_json::json!({"transcript": transcript, "keyFacts": facts}))
+        })
+        .collect())
+}
