@@ -63,12 +63,29 @@ pub async fn run_queue_worker() -> Result<(), Error> {
 
 /// The handler behind [`run_queue_worker`].
 pub async fn handle_sqs_batch(ctx: &Arc<AppContext>, event: SqsEvent) -> SqsBatchResponse {
+    use crate::queue::sqs::SqsQueue;
     let max = ctx.settings.queue_max_attempts;
-    crate::queue::sqs::handle_batch(event, max, |task, attempt| {
+    let (response, delays) = crate::queue::sqs::handle_batch_with_delays(event, max, |task, attempt| {
         let ctx = ctx.clone();
         async move { crate::worker::execute(&ctx, task, attempt).await }
     })
-    .await
+    .await;
+    // A provider that asked to be left alone for a while: the message stays invisible that long
+    // instead of the queue's (long) visibility timeout. Failing to do so only means a later retry.
+    let urls = [
+        ctx.settings.task_queue_url.as_deref(),
+        ctx.settings.calls.transcription_queue_url.as_deref(),
+    ];
+    for delay in delays {
+        let name = SqsQueue::name_of(&delay.queue_arn);
+        let Some(url) = urls.into_iter().flatten().find(|u| SqsQueue::name_of(u) == name) else {
+            continue;
+        };
+        if let Err(error) = SqsQueue::from_env(url).delay(&delay.receipt_handle, delay.after).await {
+            tracing::warn!(%error, "could not delay a retry; it comes back at the visibility timeout");
+        }
+    }
+    response
 }
 
 /// Runs a scheduled job for each EventBridge event.

@@ -103,6 +103,18 @@ impl VoipMsClient {
         params: &[(&str, String)],
         empty_status: Option<&str>,
     ) -> Result<Option<Map<String, Value>>, VoipMsError> {
+        self.call_within(method, params, empty_status, self.settings.timeout)
+            .await
+    }
+
+    /// [`Self::call`] with its own time limit (a recording is megabytes of base64).
+    async fn call_within(
+        &self,
+        method: &str,
+        params: &[(&str, String)],
+        empty_status: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Option<Map<String, Value>>, VoipMsError> {
         let mut query: Vec<(&str, &str)> = vec![
             ("api_username", &self.settings.username),
             ("api_password", self.settings.password.expose()),
@@ -113,6 +125,7 @@ impl VoipMsClient {
             .http
             .get(&self.settings.api_url)
             .query(&query)
+            .timeout(timeout)
             .send()
             .await
             .map_err(|e| self.transport(e))?;

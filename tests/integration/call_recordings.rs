@@ -318,3 +318,61 @@ async fn another_practice_cannot_see_or_download_a_recording() {
     assert_eq!(history["calls"], serde_json::json!([]));
     assert_eq!(app.count("SELECT count(*) FROM recording_access_log").await, 0);
 }
+
+#[tokio::test]
+async fn practices_sharing_an_account_each_keep_only_their_own_recordings() {
+    let app = spawn_app().start().await;
+    let other = app.add_practice("Other Dental", "+12125550100").await;
+    // Ours: an inbound call and an outbound one; theirs: an inbound call.
+    app.voipms
+        .add_cdr(CdrRow::inbound("ours-in", ago(&app, 60), PATIENT, DID, "ANSWERED", 30));
+    app.voipms.add_cdr(CdrRow::outbound(
+        "ours-out",
+        ago(&app, 50),
+        DID,
+        "4385550123",
+        "ANSWERED",
+        40,
+    ));
+    app.voipms.add_cdr(CdrRow::inbound(
+        "theirs-in",
+        ago(&app, 40),
+        PATIENT,
+        "2125550100",
+        "ANSWERED",
+        30,
+    ));
+    app.voipms.add_recording(recording(&app, "ours-in", 60, true, DID, 30));
+    app.voipms
+        .add_recording(recording(&app, "ours-out", 50, false, "4385550123", 40));
+    app.voipms
+        .add_recording(recording(&app, "theirs-in", 40, true, "2125550100", 30));
+    // An outgoing recording of a call neither practice has: nobody can say whose it is yet.
+    app.voipms
+        .add_recording(recording(&app, "nobodys", 20, false, "4385550777", 40));
+    let report = pedro_voip::jobs::Job::SyncCalls.run(&app.ctx).await.unwrap();
+    let all: Vec<String> = app
+        .column("SELECT voipms_recording_id || ' ' || practice_id FROM call_recordings")
+        .await;
+    assert_eq!(report["recordings"]["stored"], 3, "{report} {all:?}");
+    let owners: Vec<(String, uuid::Uuid)> = app
+        .sql()
+        .await
+        .query(
+            "SELECT voipms_recording_id, practice_id FROM call_recordings ORDER BY recorded_at",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        owners,
+        [
+            (recording_id("ours-in"), app.practice_id),
+            (recording_id("ours-out"), app.practice_id),
+            (recording_id("theirs-in"), other),
+        ]
+    );
+}

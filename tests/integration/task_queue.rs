@@ -131,6 +131,8 @@ fn as_event(messages: &[aws_sdk_sqs::types::Message]) -> SqsEvent {
             record.message_id = m.message_id.clone();
             record.body = m.body.clone();
             record.receipt_handle = m.receipt_handle.clone();
+            // As Lambda gives it; this queue is always named `tasks` here.
+            record.event_source_arn = Some("arn:aws:sqs:us-east-1:123456789012:tasks".into());
             record.attributes = m
                 .attributes
                 .clone()
@@ -273,4 +275,34 @@ async fn a_reply_goes_through_sqs_and_the_queue_worker_lambda_handler() {
     let again = pedro_voip::lambda::handle_sqs_batch(&app.ctx, as_event(&batch)).await;
     assert!(again.batch_item_failures.is_empty());
     assert_eq!(app.voipms_sent_bodies().len(), 1);
+}
+
+#[tokio::test]
+async fn a_retry_after_keeps_the_sqs_message_away_that_long() {
+    let moto = Moto::start().await;
+    let sqs = moto.sqs();
+    let (url, _) = queues(&sqs).await;
+    let queue = SqsQueue::with_client(sqs.clone(), url.clone());
+    let task = pedro_voip::queue::Task::TranscribeRecording {
+        recording_id: uuid::Uuid::new_v4(),
+    };
+    queue.enqueue(&task).await.unwrap();
+    let batch = receive(&sqs, &url).await;
+    let (answer, delays) = pedro_voip::queue::sqs::handle_batch_with_delays(as_event(&batch), 5, |_, _| async {
+        Err(pedro_voip::queue::TaskError::Retryable {
+            reason: "429".into(),
+            after: Some(Duration::from_secs(4)),
+        })
+    })
+    .await;
+    assert_eq!(answer.batch_item_failures.len(), 1);
+    assert_eq!(delays.len(), 1);
+    assert_eq!(delays[0].after, Duration::from_secs(4));
+    assert_eq!(SqsQueue::name_of(&delays[0].queue_arn), "tasks");
+    queue.delay(&delays[0].receipt_handle, delays[0].after).await.unwrap();
+    // The queue's own timeout (1 s) has passed, but the provider's 4 s have not.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(receive(&sqs, &url).await.is_empty(), "still waiting");
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    assert_eq!(receive(&sqs, &url).await.len(), 1, "back after the time asked");
 }

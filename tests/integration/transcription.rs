@@ -55,7 +55,10 @@ async fn recorded_call(app: &TestApp, seed: &str, mp3: Vec<u8>) -> uuid::Uuid {
     });
     let (status, report) = sync(app).await;
     assert_eq!(status, 200, "{report}");
-    assert_eq!(report["recordings"]["queued"], 1, "{report}");
+    if report["recordings"]["queued"] != 1 {
+        let errors: Vec<Option<String>> = app.column("SELECT error FROM call_recordings").await;
+        panic!("not queued: {report} {errors:?}");
+    }
     app.value(&format!(
         "SELECT id FROM call_recordings WHERE voipms_recording_id = '{}'",
         recording_id(seed)

@@ -88,6 +88,9 @@ pub enum SyncError {
 /// A practice and its DIDs (E.164), with the run bookkeeping row and window.
 struct Target {
     practice_id: Uuid,
+    /// Another practice lists recordings with the same VoIP.ms account: a recording is kept only
+    /// when it is provably this practice's.
+    account_shared: bool,
     account: Option<String>,
     run_id: Uuid,
     window: (DateTime<Utc>, DateTime<Utc>),
@@ -150,6 +153,7 @@ async fn start_runs(
         let run_id = jobs::start(&*tx, practice.id, JOB, now, window).await?;
         targets.push(Target {
             practice_id: practice.id,
+            account_shared: false,
 
             account: accounts
                 .get(&practice.id)
@@ -161,6 +165,21 @@ async fn start_runs(
         });
     }
     tx.commit().await?;
+    // Every practice's account, not only those in scope: sharing is a fact of the whole deployment.
+    let mut users: HashMap<String, usize> = HashMap::new();
+    let default = settings.voipms_account.clone();
+    let practices_with_dids: HashSet<Uuid> = all_dids.values().copied().collect();
+    for id in practices_with_dids {
+        if let Some(account) = accounts.get(&id).cloned().flatten().or_else(|| default.clone()) {
+            *users.entry(account).or_default() += 1;
+        }
+    }
+    for target in &mut targets {
+        target.account_shared = target
+            .account
+            .as_ref()
+            .is_some_and(|a| users.get(a).copied().unwrap_or(0) > 1);
+    }
     Ok((targets, all_dids))
 }
 
@@ -252,6 +271,23 @@ pub async fn import_calls(
     Ok(counts)
 }
 
+/// Whether a listed recording is this practice's: an incoming call to one of its DIDs is; to
+/// another practice's DID is not. Anything else (an outgoing call, a DID nobody owns) is, unless
+/// the account is shared, when only a recording that matches one of this practice's own calls is.
+fn belongs_to(
+    rec: &ListedRecording,
+    target: &Target,
+    all_dids: &HashMap<String, Uuid>,
+    own_calls: &[recording::CallForMatching],
+) -> bool {
+    if rec.direction == Direction::Inbound {
+        if let Some(owner) = all_dids.get(&rec.destination) {
+            return *owner == target.practice_id;
+        }
+    }
+    !target.account_shared || own_calls.iter().any(|call| recording::is_candidate(rec, call))
+}
+
 /// Lists the practice's recordings for its window, matches them to calls, fetches what is not
 /// stored yet and asks for transcriptions.
 async fn sync_recordings(
@@ -272,14 +308,23 @@ async fn sync_recordings(
     let mut listed: Vec<ListedRecording> = Vec::new();
     for row in &rows {
         match recording::from_listing_row(row, zone) {
-            // An incoming call to another practice's DID is that practice's recording.
-            Ok(rec)
-                if rec.direction == Direction::Inbound
-                    && all_dids.get(&rec.destination).is_some_and(|p| *p != target.practice_id) => {}
             Ok(rec) => listed.push(rec),
             Err(reason) => tracing::warn!(%reason, "getCallRecordings row skipped"),
         }
     }
+    let own_calls = match (target.account_shared, listed.first()) {
+        (true, Some(_)) => {
+            let from = listed.iter().map(|r| r.recorded_at).min().unwrap_or(start) - START_TOLERANCE;
+            let until = listed.iter().map(|r| r.recorded_at).max().unwrap_or(end) + START_TOLERANCE;
+            let mut client = ctx.conn().await?;
+            let tx = db::begin_as(&mut client, &Caller::service()).await?;
+            let calls = call_store::for_matching(&*tx, target.practice_id, from, until).await?;
+            tx.commit().await.map_err(DbError::from)?;
+            calls
+        }
+        _ => Vec::new(),
+    };
+    listed.retain(|rec| belongs_to(rec, target, all_dids, &own_calls));
     counts.found += listed.len();
     let now = ctx.clock.now();
     {

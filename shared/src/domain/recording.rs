@@ -76,7 +76,8 @@ pub struct CallForMatching {
     pub duration_seconds: i32,
 }
 
-fn is_candidate(recording: &ListedRecording, call: &CallForMatching) -> bool {
+/// Could `recording` be of `call`: same direction, the number it names, a start close enough.
+pub fn is_candidate(recording: &ListedRecording, call: &CallForMatching) -> bool {
     let number = match recording.direction {
         Direction::Inbound => recording.destination == call.did || recording.destination == call.contact,
         Direction::Outbound => recording.destination == call.contact,

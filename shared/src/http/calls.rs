@@ -149,7 +149,9 @@ pub async fn recordings(
     let items: Vec<Value> = items
         .into_iter()
         .map(|recording| {
-            let extra = texts.remove(&recording.id).unwrap_or_else(|| json!({"transcript": null, "keyFacts": null}));
+            let extra = texts
+                .remove(&recording.id)
+                .unwrap_or_else(|| json!({"transcript": null, "keyFacts": null}));
             let mut value = serde_json::to_value(&recording).unwrap_or(Value::Null);
             if let (Value::Object(map), Value::Object(extra)) = (&mut value, extra) {
                 map.extend(extra);

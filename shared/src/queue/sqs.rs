@@ -44,6 +44,38 @@ impl SqsQueue {
     }
 }
 
+impl SqsQueue {
+    /// Keeps a received message invisible for `after` from now: a retry no earlier than the
+    /// provider asked (`Retry-After`), instead of at the queue's visibility timeout.
+    pub async fn delay(&self, receipt_handle: &str, after: std::time::Duration) -> Result<(), QueueError> {
+        // SQS allows at most 12 hours.
+        let seconds = after.as_secs().clamp(0, 12 * 3600) as i32;
+        self.client()
+            .await
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(seconds)
+            .send()
+            .await
+            .map_err(|e| QueueError(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+        Ok(())
+    }
+
+    /// The name at the end of the queue's URL (and of its ARN).
+    pub fn name_of(url_or_arn: &str) -> &str {
+        url_or_arn.rsplit(['/', ':']).next().unwrap_or_default()
+    }
+}
+
+/// A message to be delivered again no earlier than `after`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delay {
+    pub queue_arn: String,
+    pub receipt_handle: String,
+    pub after: std::time::Duration,
+}
+
 #[async_trait]
 impl TaskQueue for SqsQueue {
     async fn enqueue(&self, task: &Task) -> Result<(), QueueError> {
@@ -68,7 +100,21 @@ where
     F: Fn(Task, Attempt) -> Fut,
     Fut: std::future::Future<Output = Result<(), TaskError>>,
 {
+    handle_batch_with_delays(event, max_receives, step).await.0
+}
+
+/// [`handle_batch`], also saying which failed messages asked to wait before their next delivery.
+pub async fn handle_batch_with_delays<F, Fut>(
+    event: SqsEvent,
+    max_receives: u32,
+    step: F,
+) -> (SqsBatchResponse, Vec<Delay>)
+where
+    F: Fn(Task, Attempt) -> Fut,
+    Fut: std::future::Future<Output = Result<(), TaskError>>,
+{
     let mut failures = Vec::new();
+    let mut delays = Vec::new();
     for record in event.records {
         let id = record.message_id.clone().unwrap_or_default();
         let receives = record
@@ -88,6 +134,15 @@ where
             Ok(()) => {}
             Err(error @ TaskError::Retryable { .. }) => {
                 tracing::warn!(sqs_message_id = %id, attempt = receives, %error, "task failed; SQS will deliver it again");
+                if let (TaskError::Retryable { after: Some(after), .. }, Some(receipt), Some(arn)) =
+                    (&error, &record.receipt_handle, &record.event_source_arn)
+                {
+                    delays.push(Delay {
+                        queue_arn: arn.clone(),
+                        receipt_handle: receipt.clone(),
+                        after: *after,
+                    });
+                }
                 let mut failure = BatchItemFailure::default();
                 failure.item_identifier = id;
                 failures.push(failure);
@@ -99,5 +154,5 @@ where
     }
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failures;
-    response
+    (response, delays)
 }

@@ -252,7 +252,10 @@ pub async fn for_call(
                     "model": r.get::<_, Option<String>>("facts_model"),
                 })
             });
-            (r.get("id"), serde_json::json!({"transcript": transcript, "keyFacts": facts}))
+            (
+                r.get("id"),
+                serde_json::json!({"transcript": transcript, "keyFacts": facts}),
+            )
         })
         .collect())
 }

@@ -230,7 +230,7 @@ mod tests {
 
     /// A silent MPEG-1 Layer III mono frame: 32 kHz, 32 kbps (144 bytes, 36 ms).
     fn silent_mp3(frames: usize) -> Vec<u8> {
-        let mut frame = vec![0u8; 144];
+        let mut frame = [0u8; 144];
         frame[..4].copy_from_slice(&[0xFF, 0xFB, 0x18, 0xC4]);
         frame.repeat(frames)
     }

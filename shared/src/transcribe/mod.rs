@@ -156,6 +156,50 @@ pub fn stitch(chunks: Vec<(f64, f64, Transcript)>) -> Transcript {
     }
 }
 
+/// The providers whose credentials are set, in the configured order. Empty: transcription is not
+/// configured (and is reported so, never faked).
+pub fn providers(settings: &crate::config::TranscriptionSettings) -> anyhow::Result<Vec<Box<dyn Transcriber>>> {
+    let mut chain: Vec<Box<dyn Transcriber>> = Vec::new();
+    for name in &settings.order {
+        match name.as_str() {
+            "openai" => {
+                if let Some(key) = &settings.openai_api_key {
+                    chain.push(Box::new(openai::OpenAiTranscriber::new(
+                        key.expose().to_string(),
+                        settings.openai_base_url.clone(),
+                        settings.openai_model.clone(),
+                        settings.timeout,
+                    )));
+                }
+            }
+            "google" => {
+                if let Some(path) = &settings.google_credentials {
+                    chain.push(Box::new(google::GoogleTranscriber::from_key_file(
+                        path,
+                        settings.google_base_url.clone(),
+                        settings.google_model.clone(),
+                        settings.google_language.clone(),
+                        settings.timeout,
+                    )?));
+                }
+            }
+            "huggingface" => {
+                if let Some(token) = &settings.hf_token {
+                    chain.push(Box::new(huggingface::HuggingFaceTranscriber::new(
+                        token.expose().to_string(),
+                        settings.hf_base_url.clone(),
+                        settings.hf_model.clone(),
+                        settings.timeout,
+                        settings.hf_max_wait,
+                    )));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(chain)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,48 +276,4 @@ mod tests {
             TranscribeError::Permanent(_)
         ));
     }
-}
-
-/// The providers whose credentials are set, in the configured order. Empty: transcription is not
-/// configured (and is reported so, never faked).
-pub fn providers(settings: &crate::config::TranscriptionSettings) -> anyhow::Result<Vec<Box<dyn Transcriber>>> {
-    let mut chain: Vec<Box<dyn Transcriber>> = Vec::new();
-    for name in &settings.order {
-        match name.as_str() {
-            "openai" => {
-                if let Some(key) = &settings.openai_api_key {
-                    chain.push(Box::new(openai::OpenAiTranscriber::new(
-                        key.expose().to_string(),
-                        settings.openai_base_url.clone(),
-                        settings.openai_model.clone(),
-                        settings.timeout,
-                    )));
-                }
-            }
-            "google" => {
-                if let Some(path) = &settings.google_credentials {
-                    chain.push(Box::new(google::GoogleTranscriber::from_key_file(
-                        path,
-                        settings.google_base_url.clone(),
-                        settings.google_model.clone(),
-                        settings.google_language.clone(),
-                        settings.timeout,
-                    )?));
-                }
-            }
-            "huggingface" => {
-                if let Some(token) = &settings.hf_token {
-                    chain.push(Box::new(huggingface::HuggingFaceTranscriber::new(
-                        token.expose().to_string(),
-                        settings.hf_base_url.clone(),
-                        settings.hf_model.clone(),
-                        settings.timeout,
-                        settings.hf_max_wait,
-                    )));
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(chain)
 }

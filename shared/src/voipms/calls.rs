@@ -13,6 +13,10 @@ pub const MAX_DAYS_PER_REQUEST: u64 = 90;
 /// Rows asked for per `getCallRecordings` page.
 pub const RECORDINGS_PAGE: usize = 100;
 
+/// How long one recording may take to arrive: a long call is tens of megabytes of base64, far more
+/// than the short limit of the other methods.
+pub const RECORDING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// A listing stops after this many pages: a server that ignores `start` must not loop forever.
 const MAX_RECORDING_PAGES: usize = 1_000;
 
@@ -94,14 +98,16 @@ impl VoipMsClient {
     /// `getCallRecording`: the MP3 of one recording. `base64file` may carry whitespace (and `\/`,
     /// which the JSON parser already turned into `/`); it is stripped before decoding.
     pub async fn call_recording(&self, account: &str, recording_id: &str) -> Result<Vec<u8>, VoipMsError> {
+        let timeout = RECORDING_TIMEOUT.max(self.settings.timeout);
         let json = self
-            .call(
+            .call_within(
                 "getCallRecording",
                 &[
                     ("account", account.to_string()),
                     ("callrecording", recording_id.to_string()),
                 ],
                 None,
+                timeout,
             )
             .await?
             .unwrap_or_default();

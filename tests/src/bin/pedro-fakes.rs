@@ -29,8 +29,22 @@ async fn main() {
         duration_secs: 20,
         mp3: mp3::silence(20.0),
     });
-    voipms.add_cdr(CdrRow::inbound("demo-2", now - Duration::minutes(20), "4385550123", DID, "NO ANSWER", 0));
-    voipms.add_cdr(CdrRow::outbound("demo-3", now - Duration::minutes(10), DID, "4385550123", "ANSWERED", 45));
+    voipms.add_cdr(CdrRow::inbound(
+        "demo-2",
+        now - Duration::minutes(20),
+        "4385550123",
+        DID,
+        "NO ANSWER",
+        0,
+    ));
+    voipms.add_cdr(CdrRow::outbound(
+        "demo-3",
+        now - Duration::minutes(10),
+        DID,
+        "4385550123",
+        "ANSWERED",
+        45,
+    ));
 
     let openai = FakeOpenAi::start(OPENAI_KEY).await;
     openai.set_transcript(
@@ -51,8 +65,14 @@ async fn main() {
 
     println!("Fake VoIP.ms and fake OpenAI are running. Start pedro with:\n");
     println!("VOIPMS_USERNAME={USER} VOIPMS_PASSWORD={PASSWORD} VOIPMS_DID={DID} \\");
-    println!("VOIPMS_API_URL={} VOIPMS_ACCOUNT={DEFAULT_ACCOUNT} \\", voipms.api_url());
-    println!("ENABLE_TRANSCRIPTION=true OPENAI_API_KEY={OPENAI_KEY} OPENAI_BASE_URL={} \\", openai.base_url());
+    println!(
+        "VOIPMS_API_URL={} VOIPMS_ACCOUNT={DEFAULT_ACCOUNT} \\",
+        voipms.api_url()
+    );
+    println!(
+        "ENABLE_TRANSCRIPTION=true OPENAI_API_KEY={OPENAI_KEY} OPENAI_BASE_URL={} \\",
+        openai.base_url()
+    );
     println!("  cargo run --bin pedro -- serve --insecure-no-auth\n");
     println!("(Ctrl-C stops the fakes.)");
     let _ = tokio::signal::ctrl_c().await;
