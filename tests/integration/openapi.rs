@@ -1460,3 +1460,54 @@ async fn a_nul_in_the_contact_filter_is_a_400_not_a_500() {
     .await
     .expect(400, Some("invalid_filter"));
 }
+
+#[tokio::test]
+async fn search_answers_as_documented() {
+    let app = spawn_app().sandbox().start().await;
+    app.text_in(PATIENT, "My <b>tooth</b> is broken", "search-1").await;
+    let calls_fixture = mp3::silence(2.0);
+    app.seed_fixture_call(calls_fixture).await;
+    app.sql()
+        .await
+        .execute(
+            "INSERT INTO call_transcripts (recording_id, practice_id, call_id, provider, model, text, elapsed_ms, created_at) \
+             SELECT id, practice_id, call_id, 'openai', 'whisper-1', 'the broken tooth hurts', 5, now() FROM call_recordings",
+            &[],
+        )
+        .await
+        .unwrap();
+    let template = "/api/voip/search";
+    let found = get(&app, template, "/api/voip/search?q=tooth").await;
+    found.expect(200, None);
+    let kinds: Vec<&str> = found.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"message") && kinds.contains(&"transcript"), "{kinds:?}");
+    get(
+        &app,
+        template,
+        "/api/voip/search?q=tooth&type=calls&limit=1&dateFrom=2026-11-25&dateTo=2026-11-25",
+    )
+    .await
+    .expect(200, None);
+    for (query, code) in [
+        ("", "missing_query"),
+        ("q=the", "query_has_no_words"),
+        ("q=a%00b", "invalid_query"),
+        ("q=tooth&type=faxes", "invalid_type"),
+        ("q=tooth&limit=500", "invalid_limit"),
+        ("q=tooth&cursor=-3", "invalid_cursor"),
+        ("q=tooth&dateFrom=2026-11-25", "missing_date"),
+        ("q=tooth&dateFrom=2026-11-25&dateTo=2026-11-20", "invalid_date_range"),
+        ("q=tooth&page=2", "unknown_parameter"),
+    ] {
+        get(&app, template, &format!("/api/voip/search?{query}"))
+            .await
+            .expect(400, Some(code));
+    }
+    let long = format!("/api/voip/search?q={}", "tooth+".repeat(60));
+    get(&app, template, &long).await.expect(400, Some("query_too_long"));
+}
