@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the Python packages some tests run (tests/python/requirements.txt: Twilio's own
-# library, to check our signatures and our fake against it) into a virtual environment, once per
-# version of that file, and prints the environment's python. Safe to run concurrently.
+# Installs the Python packages some tests run (tests/python/requirements.txt: the clients others
+# wrote that our fakes must satisfy — Twilio's, OpenAI's, Google's auth library, two VoIP.ms
+# clients — and moto_server for SQS and S3) into a virtual environment, once per version of that
+# file, and prints the environment's python. Safe to run concurrently.
 #
 # Environment: PEDRO_PYTHON_VENV (default target/python-venv).
 set -euo pipefail
