@@ -4,6 +4,7 @@
 pub mod app;
 pub mod database;
 pub mod db_proxy;
+pub mod demo;
 pub mod events;
 pub mod fakes;
 pub mod moto;
