@@ -6,7 +6,7 @@
 ALTER TABLE practices
     ADD COLUMN missed_call_text_back boolean NOT NULL DEFAULT false,
     ADD COLUMN missed_call_text_back_template text NOT NULL
-        DEFAULT 'Sorry we missed your call to {practice}. Reply here to book or ask a question, or we will call you back as soon as we can.'
+        DEFAULT 'Sorry we missed your call to {practice}. Reply here to book or ask a question, or we will call you back as soon as we can. Reply STOP to opt out.'
         CHECK (length(btrim(missed_call_text_back_template)) BETWEEN 1 AND 640),
     -- Only calls missed this recently are texted about: a backfill never texts about old calls.
     ADD COLUMN missed_call_text_back_minutes integer NOT NULL DEFAULT 60
@@ -136,8 +136,11 @@ CREATE TABLE pending_object_deletions (
     last_error text
 );
 
--- Row-level security: members read their practice's calls and recordings; admins delete calls.
--- Everything else (sync, storing, retention) is the service role's.
+-- Row-level security. On Supabase, tables created in `public` give `anon` and `authenticated`
+-- every privilege by default; start from none. Members read their practice's calls and
+-- recordings and may flag a call; everything that writes history, deletes, or logs access is the
+-- service role's, behind the API's own checks (an admin's delete goes through the endpoint, which
+-- leaves tombstones and queues the audio for deletion; the client API cannot skip those steps).
 ALTER TABLE phone_calls ENABLE ROW LEVEL SECURITY;
 ALTER TABLE call_recordings ENABLE ROW LEVEL SECURITY;
 ALTER TABLE call_tombstones ENABLE ROW LEVEL SECURITY;
@@ -145,34 +148,29 @@ ALTER TABLE recording_access_log ENABLE ROW LEVEL SECURITY;
 ALTER TABLE missed_call_text_backs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pending_object_deletions ENABLE ROW LEVEL SECURITY;
 
-GRANT SELECT, DELETE ON phone_calls TO authenticated;
+REVOKE ALL ON phone_calls, call_recordings, call_tombstones, recording_access_log, missed_call_text_backs,
+    pending_object_deletions FROM PUBLIC, anon, authenticated;
+
+GRANT SELECT ON phone_calls TO authenticated;
 GRANT UPDATE (needs_review, review_reason) ON phone_calls TO authenticated;
 CREATE POLICY phone_calls_read ON phone_calls FOR SELECT TO authenticated USING (auth_is_member(practice_id));
 CREATE POLICY phone_calls_review ON phone_calls FOR UPDATE TO authenticated
     USING (auth_is_member(practice_id)) WITH CHECK (auth_is_member(practice_id));
-CREATE POLICY phone_calls_delete ON phone_calls FOR DELETE TO authenticated USING (auth_is_admin(practice_id));
 
-GRANT SELECT, DELETE ON call_recordings TO authenticated;
+GRANT SELECT ON call_recordings TO authenticated;
 CREATE POLICY call_recordings_read ON call_recordings FOR SELECT TO authenticated USING (auth_is_member(practice_id));
-CREATE POLICY call_recordings_delete ON call_recordings FOR DELETE TO authenticated USING (auth_is_admin(practice_id));
 
-GRANT SELECT, INSERT ON call_tombstones TO authenticated;
+GRANT SELECT ON call_tombstones TO authenticated;
 CREATE POLICY call_tombstones_read ON call_tombstones FOR SELECT TO authenticated USING (auth_is_member(practice_id));
-CREATE POLICY call_tombstones_add ON call_tombstones FOR INSERT TO authenticated WITH CHECK (auth_is_admin(practice_id));
 
-GRANT SELECT, INSERT ON recording_access_log TO authenticated;
+-- Who listened: admins read it; only the service role writes it (with the verified caller).
+GRANT SELECT ON recording_access_log TO authenticated;
 CREATE POLICY recording_access_log_read ON recording_access_log FOR SELECT TO authenticated
     USING (auth_is_admin(practice_id));
-CREATE POLICY recording_access_log_add ON recording_access_log FOR INSERT TO authenticated
-    WITH CHECK (auth_is_member(practice_id));
 
 GRANT SELECT ON missed_call_text_backs TO authenticated;
 CREATE POLICY missed_call_text_backs_read ON missed_call_text_backs FOR SELECT TO authenticated
     USING (auth_is_member(practice_id));
-
-GRANT INSERT ON pending_object_deletions TO authenticated;
-CREATE POLICY pending_object_deletions_add ON pending_object_deletions FOR INSERT TO authenticated
-    WITH CHECK (auth_is_admin(practice_id));
 
 GRANT ALL ON phone_calls, call_recordings, call_tombstones, recording_access_log, missed_call_text_backs,
     pending_object_deletions TO service_role;

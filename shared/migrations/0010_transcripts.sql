@@ -52,6 +52,8 @@ CREATE INDEX call_facts_search ON call_facts USING gin (search);
 
 ALTER TABLE call_transcripts ENABLE ROW LEVEL SECURITY;
 ALTER TABLE call_facts ENABLE ROW LEVEL SECURITY;
+-- Supabase's default privileges would give the request roles everything: members only read.
+REVOKE ALL ON call_transcripts, call_facts FROM PUBLIC, anon, authenticated;
 GRANT SELECT ON call_transcripts, call_facts TO authenticated;
 CREATE POLICY call_transcripts_read ON call_transcripts FOR SELECT TO authenticated USING (auth_is_member(practice_id));
 CREATE POLICY call_facts_read ON call_facts FOR SELECT TO authenticated USING (auth_is_member(practice_id));

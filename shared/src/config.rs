@@ -150,6 +150,9 @@ pub struct TranscriptionSettings {
     pub order: Vec<String>,
     /// `TRANSCRIPTION_TIMEOUT_SECONDS`: one provider request.
     pub timeout: Duration,
+    /// `TRANSCRIPTION_DEADLINE_SECONDS`: one delivery in all (every piece and provider), kept under
+    /// the worker function's time limit (900 s on AWS).
+    pub deadline: Duration,
     /// `OPENAI_API_KEY`, `OPENAI_BASE_URL` (an OpenAI-compatible Whisper server works too),
     /// `OPENAI_TRANSCRIPTION_MODEL`.
     pub openai_api_key: Option<Secret>,
@@ -190,6 +193,7 @@ impl TranscriptionSettings {
         Ok(Self {
             order,
             timeout: Duration::from_secs(parse(lookup, "TRANSCRIPTION_TIMEOUT_SECONDS", 300u64)?),
+            deadline: Duration::from_secs(parse(lookup, "TRANSCRIPTION_DEADLINE_SECONDS", 780u64)?),
             openai_api_key: get(lookup, "OPENAI_API_KEY").map(Secret),
             openai_base_url: get(lookup, "OPENAI_BASE_URL"),
             openai_model: get(lookup, "OPENAI_TRANSCRIPTION_MODEL"),

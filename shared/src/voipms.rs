@@ -13,7 +13,7 @@ use crate::config::VoipMsSettings;
 
 mod calls;
 
-pub use calls::{day_chunks, decode_base64file, MAX_DAYS_PER_REQUEST};
+pub use calls::{day_chunks, decode_base64file, MAX_DAYS_PER_REQUEST, NOT_BASE64};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum VoipMsError {

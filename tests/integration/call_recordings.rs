@@ -70,9 +70,12 @@ async fn recordings_are_matched_stored_once_and_described() {
     short.datetime = start + Duration::seconds(5);
     app.voipms.add_recording(long.clone());
     app.voipms.add_recording(short.clone());
-    // A recording with no call at all (the CDR has not listed it yet).
-    let orphan = recording(&app, "rec-orphan", 30, false, "4385550123", 12);
+    // A recording of a call to our number that the history does not list yet.
+    let orphan = recording(&app, "rec-orphan", 30, true, DID, 12);
     app.voipms.add_recording(orphan.clone());
+    // An outgoing recording of a call that is not ours (another line of the account): not kept.
+    app.voipms
+        .add_recording(recording(&app, "rec-stranger", 25, false, "4385550777", 12));
 
     let (status, report) = sync(&app).await;
     assert_eq!(status, 200, "{report}");
@@ -127,11 +130,11 @@ async fn recordings_are_matched_stored_once_and_described() {
     assert_eq!(listed["call"]["recordingStatus"], "stored");
 
     // A second sync fetches nothing again; the orphan is matched once its call appears.
-    app.voipms.add_cdr(CdrRow::outbound(
+    app.voipms.add_cdr(CdrRow::inbound(
         "late",
         orphan.datetime - Duration::seconds(20),
-        DID,
         "4385550123",
+        DID,
         "ANSWERED",
         15,
     ));

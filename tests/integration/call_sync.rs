@@ -73,7 +73,8 @@ async fn a_sync_stores_each_call_once_and_a_rerun_changes_nothing() {
 
     let (status, first) = sync(&app).await;
     assert_eq!(status, 200, "{first}");
-    assert_eq!(calls(&first), [9, 6, 0, 0, 1, 2], "{first}");
+    // The practice's own rows only: another line's and unreadable rows are the operator's figures.
+    assert_eq!(calls(&first), [6, 6, 0, 0, 0, 0], "{first}");
 
     let rows = app
         .sql()
@@ -155,7 +156,18 @@ async fn a_sync_stores_each_call_once_and_a_rerun_changes_nothing() {
     let updated_before: Vec<chrono::DateTime<Utc>> = app.column("SELECT updated_at FROM phone_calls ORDER BY id").await;
     app.clock.advance(Duration::hours(1));
     let (_, again) = sync(&app).await;
-    assert_eq!(calls(&again), [9, 0, 0, 6, 1, 2], "{again}");
+    assert_eq!(calls(&again), [6, 0, 0, 6, 0, 0], "{again}");
+    // The hourly job reports the whole account: the other line's row and the unreadable ones too.
+    let all = Job::SyncCalls.run(&app.ctx).await.unwrap();
+    assert_eq!(calls(&all), [9, 0, 0, 6, 1, 2], "{all}");
+    let own_run: Value = app
+        .value("SELECT stats FROM job_runs WHERE job = 'sync-calls' ORDER BY started_at DESC LIMIT 1")
+        .await;
+    assert_eq!(
+        calls(&own_run),
+        [6, 0, 0, 6, 0, 0],
+        "a practice's run holds its own figures: {own_run}"
+    );
     let updated_after: Vec<chrono::DateTime<Utc>> = app.column("SELECT updated_at FROM phone_calls ORDER BY id").await;
     assert_eq!(updated_before, updated_after, "an unchanged call is not written");
 

@@ -57,7 +57,7 @@ pub async fn fetch_and_store(
     let bytes = match voipms.call_recording(account, &recording.voipms_id).await {
         Ok(bytes) => bytes,
         // Not base64: the file itself is broken, not the connection.
-        Err(VoipMsError::Malformed(reason)) if reason.contains("base64") => {
+        Err(VoipMsError::Malformed(reason)) if reason.starts_with(crate::voipms::NOT_BASE64) => {
             record(
                 db,
                 recording,
@@ -97,12 +97,27 @@ pub async fn fetch_and_store(
         sha256: &sha256,
     };
     let stored = record(db, recording, Outcome::Stored(&file, now)).await?;
+    if !stored && !still_points_at(db, recording, &key).await? {
+        // Deleted (or expired) while it was being fetched: the audio must not outlive its row.
+        tracing::info!(recording = %recording.id, "recording removed during its fetch; its audio is deleted");
+        blob.delete(&BlobKey::parse(&key)?).await?;
+        return Ok(Fetched::AlreadyStored);
+    }
     tracing::info!(recording = %recording.id, size, duration_ms = info.duration_ms, "recording stored");
     Ok(if stored {
         Fetched::Stored
     } else {
         Fetched::AlreadyStored
     })
+}
+
+/// Whether the recording's row still exists, stored under `key`.
+async fn still_points_at(db: &Pool, recording: &Recording, key: &str) -> Result<bool, DbError> {
+    let mut client = db.get().await?;
+    let tx = db::begin_as(&mut client, &Caller::service()).await?;
+    let row = recordings::get_any(&*tx, recording.id).await?;
+    tx.commit().await?;
+    Ok(row.is_some_and(|r| r.status == "stored" && r.object_key.as_deref() == Some(key)))
 }
 
 enum Outcome<'a> {

@@ -25,8 +25,10 @@ pub struct Deleted {
     pub recordings_pending: usize,
 }
 
-/// Deletes a call, its recordings and everything derived from them, as `caller` (row-level
-/// security lets only the practice's admins). None when the practice has no such call.
+/// Deletes a call of `practice_id`, its recordings and everything derived from them, for `caller`
+/// (an admin of that practice: the endpoint's access layer checked). The rows go as the service
+/// role — the client API may not delete them, so nobody skips the tombstones or leaves audio
+/// behind — and every statement is scoped to the practice. None when it has no such call.
 pub async fn delete_call(
     ctx: &AppContext,
     caller: &Caller,
@@ -36,7 +38,7 @@ pub async fn delete_call(
     let now = ctx.clock.now();
     let keys = {
         let mut client = ctx.conn().await?;
-        let tx = db::begin_as(&mut client, caller).await?;
+        let tx = db::begin_as(&mut client, &Caller::service()).await?;
         let by = caller.subject().unwrap_or("service").to_string();
         let Some(keys) = calls::delete(&*tx, practice_id, call_id, &by, now).await? else {
             return Ok(None);

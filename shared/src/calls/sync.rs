@@ -28,6 +28,9 @@ use crate::voipms::{VoipMsClient, VoipMsError};
 
 pub const JOB: &str = "sync-calls";
 
+/// A recording is matched only once its call ended this long before the history was read.
+const HISTORY_MARGIN: Duration = Duration::minutes(5);
+
 /// The most history a sync reads in one run (in chunks VoIP.ms accepts).
 const MAX_LOOKBACK_DAYS: i64 = 400;
 
@@ -69,6 +72,18 @@ pub struct RecordingCounts {
     pub skipped: Option<&'static str>,
 }
 
+impl RecordingCounts {
+    fn add(&mut self, other: &RecordingCounts) {
+        self.found += other.found;
+        self.stored += other.stored;
+        self.queued += other.queued;
+        self.unmatched += other.unmatched;
+        self.corrupt += other.corrupt;
+        self.failed += other.failed;
+        self.skipped = self.skipped.or(other.skipped);
+    }
+}
+
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct SyncReport {
     pub calls: CallCounts,
@@ -88,16 +103,15 @@ pub enum SyncError {
 /// A practice and its DIDs (E.164), with the run bookkeeping row and window.
 struct Target {
     practice_id: Uuid,
-    /// Another practice lists recordings with the same VoIP.ms account: a recording is kept only
-    /// when it is provably this practice's.
-    account_shared: bool,
     account: Option<String>,
     run_id: Uuid,
     window: (DateTime<Utc>, DateTime<Utc>),
 }
 
-/// Runs the sync for `scope`: calls, then recordings. On a VoIP.ms failure every run of this call
-/// is recorded as failed and the error returned.
+/// Runs the sync for `scope`: calls, then each practice's recordings. Each practice's run is
+/// recorded with its own figures and outcome (members can read their practice's runs: never
+/// another practice's numbers). A getCDR failure fails every run; a practice whose recordings
+/// failed fails alone, and the others go on.
 pub async fn run(ctx: &AppContext, scope: Scope) -> Result<SyncReport, SyncError> {
     let voipms = ctx.voipms.as_ref().ok_or(SyncError::NotConfigured)?;
     let now = ctx.clock.now();
@@ -106,19 +120,65 @@ pub async fn run(ctx: &AppContext, scope: Scope) -> Result<SyncReport, SyncError
     if targets.is_empty() {
         return Ok(report);
     }
-    let outcome = sync_targets(ctx, voipms, &targets, &all_dids, &mut report).await;
+    // One getCDR covers the account; its rows are routed to practices by DID.
+    let start = targets.iter().map(|t| t.window.0).min().unwrap_or(now);
+    let end = targets.iter().map(|t| t.window.1).max().unwrap_or(start);
+    let in_scope: HashSet<Uuid> = targets.iter().map(|t| t.practice_id).collect();
+    let imported = match import_calls(ctx, voipms, (start, end), &all_dids, &in_scope).await {
+        Ok(imported) => imported,
+        Err(error) => {
+            let runs: Vec<(Uuid, Result<Value, String>)> =
+                targets.iter().map(|t| (t.run_id, Err(error.to_string()))).collect();
+            finish_runs(ctx, &runs).await?;
+            return Err(error);
+        }
+    };
+    let mut runs = Vec::new();
+    let mut first_error = None;
+    for target in &targets {
+        let mut recordings = RecordingCounts::default();
+        let outcome = sync_recordings(ctx, voipms, target, &all_dids, &mut recordings).await;
+        let calls = imported
+            .per_practice
+            .get(&target.practice_id)
+            .cloned()
+            .unwrap_or_default();
+        let own = SyncReport { calls, recordings };
+        match outcome {
+            Ok(()) => runs.push((target.run_id, Ok(serde_json::to_value(&own).unwrap_or(Value::Null)))),
+            Err(error) => {
+                tracing::error!(practice = %target.practice_id, %error, "recording sync failed; the window is read again next time");
+                runs.push((target.run_id, Err(error.to_string())));
+                first_error.get_or_insert(error);
+            }
+        }
+        report.recordings.add(&own.recordings);
+        if scope == Scope::Practice(target.practice_id) {
+            report.calls = own.calls;
+        }
+    }
+    if scope == Scope::All {
+        report.calls = imported.total;
+    }
+    finish_runs(ctx, &runs).await?;
+    match first_error {
+        Some(error) => Err(error),
+        None => Ok(report),
+    }
+}
+
+async fn finish_runs(ctx: &AppContext, runs: &[(Uuid, Result<Value, String>)]) -> Result<(), DbError> {
     let mut client = ctx.conn().await?;
     let tx = db::begin_as(&mut client, &Caller::service()).await?;
     let finished = ctx.clock.now();
-    let stats = serde_json::to_value(&report).unwrap_or(Value::Null);
-    for target in &targets {
-        match &outcome {
-            Ok(()) => jobs::finish(&*tx, target.run_id, finished, Ok(&stats)).await?,
-            Err(error) => jobs::finish(&*tx, target.run_id, finished, Err(&error.to_string())).await?,
+    for (run_id, outcome) in runs {
+        match outcome {
+            Ok(stats) => jobs::finish(&*tx, *run_id, finished, Ok(stats)).await?,
+            Err(error) => jobs::finish(&*tx, *run_id, finished, Err(error)).await?,
         }
     }
-    tx.commit().await.map_err(DbError::from)?;
-    outcome.map(|()| report)
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Records a running sync for each practice in scope; returns them, and every practice's DIDs
@@ -135,7 +195,7 @@ async fn start_runs(
     let tx = db::begin_as(&mut client, &Caller::service()).await?;
     jobs::fail_abandoned(&*tx, now - Duration::hours(2), now).await?;
     let accounts = practices::voipms_accounts(&*tx).await?;
-    let mut targets = Vec::new();
+    let mut targets: Vec<Target> = Vec::new();
     let mut all_dids = HashMap::new();
     for (practice, dids) in practices::all_with_dids(&*tx).await? {
         for did in &dids {
@@ -153,7 +213,6 @@ async fn start_runs(
         let run_id = jobs::start(&*tx, practice.id, JOB, now, window).await?;
         targets.push(Target {
             practice_id: practice.id,
-            account_shared: false,
 
             account: accounts
                 .get(&practice.id)
@@ -165,45 +224,15 @@ async fn start_runs(
         });
     }
     tx.commit().await?;
-    // Every practice's account, not only those in scope: sharing is a fact of the whole deployment.
-    let mut users: HashMap<String, usize> = HashMap::new();
-    let default = settings.voipms_account.clone();
-    let practices_with_dids: HashSet<Uuid> = all_dids.values().copied().collect();
-    for id in practices_with_dids {
-        if let Some(account) = accounts.get(&id).cloned().flatten().or_else(|| default.clone()) {
-            *users.entry(account).or_default() += 1;
-        }
-    }
-    for target in &mut targets {
-        target.account_shared = target
-            .account
-            .as_ref()
-            .is_some_and(|a| users.get(a).copied().unwrap_or(0) > 1);
-    }
     Ok((targets, all_dids))
 }
 
-async fn sync_targets(
-    ctx: &AppContext,
-    voipms: &VoipMsClient,
-    targets: &[Target],
-    all_dids: &HashMap<String, Uuid>,
-    report: &mut SyncReport,
-) -> Result<(), SyncError> {
-    // One getCDR covers the account; its rows are routed to practices by DID.
-    let start = targets
-        .iter()
-        .map(|t| t.window.0)
-        .min()
-        .unwrap_or_else(|| ctx.clock.now());
-    let end = targets.iter().map(|t| t.window.1).max().unwrap_or(start);
-    let in_scope: HashSet<Uuid> = targets.iter().map(|t| t.practice_id).collect();
-    let counts = import_calls(ctx, voipms, (start, end), all_dids, &in_scope).await?;
-    report.calls = counts;
-    for target in targets {
-        sync_recordings(ctx, voipms, target, all_dids, &mut report.recordings).await?;
-    }
-    Ok(())
+/// What an import did: for the whole account (rows of no practice and unreadable rows included:
+/// the operator's figures) and for each practice (only its own rows).
+#[derive(Debug, Default)]
+pub struct Imported {
+    pub total: CallCounts,
+    pub per_practice: HashMap<Uuid, CallCounts>,
 }
 
 /// Reads `getCDR` for `window` and stores the calls of the practices in `in_scope`. Also used by
@@ -214,11 +243,12 @@ pub async fn import_calls(
     (start, end): (DateTime<Utc>, DateTime<Utc>),
     all_dids: &HashMap<String, Uuid>,
     in_scope: &HashSet<Uuid>,
-) -> Result<CallCounts, SyncError> {
+) -> Result<Imported, SyncError> {
     let (from, to) = crate::voipms::widened_days(start.date_naive(), end.date_naive());
     let rows = voipms.call_history(from, to).await?;
     let dids: HashSet<String> = all_dids.keys().cloned().collect();
     let mut counts = CallCounts::default();
+    let mut per_practice: HashMap<Uuid, CallCounts> = HashMap::new();
     let mut by_practice: HashMap<Uuid, Vec<Call>> = HashMap::new();
     let mut seen: HashSet<(Uuid, String)> = HashSet::new();
     for row in &rows {
@@ -232,8 +262,11 @@ pub async fn import_calls(
                     continue;
                 }
                 counts.fetched += 1;
+                let own = per_practice.entry(practice_id).or_default();
+                own.fetched += 1;
                 if !seen.insert((practice_id, call.uniqueid.clone())) {
                     counts.skipped += 1;
+                    own.skipped += 1;
                     continue;
                 }
                 by_practice.entry(practice_id).or_default().push(call);
@@ -257,35 +290,41 @@ pub async fn import_calls(
         let tombstoned = call_store::tombstones(&*tx, practice_id, "call").await?;
         let (kept, deleted): (Vec<Call>, Vec<Call>) =
             calls.into_iter().partition(|c| !tombstoned.contains(&c.uniqueid));
-        counts.skipped += deleted.len();
         let UpsertCounts {
             inserted,
             updated,
             unchanged,
         } = call_store::upsert(&*tx, practice_id, &kept, now).await?;
         tx.commit().await.map_err(DbError::from)?;
-        counts.inserted += inserted;
-        counts.updated += updated;
-        counts.unchanged += unchanged;
+        for c in [&mut counts, per_practice.entry(practice_id).or_default()] {
+            c.skipped += deleted.len();
+            c.inserted += inserted;
+            c.updated += updated;
+            c.unchanged += unchanged;
+        }
     }
-    Ok(counts)
+    Ok(Imported {
+        total: counts,
+        per_practice,
+    })
 }
 
-/// Whether a listed recording is this practice's: an incoming call to one of its DIDs is; to
-/// another practice's DID is not. Anything else (an outgoing call, a DID nobody owns) is, unless
-/// the account is shared, when only a recording that matches one of this practice's own calls is.
+/// Whether a listed recording is this practice's. An account lists every line it has (the owner's
+/// own phone, a fax line, other sub-accounts, other practices), and a recording kept here is
+/// stored, transcribed and searchable by the practice's staff, so only what is provably theirs is
+/// kept: an incoming call to one of its DIDs (with or without a call in the history yet), or an
+/// outgoing call that matches one of its own outbound calls. An outgoing recording listed before
+/// its call is in the history is listed again by the next sync and kept then.
 fn belongs_to(
     rec: &ListedRecording,
     target: &Target,
     all_dids: &HashMap<String, Uuid>,
     own_calls: &[recording::CallForMatching],
 ) -> bool {
-    if rec.direction == Direction::Inbound {
-        if let Some(owner) = all_dids.get(&rec.destination) {
-            return *owner == target.practice_id;
-        }
+    match rec.direction {
+        Direction::Inbound => all_dids.get(&rec.destination) == Some(&target.practice_id),
+        Direction::Outbound => own_calls.iter().any(|call| recording::is_candidate(rec, call)),
     }
-    !target.account_shared || own_calls.iter().any(|call| recording::is_candidate(rec, call))
 }
 
 /// Lists the practice's recordings for its window, matches them to calls, fetches what is not
@@ -312,7 +351,8 @@ async fn sync_recordings(
             Err(reason) => tracing::warn!(%reason, "getCallRecordings row skipped"),
         }
     }
-    let own_calls = match (target.account_shared, listed.first()) {
+    let outgoing = listed.iter().any(|r| r.direction == Direction::Outbound);
+    let own_calls = match (outgoing, listed.first()) {
         (true, Some(_)) => {
             let from = listed.iter().map(|r| r.recorded_at).min().unwrap_or(start) - START_TOLERANCE;
             let until = listed.iter().map(|r| r.recorded_at).max().unwrap_or(end) + START_TOLERANCE;
@@ -333,8 +373,18 @@ async fn sync_recordings(
         let tombstoned = call_store::tombstones(&*tx, target.practice_id, "recording").await?;
         listed.retain(|r| !tombstoned.contains(&r.voipms_id));
         recordings::insert_listed(&*tx, target.practice_id, &listed).await?;
-        // Every recording still without a call, this window's and earlier ones.
-        let unmatched = recordings::unmatched(&*tx, target.practice_id).await?;
+        // Every recording still without a call, this window's and earlier ones, but not one whose
+        // call may have ended after the history was read (its row may not be there yet).
+        let history_read_at = target.window.1;
+        let waiting = recordings::unmatched(&*tx, target.practice_id).await?;
+        let waiting_count = waiting.len();
+        let unmatched: Vec<(Uuid, ListedRecording)> = waiting
+            .into_iter()
+            .filter(|(_, r)| {
+                let length = Duration::seconds(i64::from(r.duration_seconds.unwrap_or(0)));
+                r.recorded_at + length + HISTORY_MARGIN < history_read_at
+            })
+            .collect();
         if let (Some(first), Some(last)) = (unmatched.first(), unmatched.last()) {
             let calls = call_store::for_matching(
                 &*tx,
@@ -350,7 +400,7 @@ async fn sync_recordings(
                 .zip(&matches)
                 .filter_map(|((id, _), call)| call.map(|c| (*id, c)))
                 .collect();
-            counts.unmatched += unmatched.len() - pairs.len();
+            counts.unmatched += waiting_count - pairs.len();
             recordings::set_calls(&*tx, target.practice_id, &pairs).await?;
         }
         tx.commit().await.map_err(DbError::from)?;

@@ -4,7 +4,9 @@
 //! Only when the practice turned it on; only for calls missed within its time limit (a backfill
 //! of old history never texts); only to a US/Canadian number (what VoIP.ms can text); never to an
 //! opted-out number; not when the caller has since been answered (either way) or staff already
-//! texted them; and at most once per caller per practice per local day, claimed atomically.
+//! texted them; and at most once per caller per practice per local day, claimed atomically. A
+//! caller id can be spoofed: at most [`MAX_PER_RUN`] texts per practice per run, so a burst of
+//! forged missed calls cannot turn the practice's number into a spam source.
 
 use std::collections::{HashMap, HashSet};
 
@@ -30,6 +32,9 @@ pub struct TextBackReport {
     /// Missed callers already texted today.
     pub already_texted_today: usize,
 }
+
+/// The most missed-call texts one practice sends per 15-minute run.
+pub const MAX_PER_RUN: usize = 20;
 
 /// A missed call that may get a text.
 struct Candidate {
@@ -69,7 +74,7 @@ pub async fn run(ctx: &AppContext) -> Result<TextBackReport, SyncError> {
     // The job runs every 15 minutes: read a little more than the longest time limit.
     let window = (now - Duration::minutes(i64::from(longest) + 30), now);
     let in_scope: HashSet<Uuid> = enabled.keys().copied().collect();
-    report.calls = import_calls(ctx, voipms, window, &all_dids, &in_scope).await?;
+    report.calls = import_calls(ctx, voipms, window, &all_dids, &in_scope).await?.total;
     let (sent, already) = text_missed_callers(ctx, now).await?;
     report.sent = sent;
     report.already_texted_today = already;
@@ -87,6 +92,20 @@ async fn enabled_practices(conn: &impl Conn) -> Result<HashMap<Uuid, i32>, DbErr
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
+/// NANP area codes VoIP.ms cannot text, or should not: toll-free numbers (a business, not a
+/// patient's phone) and the Caribbean and Atlantic countries of the plan (international texts).
+/// US territories (Puerto Rico, the Virgin Islands, Guam...) stay: they are US numbers.
+fn not_textable_area_codes() -> Vec<String> {
+    [
+        "800", "833", "844", "855", "866", "877", "888", // toll-free
+        "242", "246", "264", "268", "284", "345", "441", "473", "649", "658", "664", "721", "758", "767", "784", "809",
+        "829", "849", "868", "869", "876",
+    ]
+    .iter()
+    .map(|c| c.to_string())
+    .collect()
+}
+
 async fn candidates(conn: &impl Conn, now: DateTime<Utc>) -> Result<Vec<Candidate>, DbError> {
     let rows = db::query(
         conn,
@@ -97,6 +116,7 @@ async fn candidates(conn: &impl Conn, now: DateTime<Utc>) -> Result<Vec<Candidat
            AND c.text_back_message_id IS NULL \
            AND c.started_at <= $1 AND c.started_at >= $1 - make_interval(mins => p.missed_call_text_back_minutes) \
            AND c.contact ~ '^\\+1[2-9][0-9]{2}[2-9][0-9]{6}$' \
+           AND substr(c.contact, 3, 3) <> ALL ($2) \
            AND NOT EXISTS (SELECT 1 FROM practice_dids d WHERE d.did = c.contact) \
            AND NOT EXISTS (SELECT 1 FROM sms_opt_outs o WHERE o.practice_id = c.practice_id AND o.contact = c.contact) \
            AND NOT EXISTS (SELECT 1 FROM phone_calls a WHERE a.practice_id = c.practice_id AND a.contact = c.contact \
@@ -106,7 +126,7 @@ async fn candidates(conn: &impl Conn, now: DateTime<Utc>) -> Result<Vec<Candidat
                              AND m.direction = 'outbound' AND m.origin IN ('api', 'missed_call') \
                              AND m.occurred_at > c.started_at) \
          ORDER BY c.started_at",
-        &[&now],
+        &[&now, &not_textable_area_codes()],
     )
     .await?;
     Ok(rows
@@ -136,7 +156,14 @@ async fn text_missed_callers(ctx: &AppContext, now: DateTime<Utc>) -> Result<(us
         list
     };
     let (mut sent, mut already) = (0, 0);
+    let mut per_practice: HashMap<Uuid, usize> = HashMap::new();
     for candidate in list {
+        let count = per_practice.entry(candidate.practice_id).or_default();
+        if *count >= MAX_PER_RUN {
+            tracing::warn!(practice = %candidate.practice_id, "missed-call text-back capped for this run");
+            continue;
+        }
+        *count += 1;
         let mut client = ctx.conn().await?;
         let tx = db::begin_as(&mut client, &Caller::service()).await?;
         let conversation_id =

@@ -74,7 +74,26 @@ pub async fn execute(ctx: &AppContext, recording_id: Uuid, attempt: Attempt) -> 
             return Err(TaskError::retry(format!("object store: {error}")));
         }
     };
-    run_providers(ctx, recording_id, claimed, &audio, attempt).await
+    // Stop in time to write down what happened, well before the function's own limit kills it
+    // mid-way (which would leave the recording `processing` until its claim lapses).
+    let deadline = ctx.settings.transcription.deadline;
+    let failures = claimed.failures.clone();
+    match tokio::time::timeout(deadline, run_providers(ctx, recording_id, claimed, &audio, attempt)).await {
+        Ok(done) => done,
+        Err(_) => {
+            let reason = format!("transcription did not finish within {} s", deadline.as_secs());
+            tracing::warn!(recording = %recording_id, %reason, "transcription stopped");
+            if attempt.is_last() {
+                let mut failures = failures;
+                failures.push(json!({"provider": "all", "reason": reason, "at": ctx.clock.now()}));
+                record(ctx, recording_id, Step::Fail(&failures)).await?;
+                Ok(())
+            } else {
+                record(ctx, recording_id, Step::Release(&failures)).await?;
+                Err(TaskError::retry(reason))
+            }
+        }
+    }
 }
 
 async fn run_providers(
@@ -106,11 +125,12 @@ async fn run_providers(
                     elapsed_ms,
                     at,
                 };
+                // The facts first: once the recording says `completed`, nothing comes back for them.
+                super::facts::summarise(ctx, recording_id, &claimed, &transcript.text).await?;
                 record(ctx, recording_id, Step::Complete(&done)).await?;
                 // Never the words themselves: only how much there was.
                 tracing::info!(recording = %recording_id, provider = name, elapsed_ms,
                     characters = transcript.text.len(), segments = transcript.segments.len(), "recording transcribed");
-                super::facts::summarise(ctx, recording_id, &claimed, &transcript.text).await?;
                 return Ok(());
             }
             Err(TranscribeError::Retryable { reason, after }) if !attempt.is_last() => {

@@ -120,7 +120,13 @@ pub enum RowError {
 /// A value VoIP.ms may send as a string or a number; empty when absent or null.
 pub fn field(row: &Value, key: &str) -> String {
     match row.get(key) {
-        Some(Value::String(s)) => s.trim().to_string(),
+        // Control characters (NUL above all, which Postgres refuses) are never part of a value.
+        Some(Value::String(s)) => s
+            .chars()
+            .filter(|c| !c.is_control())
+            .collect::<String>()
+            .trim()
+            .to_string(),
         Some(Value::Number(n)) => n.to_string(),
         Some(Value::Bool(b)) => (if *b { "1" } else { "0" }).to_string(),
         _ => String::new(),
@@ -163,11 +169,8 @@ pub fn parse_seconds(value: &str) -> Result<i32, String> {
     }
     let seconds = if value.contains(':') {
         value.split(':').try_fold(0_i64, |total, part| {
-            part.trim()
-                .parse::<i64>()
-                .ok()
-                .filter(|n| *n >= 0)
-                .map(|n| total * 60 + n)
+            let n = part.trim().parse::<i64>().ok().filter(|n| *n >= 0)?;
+            total.checked_mul(60)?.checked_add(n)
         })
     } else {
         value
@@ -270,6 +273,8 @@ mod tests {
         assert_eq!(parse_seconds("11.6"), Ok(12));
         assert!(parse_seconds("-3").is_err());
         assert!(parse_seconds("soon").is_err());
+        assert!(parse_seconds("9223372036854775807:0").is_err(), "no overflow");
+        assert!(parse_seconds("99999999999").is_err(), "beyond any call");
     }
 
     #[test]

@@ -9,9 +9,11 @@
 //! 4. among the calls left, the nearest duration wins, then the nearest start, then the call's id.
 //!
 //! Pairs are taken best first across all recordings, one recording per call, so two calls a minute
-//! apart to the same number each get their own. A recording left over whose calls are all taken
-//! joins its best call (a transferred call can be recorded twice). A recording with no candidate
-//! stays unmatched: it is kept, listed, and matched again by the next sync.
+//! apart to the same number each get their own. A call that already has a recording is not a
+//! candidate, and a recording whose call may not be in the history yet (it ended after the
+//! history was read) waits for the next sync: a wrong match would put one patient's words under
+//! another's call. A recording with no candidate stays unmatched: kept, listed, and matched again
+//! by each later sync.
 
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -115,12 +117,6 @@ pub fn match_recordings(recordings: &[ListedRecording], calls: &[CallForMatching
             taken[c] = true;
         }
     }
-    // Left over: the best call, even if taken.
-    for &(_, r, c) in &pairs {
-        if matched[r].is_none() {
-            matched[r] = Some(calls[c].id);
-        }
-    }
     matched
 }
 
@@ -220,12 +216,12 @@ mod tests {
     }
 
     #[test]
-    fn a_second_recording_of_one_call_joins_it() {
+    fn a_call_gets_one_recording_and_a_second_one_stays_unmatched() {
         let calls = [call(1, Direction::Inbound, at(15, 0, 0), 300)];
         let recordings = [
-            recording("a", Direction::Inbound, DID, at(15, 0, 5), 100),
-            recording("b", Direction::Inbound, DID, at(15, 1, 50), 190),
+            recording("a", Direction::Inbound, DID, at(15, 0, 5), 290),
+            recording("b", Direction::Inbound, DID, at(15, 1, 50), 20),
         ];
-        assert_eq!(match_recordings(&recordings, &calls), [Some(Uuid::from_u128(1)); 2]);
+        assert_eq!(match_recordings(&recordings, &calls), [Some(Uuid::from_u128(1)), None]);
     }
 }

@@ -93,15 +93,19 @@ pub async fn link(
         .await
         .map_err(|e| blob_error(&e))?;
     {
+        // Written by the service role with the verified caller: nobody can forge or skip it.
         let mut client = ctx.conn().await?;
-        let tx = db::begin_as(&mut client, &acting.caller).await?;
+        let tx = db::begin_as(&mut client, &crate::auth::Caller::service()).await?;
         let actor = acting.caller.subject().unwrap_or("service");
         recordings::log_access(&*tx, &recording, actor, acting.caller.role_name(), now, expires_at).await?;
         tx.commit().await?;
     }
     let mut transcription = recording.transcription_status.clone();
     if ctx.settings.calls.enable_transcription
-        && matches!(transcription.as_str(), "none" | "failed" | "not_configured")
+        && matches!(
+            transcription.as_str(),
+            "none" | "failed" | "not_configured" | "queued" | "processing"
+        )
         && transcription_request::request(&ctx, recording.id, true).await? == Requested::Queued
     {
         transcription = "queued".into();

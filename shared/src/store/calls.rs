@@ -107,7 +107,7 @@ pub async fn tombstones(conn: &impl Conn, practice_id: Uuid, kind: &str) -> Resu
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
-/// Calls that a recording made between `from` and `to` could belong to.
+/// Calls that a recording made between `from` and `to` could belong to: those without one yet.
 pub async fn for_matching(
     conn: &impl Conn,
     practice_id: Uuid,
@@ -116,8 +116,9 @@ pub async fn for_matching(
 ) -> Result<Vec<CallForMatching>, DbError> {
     let rows = db::query(
         conn,
-        "SELECT id, direction, did, contact, started_at, duration_seconds FROM phone_calls \
-         WHERE practice_id = $1 AND started_at BETWEEN $2 AND $3",
+        "SELECT c.id, c.direction, c.did, c.contact, c.started_at, c.duration_seconds FROM phone_calls c \
+         WHERE c.practice_id = $1 AND c.started_at BETWEEN $2 AND $3 \
+           AND NOT EXISTS (SELECT 1 FROM call_recordings r WHERE r.practice_id = c.practice_id AND r.call_id = c.id)",
         &[&practice_id, &from, &to],
     )
     .await?;
@@ -289,7 +290,7 @@ pub async fn delete(
         db::execute(
             conn,
             "INSERT INTO pending_object_deletions (object_key, practice_id, reason, queued_at) \
-             SELECT k, $1, 'call deleted', $3 FROM unnest($2::text[]) AS k",
+             SELECT k, $1, 'call deleted', $3 FROM unnest($2::text[]) AS k ON CONFLICT (object_key) DO NOTHING",
             &[&practice_id, &keys, &now],
         )
         .await?;

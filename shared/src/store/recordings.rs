@@ -130,6 +130,18 @@ pub async fn set_calls(conn: &impl Conn, practice_id: Uuid, pairs: &[(Uuid, Uuid
         &[&practice_id, &recordings, &calls],
     )
     .await?;
+    // A transcript or summary made before the match follows its recording to the call.
+    for table in ["call_transcripts", "call_facts"] {
+        db::execute(
+            conn,
+            &format!(
+                "UPDATE {table} t SET call_id = u.call_id FROM unnest($2::uuid[], $3::uuid[]) AS u(id, call_id) \
+                 WHERE t.practice_id = $1 AND t.recording_id = u.id"
+            ),
+            &[&practice_id, &recordings, &calls],
+        )
+        .await?;
+    }
     Ok(())
 }
 
@@ -228,14 +240,17 @@ pub async fn mark_fetch_failed(conn: &impl Conn, id: Uuid, reason: &str) -> Resu
 }
 
 /// Moves the recording to `queued` once: true when this call did it (and must enqueue the task).
-/// `again` also re-queues a recording whose transcription failed or was not configured.
+/// `again` (a person asking) also re-queues a recording whose transcription failed, was not
+/// configured, or is stuck: a worker that vanished, a request that never reached a worker.
 pub async fn claim_transcription(conn: &impl Conn, id: Uuid, again: bool, now: DateTime<Utc>) -> Result<bool, DbError> {
     let n = db::execute(
         conn,
         "UPDATE call_recordings SET transcription_status = 'queued', transcription_queued_at = $2, \
            transcription_failures = '[]' \
          WHERE id = $1 AND status = 'stored' \
-           AND (transcription_status = 'none' OR ($3 AND transcription_status IN ('failed', 'not_configured')))",
+           AND (transcription_status = 'none' OR ($3 AND (transcription_status IN ('failed', 'not_configured') \
+                OR (transcription_status = 'processing' AND transcription_claimed_until < $2) \
+                OR (transcription_status = 'queued' AND transcription_queued_at < $2 - interval '2 hours'))))",
         &[&id, &now, &again],
     )
     .await?;

@@ -47,7 +47,14 @@ pub struct Hit {
 
 /// How many lexemes the query has once stop words are gone (0: nothing to search for).
 pub async fn query_terms(conn: &impl Conn, q: &str) -> Result<i32, DbError> {
-    let row = db::query_one(conn, "SELECT numnode(websearch_to_tsquery('english', $1))", &[&q]).await?;
+    // `-word` alone would match nearly everything: a query needs a word it looks for.
+    let row = db::query_one(
+        conn,
+        "SELECT CASE WHEN querytree(websearch_to_tsquery('english', $1)) = 'T' THEN 0 \
+                ELSE numnode(websearch_to_tsquery('english', $1)) END",
+        &[&q],
+    )
+    .await?;
     Ok(row.get(0))
 }
 

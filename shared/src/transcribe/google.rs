@@ -193,8 +193,12 @@ impl GoogleTranscriber {
         if !(200..300).contains(&status) {
             return Err(google_error(status, &body, after));
         }
-        let answer: TokenAnswer = serde_json::from_str(&body)
-            .map_err(|e| TranscribeError::retry(format!("Google token answer unreadable: {e}"), None))?;
+        let answer: TokenAnswer = serde_json::from_str(&body).map_err(|e| {
+            TranscribeError::retry(
+                format!("Google token answer unreadable ({})", super::json_error_kind(&e)),
+                None,
+            )
+        })?;
         let expires = Instant::now() + Duration::from_secs(answer.expires_in);
         *cached = Some((answer.access_token.clone(), expires));
         Ok(answer.access_token)
@@ -241,8 +245,12 @@ impl GoogleTranscriber {
         if text.trim().is_empty() {
             return Ok(RecognizeAnswer::default());
         }
-        serde_json::from_str(&text)
-            .map_err(|e| TranscribeError::retry(format!("Google answered something unreadable: {e}"), None))
+        serde_json::from_str(&text).map_err(|e| {
+            TranscribeError::retry(
+                format!("Google answered something unreadable ({})", super::json_error_kind(&e)),
+                None,
+            )
+        })
     }
 }
 

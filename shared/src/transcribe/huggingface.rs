@@ -58,14 +58,17 @@ impl HuggingFaceTranscriber {
 /// The message of an error body: `{"error": "..."}`, `{"error": [...]}` or `{"errors": [...]}`.
 fn message(body: &str) -> (String, Option<f64>) {
     let Ok(value) = serde_json::from_str::<serde_json::Value>(body) else {
-        return (body.chars().take(200).collect(), None);
+        // A body that is not JSON may echo anything: only its size is kept.
+        return (format!("a non-JSON body of {} bytes", body.len()), None);
     };
     let error = value.get("error").or_else(|| value.get("errors"));
     let text = match error {
-        Some(serde_json::Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
+        Some(serde_json::Value::String(s)) => s.chars().take(200).collect(),
+        Some(other) => other.to_string().chars().take(200).collect(),
         None => String::new(),
     };
+    // Stored where staff see it and logged: never a full phone number.
+    let text = crate::domain::phone::redact_numbers(&text);
     (text, value.get("estimated_time").and_then(serde_json::Value::as_f64))
 }
 
@@ -96,7 +99,13 @@ impl Transcriber for HuggingFaceTranscriber {
                 .map_err(|e| TranscribeError::transport("Hugging Face", e))?;
             if (200..300).contains(&status) {
                 let answer: Answer = serde_json::from_str(&body).map_err(|e| {
-                    TranscribeError::retry(format!("Hugging Face answered something unreadable: {e}"), None)
+                    TranscribeError::retry(
+                        format!(
+                            "Hugging Face answered something unreadable ({})",
+                            super::json_error_kind(&e)
+                        ),
+                        None,
+                    )
                 })?;
                 let segments = answer
                     .chunks

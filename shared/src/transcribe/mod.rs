@@ -84,6 +84,18 @@ pub trait Transcriber: Send + Sync {
     async fn transcribe(&self, recording: &Recording<'_>) -> Result<Transcript, TranscribeError>;
 }
 
+/// What kind of JSON error this was, and where, without the value it choked on (a transcript's
+/// words would otherwise end up in logs and in the failure reasons staff see).
+pub fn json_error_kind(error: &serde_json::Error) -> String {
+    let kind = match error.classify() {
+        serde_json::error::Category::Io => "read error",
+        serde_json::error::Category::Syntax => "not JSON",
+        serde_json::error::Category::Data => "unexpected fields or types",
+        serde_json::error::Category::Eof => "cut short",
+    };
+    format!("{kind} at line {} column {}", error.line(), error.column())
+}
+
 /// `Retry-After` (seconds or an HTTP date) or OpenAI's `retry-after-ms`, when present and sane.
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);

@@ -109,8 +109,12 @@ impl OpenAiTranscriber {
             let message = detail.map(|d| d.error.message).unwrap_or_default();
             return Err(TranscribeError::from_status("OpenAI", status, &message, after));
         }
-        let parsed: Verbose = serde_json::from_str(&body)
-            .map_err(|e| TranscribeError::retry(format!("OpenAI answered something unreadable: {e}"), None))?;
+        let parsed: Verbose = serde_json::from_str(&body).map_err(|e| {
+            TranscribeError::retry(
+                format!("OpenAI answered something unreadable ({})", super::json_error_kind(&e)),
+                None,
+            )
+        })?;
         Ok(Transcript {
             text: parsed.text.trim().to_string(),
             segments: parsed.segments,

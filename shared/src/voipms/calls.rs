@@ -10,6 +10,10 @@ use super::{day, text, VoipMsClient, VoipMsError};
 /// VoIP.ms refuses date ranges over 92 days; like the public clients, ask for at most 90.
 pub const MAX_DAYS_PER_REQUEST: u64 = 90;
 
+/// How a `base64file` that is not base64 (the file itself is broken) is reported, apart from an
+/// answer without the field (which may be a passing fault).
+pub const NOT_BASE64: &str = "base64file is not base64";
+
 /// Rows asked for per `getCallRecordings` page.
 pub const RECORDINGS_PAGE: usize = 100;
 
@@ -158,7 +162,7 @@ pub fn decode_base64file(encoded: &str) -> Result<Vec<u8>, VoipMsError> {
     base64::engine::general_purpose::STANDARD
         .decode(cleaned.as_bytes())
         .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(cleaned.as_bytes()))
-        .map_err(|e| VoipMsError::Malformed(format!("base64file is not base64: {e}")))
+        .map_err(|e| VoipMsError::Malformed(format!("{NOT_BASE64}: {e}")))
 }
 
 #[cfg(test)]
