@@ -88,6 +88,11 @@ async fn no_text_when_unwelcome_late_or_already_handled() {
     // A caller whose number cannot get texts.
     app.voipms
         .add_cdr(CdrRow::inbound("o8", ago(&app, 5), "anonymous", DID, "NO ANSWER", 0));
+    // A toll-free number (a business) and a Caribbean one (an international text).
+    app.voipms
+        .add_cdr(CdrRow::inbound("o10", ago(&app, 5), "8005550199", DID, "NO ANSWER", 0));
+    app.voipms
+        .add_cdr(CdrRow::inbound("o11", ago(&app, 5), "8765550100", DID, "NO ANSWER", 0));
     // A call that failed on the network is not a person who was missed.
     app.voipms
         .add_cdr(CdrRow::inbound("o9", ago(&app, 5), "4385550105", DID, "FAILED", 0));
@@ -120,4 +125,30 @@ async fn text_back_is_off_unless_the_practice_turns_it_on() {
         app.voipms.calls("getCDR").is_empty(),
         "no practice wants it: no call history is read"
     );
+}
+
+#[tokio::test]
+async fn a_burst_of_missed_calls_is_capped_per_run() {
+    let app = app_with_text_back().await;
+    for n in 0..25 {
+        let from = format!("43855502{n:02}");
+        app.voipms.add_cdr(CdrRow::inbound(
+            &format!("b{n}"),
+            ago(&app, 5),
+            &from,
+            DID,
+            "NO ANSWER",
+            0,
+        ));
+    }
+    let report = every_15_minutes(&app).await;
+    assert_eq!(
+        report["missedCallTextBack"]["sent"],
+        pedro_voip::calls::text_back::MAX_PER_RUN,
+        "{report}"
+    );
+    // The rest go out with the next run, still within the time limit.
+    app.clock.advance(Duration::minutes(1));
+    let report = every_15_minutes(&app).await;
+    assert_eq!(report["missedCallTextBack"]["sent"], 5, "{report}");
 }
