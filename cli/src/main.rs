@@ -12,7 +12,7 @@ use pedro_voip::db::migrate;
 use pedro_voip::domain::office_hours::OfficeHours;
 use pedro_voip::domain::phone::Did;
 use pedro_voip::domain::phone::PhoneNumber;
-use pedro_voip::jobs::Job;
+use pedro_voip::jobs::{Job, Schedule};
 use pedro_voip::local_pg::{free_port, LocalPostgres};
 use pedro_voip::store::practices;
 use pedro_voip::webhook_secret;
@@ -159,12 +159,31 @@ async fn serve(mut settings: Settings, port: u16, insecure_no_auth: bool) -> any
     if ctx.is_sandbox() {
         eprintln!("pedro: SANDBOX MODE — no VoIP.ms credentials; texts are stored in sandbox_outbox and NOT sent");
     }
+    // Every job runs at start-up, then on its schedule (a daily job at its local time, in the zone
+    // of the practice `PRACTICE_TIMEZONE` describes).
+    let zone = ctx.settings.practice.timezone;
     for job in Job::ALL {
         let ctx = ctx.clone();
         tokio::spawn(async move {
-            let mut timer = tokio::time::interval(job.every());
+            let mut timer = match job.schedule() {
+                Schedule::Every(every) => Some(tokio::time::interval(every)),
+                Schedule::Daily { .. } => None,
+            };
+            let mut first = true;
             loop {
-                timer.tick().await;
+                match &mut timer {
+                    // An interval's first tick is at once.
+                    Some(timer) => {
+                        timer.tick().await;
+                    }
+                    None if first => {}
+                    None => {
+                        let now = ctx.clock.now();
+                        let next = job.schedule().next_after(now, zone);
+                        tokio::time::sleep((next - now).to_std().unwrap_or_default()).await;
+                    }
+                }
+                first = false;
                 match job.run(&ctx).await {
                     Ok(report) => tracing::info!(job = job.name(), %report, "scheduled job done"),
                     Err(error) => tracing::error!(job = job.name(), %error, "scheduled job failed"),

@@ -9,7 +9,7 @@ use pedro_tests::events;
 use pedro_tests::fakes::lambda_runtime::{Outcome, RuntimeApi};
 use pedro_tests::fakes::voipms::InboundSms;
 use pedro_tests::{spawn_app, TestApp};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// The deployment-wide webhook secret `events/sms-webhook.json` carries.
 const SAMPLE_WEBHOOK_SECRET: &str = "sample-webhook-secret-0123456789";
@@ -95,7 +95,7 @@ async fn every_function_binary_answers_its_sample_event_through_the_runtime_api(
         media: None,
     });
     app.seed_fixture_call(pedro_tests::mp3::silence(2.0)).await;
-    let functions: [(&str, &str, u64); 15] = [
+    let functions: [(&str, &str, u64); 16] = [
         ("sms-webhook", env!("CARGO_BIN_EXE_sms-webhook"), 200),
         ("sms-send", env!("CARGO_BIN_EXE_sms-send"), 201),
         ("sms-conversations", env!("CARGO_BIN_EXE_sms-conversations"), 200),
@@ -117,9 +117,10 @@ async fn every_function_binary_answers_its_sample_event_through_the_runtime_api(
         ("call-recording-link", env!("CARGO_BIN_EXE_call-recording-link"), 200),
         ("call-delete", env!("CARGO_BIN_EXE_call-delete"), 200),
         ("search", env!("CARGO_BIN_EXE_search"), 200),
+        ("analytics", env!("CARGO_BIN_EXE_analytics"), 200),
         ("sync-calls", env!("CARGO_BIN_EXE_sync-calls"), 2),
-        // Scheduled jobs answer their report; the retention pass has nothing to do here.
-        ("recording-retention", env!("CARGO_BIN_EXE_recording-retention"), 1),
+        // Scheduled jobs answer their report; the daily job's retention pass has nothing to do here.
+        ("daily-analytics", env!("CARGO_BIN_EXE_daily-analytics"), 1),
     ];
     for (function, binary, status) in functions {
         let (answer, elapsed) = invoke(binary, function, &app).await;
@@ -132,7 +133,10 @@ async fn every_function_binary_answers_its_sample_event_through_the_runtime_api(
         } else if status == 2 {
             assert!(answer["calls"]["fetched"].as_u64().is_some(), "{function}: {answer}");
         } else if status == 1 {
-            assert!(answer["objectsDeleted"].as_u64().is_some(), "{function}: {answer}");
+            assert!(
+                answer["retention"]["objectsDeleted"].as_u64().is_some() && answer["rollups"]["failed"] == json!([]),
+                "{function}: {answer}"
+            );
         } else {
             assert_eq!(answer["statusCode"], status, "{function}: {answer}");
         }

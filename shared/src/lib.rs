@@ -3,6 +3,7 @@
 //! All behaviour lives here. The Lambda binaries (`functions/`) and the `pedro` command (`cli/`)
 //! only wire it up, so the tests exercise what production runs.
 
+pub mod analytics;
 pub mod app;
 pub mod audio;
 pub mod auth;

@@ -1,4 +1,5 @@
-//! `GET /api/voip/calls/history`, `DELETE /api/voip/calls/{id}` and the recording retention pass.
+//! `GET /api/voip/calls/history`, `DELETE /api/voip/calls/{id}` and the recording retention pass
+//! (which the daily job runs).
 
 use chrono::{Duration, TimeZone, Utc};
 use pedro_tests::app::{client_with_token, member_token, TestApp, DID, PATIENT, VOIPMS_ACCOUNT};
@@ -212,7 +213,8 @@ async fn the_retention_pass_deletes_old_audio_and_marks_it() {
         .await;
     let (_, old_key) = synced_call_with_recording(&app, "old", 40 * 24 * 60).await;
     let (_, new_key) = synced_call_with_recording(&app, "new", 60).await;
-    let report = Job::RecordingRetention.run(&app.ctx).await.expect("retention ran");
+    let report = Job::DailyAnalytics.run(&app.ctx).await.expect("retention ran");
+    let report = &report["retention"];
     assert_eq!(report["expired"], 1, "{report}");
     assert_eq!(report["objectsDeleted"], 1, "{report}");
     assert!(!app.recordings_dir.join(&old_key).exists());
@@ -227,7 +229,8 @@ async fn the_retention_pass_deletes_old_audio_and_marks_it() {
     let response = app.get(&format!("/api/voip/calls/recording/{old}")).await;
     assert_eq!(response.status(), 410);
     // A re-run finds nothing more to do.
-    let again = Job::RecordingRetention.run(&app.ctx).await.unwrap();
+    let again = Job::DailyAnalytics.run(&app.ctx).await.unwrap();
+    let again = &again["retention"];
     assert_eq!(
         (again["expired"].as_u64(), again["objectsDeleted"].as_u64()),
         (Some(0), Some(0))

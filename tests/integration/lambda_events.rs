@@ -255,7 +255,7 @@ async fn call_delete_event() {
 }
 
 #[tokio::test]
-async fn sync_calls_and_retention_scheduled_events() {
+async fn sync_calls_and_daily_analytics_scheduled_events() {
     let app = spawn_app().start().await;
     let at = (app.clock_now() - chrono::Duration::minutes(30)).naive_utc();
     app.voipms
@@ -263,11 +263,22 @@ async fn sync_calls_and_retention_scheduled_events() {
     let event: Value = serde_json::from_str(&events::fixture("sync-calls", "")).unwrap();
     let report = handle_scheduled_event(&app.ctx, Job::SyncCalls, event).await.unwrap();
     assert_eq!(report["calls"]["inserted"], 1, "{report}");
-    let event: Value = serde_json::from_str(&events::fixture("recording-retention", "")).unwrap();
-    let report = handle_scheduled_event(&app.ctx, Job::RecordingRetention, event)
+    let event: Value = serde_json::from_str(&events::fixture("daily-analytics", "")).unwrap();
+    let report = handle_scheduled_event(&app.ctx, Job::DailyAnalytics, event)
         .await
         .unwrap();
-    assert_eq!(report["expired"], 0, "{report}");
+    assert_eq!(report["retention"]["expired"], 0, "{report}");
+    assert_eq!(report["rollups"]["practices"][0]["days"], 1, "{report}");
+}
+
+#[tokio::test]
+async fn analytics_event() {
+    let app = spawn_app().start().await;
+    app.seed_fixture_call(mp3::silence(2.0)).await;
+    let (status, body) = invoke(&app, "analytics").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["analytics"]["calls"]["total"], 1, "{body}");
+    assert_eq!(body["analytics"]["transcription"]["failedRecordings"], 0, "{body}");
 }
 
 #[tokio::test]

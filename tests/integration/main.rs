@@ -1,5 +1,6 @@
 //! The one integration-test binary: real Postgres, the real router and jobs, fakes of the carriers.
 
+mod analytics;
 mod auth;
 mod auto_reply;
 mod auto_reply_corpus;

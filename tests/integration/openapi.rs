@@ -27,6 +27,7 @@ const HISTORY: &str = "/api/voip/calls/history";
 const RECORDINGS: &str = "/api/voip/calls/recordings";
 const RECORDING_LINK: &str = "/api/voip/calls/recording/{recId}";
 const CALL: &str = "/api/voip/calls/{id}";
+const ANALYTICS: &str = "/api/voip/analytics";
 const HOOK: &str = "https://pedro.example.com/api/voip/sms/webhook";
 /// A text no automatic answer matches: stored and flagged for a person.
 const UNANSWERABLE: &str = "Can I bring my dog along?";
@@ -1368,7 +1369,7 @@ async fn a_recording_link_answers_as_documented() {
         "{}",
         synced.body
     );
-    Job::RecordingRetention.run(&app.ctx).await.expect("retention ran");
+    Job::DailyAnalytics.run(&app.ctx).await.expect("retention ran");
 
     let kept = recording_of(&app, "kept").await;
     let linked = get(&app, RECORDING_LINK, &recording_link(kept)).await;
@@ -1510,4 +1511,76 @@ async fn search_answers_as_documented() {
     }
     let long = format!("/api/voip/search?q={}", "tooth+".repeat(60));
     get(&app, template, &long).await.expect(400, Some("query_too_long"));
+}
+
+/// The analytics of a practice with nothing yet, then with calls, a recording and its transcript,
+/// texts flagged and reviewed, from the live tables and from the rollups; and the bad ranges.
+#[tokio::test]
+async fn analytics_answer_as_documented() {
+    let app = spawn_app().start().await;
+    let range = |query: &str| format!("{ANALYTICS}?{query}");
+    let week = range("startDate=2026-11-19&endDate=2026-11-25");
+    let empty = get(&app, ANALYTICS, &week).await;
+    assert_eq!(
+        empty.expect(200, None).body["analytics"]["daily"]
+            .as_array()
+            .unwrap()
+            .len(),
+        7
+    );
+
+    add_recorded_call(&app, "a1", PATIENT, 26 * 60, mp3::silence(20.0));
+    app.voipms.add_cdr(CdrRow::inbound(
+        "a2",
+        minutes_ago(&app, 30),
+        "4385550123",
+        DID,
+        "NO ANSWER",
+        0,
+    ));
+    sync(&app).await.expect(200, None);
+    let recording = recording_of(&app, "a1").await;
+    app.sql()
+        .await
+        .execute(
+            "INSERT INTO call_transcripts (recording_id, practice_id, call_id, provider, model, text, audio_duration_ms, \
+               elapsed_ms, created_at) \
+             SELECT id, practice_id, call_id, 'openai', 'whisper-1', 'hello', 20000, 100, recorded_at \
+             FROM call_recordings WHERE id = $1",
+            &[&recording],
+        )
+        .await
+        .unwrap();
+    let (_, flagged) = app.text_in(PATIENT, UNANSWERABLE, "a-flag").await;
+    app.text_in(PATIENT, "What are your hours?", "a-hours").await;
+    app.clock.advance(chrono::Duration::minutes(5));
+    app.http
+        .post(app.url(&REVIEW.replace("{id}", flagged["conversationId"].as_str().unwrap())))
+        .send()
+        .await
+        .unwrap();
+    let live = get(&app, ANALYTICS, &week).await;
+    live.expect(200, None);
+    let a = &live.body["analytics"];
+    assert_eq!(a["calls"]["total"], 2, "{}", live.body);
+    assert_eq!(a["sms"]["review"]["medianWaitSeconds"], 300, "{}", live.body);
+    assert_eq!(
+        a["transcription"]["byProvider"]["openai"]["recordings"], 1,
+        "{}",
+        live.body
+    );
+
+    Job::DailyAnalytics.run(&app.ctx).await.expect("daily job ran");
+    let rolled = get(&app, ANALYTICS, &week).await;
+    assert_eq!(rolled.expect(200, None).body, live.body);
+
+    for (query, code) in [
+        ("startDate=2026-11-25", "missing_date"),
+        ("startDate=2026-02-30&endDate=2026-03-01", "invalid_date"),
+        ("startDate=2026-11-25&endDate=2026-11-24", "invalid_date_range"),
+        ("startDate=2024-01-01&endDate=2026-11-24", "date_range_too_long"),
+        ("startDate=2026-11-25&endDate=2026-11-25&limit=5", "unknown_parameter"),
+    ] {
+        get(&app, ANALYTICS, &range(query)).await.expect(400, Some(code));
+    }
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use pedro_voip::http::ENDPOINTS;
-use pedro_voip::jobs::Job;
+use pedro_voip::jobs::{Job, Schedule};
 use serde_norway::Value;
 
 fn root() -> std::path::PathBuf {
@@ -117,11 +117,26 @@ fn every_endpoint_and_job_is_deployed_and_nothing_else() {
         let (_, resource) = deployed.iter().find(|(n, _)| n == job.name()).unwrap();
         let schedules = events_of_type(resource, "ScheduleV2");
         assert_eq!(schedules.len(), 1, "{} runs on one schedule", job.name());
-        let minutes = job.every().as_secs() / 60;
-        assert_eq!(
-            schedules[0]["ScheduleExpression"].as_str(),
-            Some(format!("rate({minutes} minutes)").as_str())
-        );
+        let expression = schedules[0]["ScheduleExpression"].as_str();
+        match job.schedule() {
+            Schedule::Every(every) => {
+                let minutes = every.as_secs() / 60;
+                assert_eq!(expression, Some(format!("rate({minutes} minutes)").as_str()));
+            }
+            // A daily job runs at its local time: a cron expression in a named time zone.
+            Schedule::Daily { hour, minute } => {
+                assert_eq!(expression, Some(format!("cron({minute} {hour} * * ? *)").as_str()));
+                let zone = &schedules[0]["ScheduleExpressionTimezone"];
+                let (function, parameter) = intrinsic(zone);
+                assert_eq!(function, "Ref", "{}", job.name());
+                let default = template["Parameters"][parameter.as_str().unwrap()]["Default"].as_str();
+                assert!(
+                    default.is_some_and(|z| z.parse::<chrono_tz::Tz>().is_ok()),
+                    "{}: {default:?} is a time zone",
+                    job.name()
+                );
+            }
+        }
         assert!(schedules[0]["RetryPolicy"].is_mapping() && schedules[0]["DeadLetterConfig"].is_mapping());
     }
     for consumer in QUEUE_CONSUMERS {
@@ -226,7 +241,8 @@ fn the_recordings_bucket_is_private_and_only_its_users_reach_it() {
         set(&["s3:GetObject", "s3:ListBucket", "s3:PutObject"])
     );
     assert_eq!(s3_actions("call-delete"), set(&["s3:DeleteObject"]));
-    assert_eq!(s3_actions("recording-retention"), set(&["s3:DeleteObject"]));
+    assert_eq!(s3_actions("daily-analytics"), set(&["s3:DeleteObject"]));
+    assert_eq!(s3_actions("analytics"), set(&[]));
     assert_eq!(
         s3_actions("transcription-worker"),
         set(&["s3:GetObject", "s3:ListBucket"])

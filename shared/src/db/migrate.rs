@@ -29,6 +29,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (8, "reply_queue", include_str!("../../migrations/0008_reply_queue.sql")),
     (9, "calls", include_str!("../../migrations/0009_calls.sql")),
     (10, "transcripts", include_str!("../../migrations/0010_transcripts.sql")),
+    (11, "analytics", include_str!("../../migrations/0011_analytics.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]

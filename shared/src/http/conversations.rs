@@ -155,7 +155,7 @@ pub async fn review(
     let mut client = ctx.conn().await?;
     let tx = db::begin_as(&mut client, &acting.caller).await?;
     let conversation = find(&*tx, &acting, &id).await?;
-    if !conversations::mark_reviewed(&*tx, acting.practice.id, conversation.id, up_to).await? {
+    if !conversations::mark_reviewed(&*tx, acting.practice.id, conversation.id, up_to, ctx.clock.now()).await? {
         return Err(ApiError::not_found("no such message in this conversation"));
     }
     let updated = conversations::get(&*tx, acting.practice.id, conversation.id)

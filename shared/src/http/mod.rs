@@ -1,6 +1,7 @@
 //! HTTP routes over `http` types. Each Lambda mounts only its own route ([`function_router`]);
 //! `pedro serve` mounts all of them ([`all_routes`]). The route table is the one list of endpoints.
 
+mod analytics;
 mod authorize;
 pub mod blob_files;
 mod calls;
@@ -133,6 +134,13 @@ pub const ENDPOINTS: &[Endpoint] = &[
         methods: &["GET"],
         access: Access::Staff,
         route: || get(search::search),
+    },
+    Endpoint {
+        function: "analytics",
+        path: "/api/voip/analytics",
+        methods: &["GET"],
+        access: Access::Admin,
+        route: || get(analytics::analytics),
     },
 ];
 

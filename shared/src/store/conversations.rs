@@ -132,14 +132,16 @@ pub async fn flag_for_review(conn: &impl Conn, id: Uuid, flag: &Flag) -> Result<
 }
 
 /// A person has dealt with the thread up to message `up_to` (by default, everything in it now):
-/// clears those messages' flags (their reasons stay as history) and their unread count. Messages
-/// after it keep their flags, and the thread shows the most serious of them. False when there is
-/// no such conversation (or message) in the practice. Run it in a transaction.
+/// clears those messages' flags (their reasons stay as history, with `now` as when they were
+/// reviewed) and their unread count. Messages after it keep their flags, and the thread shows the
+/// most serious of them. False when there is no such conversation (or message) in the practice.
+/// Run it in a transaction.
 pub async fn mark_reviewed(
     conn: &impl Conn,
     practice_id: Uuid,
     id: Uuid,
     up_to: Option<Uuid>,
+    now: DateTime<Utc>,
 ) -> Result<bool, DbError> {
     let row = db::query_opt(
         conn,
@@ -159,9 +161,9 @@ pub async fn mark_reviewed(
     let boundary_id: Option<Uuid> = row.get(2);
     db::execute(
         conn,
-        "UPDATE sms_messages SET needs_review = false WHERE conversation_id = $1 AND needs_review \
+        "UPDATE sms_messages SET needs_review = false, reviewed_at = $4 WHERE conversation_id = $1 AND needs_review \
          AND ($2::timestamptz IS NULL OR (occurred_at, id) <= ($2, $3))",
-        &[&id, &boundary, &boundary_id],
+        &[&id, &boundary, &boundary_id, &now],
     )
     .await?;
     db::execute(

@@ -1,5 +1,6 @@
 //! Repositories: every SQL statement of the application, by table.
 
+pub mod analytics;
 pub mod calls;
 pub mod conversations;
 pub mod jobs;
