@@ -379,3 +379,35 @@ async fn practices_sharing_an_account_each_keep_only_their_own_recordings() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_sync_someone_waits_for_leaves_slow_fetches_to_the_hourly_job() {
+    let app = spawn_app().start().await;
+    app.voipms
+        .add_cdr(CdrRow::inbound("s1", ago(&app, 60), PATIENT, DID, "ANSWERED", 30));
+    app.voipms
+        .add_cdr(CdrRow::inbound("s2", ago(&app, 40), "4385550123", DID, "ANSWERED", 30));
+    app.voipms.add_recording(recording(&app, "s1", 60, true, DID, 30));
+    app.voipms.add_recording(recording(&app, "s2", 40, true, DID, 30));
+    // VoIP.ms takes 16 s to send the first file: past the endpoint's 15 s budget.
+    app.voipms.set_fault_once(
+        "getCallRecording",
+        pedro_tests::fakes::voipms::Fault::Delay(std::time::Duration::from_secs(16)),
+    );
+    let (status, report) = sync(&app).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        (
+            report["recordings"]["stored"].as_u64(),
+            report["recordings"]["deferred"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "{report}"
+    );
+    let report = pedro_voip::jobs::Job::SyncCalls.run(&app.ctx).await.unwrap();
+    assert_eq!(
+        report["recordings"]["stored"], 1,
+        "the hourly job fetched the rest: {report}"
+    );
+    assert_eq!(report["recordings"]["deferred"], 0);
+}

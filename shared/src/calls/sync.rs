@@ -28,6 +28,9 @@ use crate::voipms::{VoipMsClient, VoipMsError};
 
 pub const JOB: &str = "sync-calls";
 
+/// How long `POST /api/voip/sync` spends fetching recordings (its function has 29 s in all).
+const ENDPOINT_FETCH_BUDGET: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// A recording is matched only once its call ended this long before the history was read.
 const HISTORY_MARGIN: Duration = Duration::minutes(5);
 
@@ -68,6 +71,8 @@ pub struct RecordingCounts {
     pub corrupt: usize,
     /// Fetches that failed (tried again next time).
     pub failed: usize,
+    /// Left for the hourly job: a sync someone waits for stops fetching in time to answer.
+    pub deferred: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<&'static str>,
 }
@@ -80,6 +85,7 @@ impl RecordingCounts {
         self.unmatched += other.unmatched;
         self.corrupt += other.corrupt;
         self.failed += other.failed;
+        self.deferred += other.deferred;
         self.skipped = self.skipped.or(other.skipped);
     }
 }
@@ -133,11 +139,15 @@ pub async fn run(ctx: &AppContext, scope: Scope) -> Result<SyncReport, SyncError
             return Err(error);
         }
     };
+    let fetch_until = match scope {
+        Scope::Practice(_) => Some(std::time::Instant::now() + ENDPOINT_FETCH_BUDGET),
+        Scope::All => None,
+    };
     let mut runs = Vec::new();
     let mut first_error = None;
     for target in &targets {
         let mut recordings = RecordingCounts::default();
-        let outcome = sync_recordings(ctx, voipms, target, &all_dids, &mut recordings).await;
+        let outcome = sync_recordings(ctx, voipms, target, &all_dids, &mut recordings, fetch_until).await;
         let calls = imported
             .per_practice
             .get(&target.practice_id)
@@ -335,6 +345,7 @@ async fn sync_recordings(
     target: &Target,
     all_dids: &HashMap<String, Uuid>,
     counts: &mut RecordingCounts,
+    fetch_until: Option<std::time::Instant>,
 ) -> Result<(), SyncError> {
     let Some(account) = &target.account else {
         counts.skipped = Some("no VoIP.ms account is set (VOIPMS_ACCOUNT); recordings are not synced");
@@ -413,6 +424,12 @@ async fn sync_recordings(
         rows
     };
     for rec in to_fetch {
+        // A run someone waits for (the endpoint) stops fetching in time to answer; the hourly job
+        // fetches the rest.
+        if fetch_until.is_some_and(|until| std::time::Instant::now() >= until) {
+            counts.deferred += 1;
+            continue;
+        }
         match fetch::fetch_and_store(&ctx.db, voipms, ctx.blob.as_ref(), account, &rec, now).await {
             Ok(Fetched::Stored) => {
                 counts.stored += 1;
