@@ -31,8 +31,8 @@ async fn serve_syncs_transcribes_summarises_and_finds_a_call() {
         .env_remove("SUPABASE_JWKS_URL")
         .env_remove("PUBLIC_BASE_URL")
         .env("PEDRO_DATA_DIR", &data_dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
+        .env("RUST_LOG", "info")
+        .stdout(std::fs::File::create(data_dir.join("pedro.log")).unwrap())
         .stderr(Stdio::null());
     for (name, value) in demo.env() {
         command.env(name, value);
@@ -92,7 +92,8 @@ async fn serve_syncs_transcribes_summarises_and_finds_a_call() {
             .await
             .unwrap();
         let recording = listed["recordings"][0].clone();
-        if recording["keyFacts"].is_object() {
+        // Key facts are stored first, then the transcript and `completed`.
+        if recording["transcriptionStatus"] == "completed" {
             break recording;
         }
         assert!(started.elapsed() < Duration::from_secs(60), "not transcribed: {listed}");
@@ -149,5 +150,22 @@ async fn serve_syncs_transcribes_summarises_and_finds_a_call() {
         .unwrap();
     let status = child.wait().unwrap();
     assert!(status.success(), "pedro serve exited with {status}");
+    // The log says what happened (a recording stored and transcribed, facts stored) but never
+    // what was said, nor a caller's whole number.
+    let log = std::fs::read_to_string(data_dir.join("pedro.log")).unwrap();
     let _ = std::fs::remove_dir_all(&data_dir);
+    for event in ["recording stored", "recording transcribed", "call facts stored"] {
+        assert!(log.contains(event), "the log lacks {event:?}");
+    }
+    for secret in [
+        "Maria",
+        "tooth",
+        "hurts",
+        "5145550123",
+        "514 555 0123",
+        "4385550199",
+        "4385550123",
+    ] {
+        assert!(!log.contains(secret), "the log shows {secret:?}");
+    }
 }

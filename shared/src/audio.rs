@@ -3,6 +3,7 @@
 
 use std::io::Cursor;
 
+use symphonia::core::audio::AudioBufferRef;
 use symphonia::core::codecs::DecoderOptions;
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::FormatOptions;
@@ -27,12 +28,16 @@ pub enum AudioError {
     Damaged(String),
 }
 
-/// Decodes every frame of `bytes` as MP3. More than a tenth of frames failing, or no frame at
-/// all, means the file is not a usable recording.
-pub fn inspect_mp3(bytes: &[u8]) -> Result<AudioInfo, AudioError> {
-    if bytes.is_empty() {
-        return Err(AudioError::Empty);
-    }
+/// What decoding a whole MP3 found.
+pub struct Decoded {
+    /// Packets of the audio track, and how many of them did not decode (skipped, as a player would).
+    pub packets: u64,
+    pub failed: u64,
+}
+
+/// Decodes every frame of an MP3, handing each decoded buffer to `each`: the one decoding loop
+/// behind [`inspect_mp3`] and the PCM the transcribers send (`crate::transcribe::audio`).
+pub fn decode_mp3(bytes: &[u8], mut each: impl FnMut(AudioBufferRef<'_>)) -> Result<Decoded, AudioError> {
     let source = MediaSourceStream::new(Box::new(Cursor::new(bytes.to_vec())), Default::default());
     let mut hint = Hint::new();
     hint.with_extension("mp3").mime_type("audio/mpeg");
@@ -44,12 +49,10 @@ pub fn inspect_mp3(bytes: &[u8]) -> Result<AudioInfo, AudioError> {
         .default_track()
         .ok_or_else(|| AudioError::NotAudio("no audio track".into()))?;
     let track_id = track.id;
-    let params = track.codec_params.clone();
     let mut decoder = symphonia::default::get_codecs()
-        .make(&params, &DecoderOptions::default())
+        .make(&track.codec_params, &DecoderOptions::default())
         .map_err(|e| AudioError::NotAudio(e.to_string()))?;
-    let (mut frames, mut packets, mut failed) = (0_u64, 0_u64, 0_u64);
-    let (mut sample_rate, mut channels) = (params.sample_rate.unwrap_or(0), 0_u32);
+    let mut found = Decoded { packets: 0, failed: 0 };
     loop {
         let packet = match format.next_packet() {
             Ok(packet) => packet,
@@ -60,18 +63,29 @@ pub fn inspect_mp3(bytes: &[u8]) -> Result<AudioInfo, AudioError> {
         if packet.track_id() != track_id {
             continue;
         }
-        packets += 1;
+        found.packets += 1;
         match decoder.decode(&packet) {
-            Ok(decoded) => {
-                let spec = decoded.spec();
-                sample_rate = spec.rate;
-                channels = spec.channels.count() as u32;
-                frames += decoded.frames() as u64;
-            }
-            Err(SymphoniaError::DecodeError(_)) => failed += 1,
+            Ok(decoded) => each(decoded),
+            Err(SymphoniaError::DecodeError(_)) => found.failed += 1,
             Err(e) => return Err(AudioError::Damaged(e.to_string())),
         }
     }
+    Ok(found)
+}
+
+/// Decodes every frame of `bytes` as MP3. More than a tenth of frames failing, or no frame at
+/// all, means the file is not a usable recording.
+pub fn inspect_mp3(bytes: &[u8]) -> Result<AudioInfo, AudioError> {
+    if bytes.is_empty() {
+        return Err(AudioError::Empty);
+    }
+    let (mut frames, mut sample_rate, mut channels) = (0_u64, 0_u32, 0_u32);
+    let Decoded { packets, failed } = decode_mp3(bytes, |decoded| {
+        let spec = decoded.spec();
+        sample_rate = spec.rate;
+        channels = spec.channels.count() as u32;
+        frames += decoded.frames() as u64;
+    })?;
     if packets == 0 || frames == 0 || sample_rate == 0 {
         return Err(AudioError::NotAudio("no audio frames".into()));
     }

@@ -212,6 +212,12 @@ fn the_recordings_bucket_is_private_and_only_its_users_reach_it() {
     let bucket = &template["Resources"]["RecordingsBucket"]["Properties"];
     let sse = &bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"];
     assert_eq!(sse["SSEAlgorithm"].as_str(), Some("AES256"));
+    // The retention backstop: S3 expires recordings itself should the daily pass stop.
+    let rules = serde_norway::to_string(&bucket["LifecycleConfiguration"]["Rules"]).unwrap();
+    assert!(
+        rules.contains("HasRetention") && rules.contains("RecordingRetentionDays") && rules.contains("recordings/"),
+        "{rules}"
+    );
     let block = &bucket["PublicAccessBlockConfiguration"];
     for key in [
         "BlockPublicAcls",

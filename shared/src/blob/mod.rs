@@ -130,11 +130,6 @@ pub fn open(settings: &BlobSettings) -> anyhow::Result<OpenedStore> {
     })
 }
 
-/// The store alone, for processes that do not serve local links (see [`open`]).
-pub fn from_settings(settings: &BlobSettings) -> anyhow::Result<Arc<dyn BlobStore>> {
-    Ok(open(settings)?.store)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -145,13 +145,9 @@ async fn fetch_now(
     let account = {
         let mut client = ctx.conn().await?;
         let tx = db::begin_as(&mut client, &crate::auth::Caller::service()).await?;
-        let accounts = practices::voipms_accounts(&*tx).await?;
+        let own = practices::voipms_account(&*tx, acting.practice.id).await?;
         tx.commit().await?;
-        accounts
-            .get(&acting.practice.id)
-            .cloned()
-            .flatten()
-            .or_else(|| ctx.settings.calls.voipms_account.clone())
+        own.or_else(|| ctx.settings.calls.voipms_account.clone())
             .ok_or_else(|| {
                 ApiError::new(
                     StatusCode::CONFLICT,

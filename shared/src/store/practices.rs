@@ -120,3 +120,14 @@ pub async fn voipms_accounts(conn: &impl Conn) -> Result<std::collections::HashM
     let rows = db::query(conn, "SELECT id, voipms_account FROM practices", &[]).await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
+
+/// One practice's own VoIP.ms account for recordings, when it has one.
+pub async fn voipms_account(conn: &impl Conn, practice_id: Uuid) -> Result<Option<String>, DbError> {
+    let row = db::query_opt(
+        conn,
+        "SELECT voipms_account FROM practices WHERE id = $1",
+        &[&practice_id],
+    )
+    .await?;
+    Ok(row.and_then(|r| r.get(0)))
+}

@@ -270,16 +270,6 @@ pub async fn unclaim_transcription(conn: &impl Conn, id: Uuid) -> Result<(), DbE
     Ok(())
 }
 
-pub async fn set_transcription_status(conn: &impl Conn, id: Uuid, status: &str) -> Result<(), DbError> {
-    db::execute(
-        conn,
-        "UPDATE call_recordings SET transcription_status = $2 WHERE id = $1",
-        &[&id, &status],
-    )
-    .await?;
-    Ok(())
-}
-
 pub async fn log_access(
     conn: &impl Conn,
     recording: &Recording,

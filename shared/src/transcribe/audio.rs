@@ -1,15 +1,7 @@
 //! Fitting a recording to a provider: MP3 cut at frame boundaries (OpenAI's upload limit), and
 //! MP3 decoded to 16-bit mono PCM in WAV (Google v1 takes no MP3).
 
-use std::io::Cursor;
-
 use symphonia::core::audio::SampleBuffer;
-use symphonia::core::codecs::DecoderOptions;
-use symphonia::core::errors::Error as SymphoniaError;
-use symphonia::core::formats::FormatOptions;
-use symphonia::core::io::MediaSourceStream;
-use symphonia::core::meta::MetadataOptions;
-use symphonia::core::probe::Hint;
 
 /// One MPEG audio frame of a file: where it is and how long it plays.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -153,40 +145,14 @@ pub struct Pcm {
     pub samples: Vec<i16>,
 }
 
-/// Decodes an MP3 to mono 16-bit PCM at its own sample rate (channels are averaged).
+/// Decodes an MP3 to mono 16-bit PCM at its own sample rate (channels are averaged; a damaged
+/// frame is skipped, as a player would).
 pub fn decode_to_pcm(mp3: &[u8]) -> Result<Pcm, String> {
-    let source = MediaSourceStream::new(Box::new(Cursor::new(mp3.to_vec())), Default::default());
-    let mut hint = Hint::new();
-    hint.with_extension("mp3");
-    let probed = symphonia::default::get_probe()
-        .format(&hint, source, &FormatOptions::default(), &MetadataOptions::default())
-        .map_err(|e| format!("not MP3: {e}"))?;
-    let mut format = probed.format;
-    let track = format.default_track().ok_or("no audio track")?;
-    let track_id = track.id;
-    let mut decoder = symphonia::default::get_codecs()
-        .make(&track.codec_params, &DecoderOptions::default())
-        .map_err(|e| e.to_string())?;
     let mut pcm = Pcm {
-        sample_rate: track.codec_params.sample_rate.unwrap_or(8_000),
+        sample_rate: 8_000,
         samples: Vec::new(),
     };
-    loop {
-        let packet = match format.next_packet() {
-            Ok(packet) => packet,
-            Err(SymphoniaError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
-            Err(SymphoniaError::ResetRequired) => break,
-            Err(e) => return Err(e.to_string()),
-        };
-        if packet.track_id() != track_id {
-            continue;
-        }
-        let decoded = match decoder.decode(&packet) {
-            Ok(decoded) => decoded,
-            // A damaged frame is skipped, as a player would.
-            Err(SymphoniaError::DecodeError(_)) => continue,
-            Err(e) => return Err(e.to_string()),
-        };
+    crate::audio::decode_mp3(mp3, |decoded| {
         let spec = *decoded.spec();
         pcm.sample_rate = spec.rate;
         let channels = spec.channels.count().max(1);
@@ -198,7 +164,8 @@ pub fn decode_to_pcm(mp3: &[u8]) -> Result<Pcm, String> {
                 .chunks(channels)
                 .map(|frame| (frame.iter().map(|s| i32::from(*s)).sum::<i32>() / channels as i32) as i16),
         );
-    }
+    })
+    .map_err(|e| e.to_string())?;
     Ok(pcm)
 }
 
