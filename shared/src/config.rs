@@ -115,6 +115,11 @@ pub struct Settings {
     pub jwks_url: Option<String>,
     /// `SUPABASE_JWT_ISSUER` (comma-separated): when set, access tokens must carry one of these `iss`.
     pub jwt_issuers: Vec<String>,
+    /// `SUPABASE_URL`: the project the console signs users in with (Supabase Auth, email and
+    /// password); given to the browser in the console's `config.json`.
+    pub supabase_url: Option<String>,
+    /// `SUPABASE_ANON_KEY`: the project's public anon key, sent by the console as `apikey`.
+    pub supabase_anon_key: Option<String>,
     pub practice: PracticeDefaults,
     pub limits: RateLimits,
     /// check-sms answers automatically only texts younger than this; older ones go to a person.
@@ -446,6 +451,10 @@ impl Settings {
                         .collect()
                 })
                 .unwrap_or_default(),
+            supabase_url: get(lookup, "SUPABASE_URL")
+                .map(|v| base_url("SUPABASE_URL", &v))
+                .transpose()?,
+            supabase_anon_key: get(lookup, "SUPABASE_ANON_KEY"),
             limits: RateLimits {
                 send_per_minute: parse(lookup, "RATE_SEND_PER_MINUTE", 30)?,
                 send_per_number_per_day: parse(lookup, "RATE_SEND_PER_NUMBER_PER_DAY", 20)?,

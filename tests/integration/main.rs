@@ -11,6 +11,7 @@ mod call_recordings;
 mod call_sync;
 mod check_sms;
 mod configure_webhook;
+mod console;
 
 mod conversations;
 mod database_tls;

@@ -6,6 +6,7 @@ mod authorize;
 pub mod blob_files;
 mod calls;
 mod configure;
+pub mod console;
 mod conversations;
 pub mod day_range;
 pub mod error;
@@ -193,7 +194,7 @@ pub fn function_router(function: &str, ctx: Arc<AppContext>) -> Option<Router> {
 /// The OpenAPI document of every endpoint (kept true by tests/integration/openapi.rs).
 pub const OPENAPI: &str = include_str!("../../openapi.json");
 
-/// Every endpoint, for `pedro serve`, with `/health` and `/openapi.json`.
+/// Every endpoint, for `pedro serve`, with `/health`, `/openapi.json` and the console (`/`).
 pub fn all_routes(ctx: Arc<AppContext>) -> Router {
     let router = ENDPOINTS
         .iter()
@@ -202,6 +203,8 @@ pub fn all_routes(ctx: Arc<AppContext>) -> Router {
         "/openapi.json",
         get(|| async { ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI) }),
     );
+    // The front-desk console (its page calls the endpoints above, like any other client).
+    router = router.merge(console::router(&ctx));
     // Recordings kept in a local folder are downloaded through signed links served here.
     if let Some(folder) = &ctx.local_blob {
         router = router.merge(blob_files::router(folder.clone(), ctx.clock.clone()));
