@@ -1,7 +1,8 @@
-//! The console in a real browser: `pedro serve --insecure-no-auth` against the fakes of the calls
-//! walk-through (a recorded, transcribed call; a missed one called back), seeded with texts through
-//! the webhook (an emergency, one with no automatic answer, an opt-out, one made of markup), then
-//! `node tests/browser/console.test.mjs` drives Debian's Chromium through every view
+//! The console in a real browser: `pedro serve` (with sign-in: Supabase-style tokens, a fake
+//! Supabase Auth run by the browser test) against the fakes of the calls walk-through (a recorded,
+//! transcribed call; a missed one called back), seeded with texts through the webhook (an
+//! emergency, one with no automatic answer, an opt-out, one made of markup), then
+//! `node tests/browser/console.test.mjs` drives Debian's Chromium through sign-in and every view
 //! (playwright-core, axe-core). `scripts/browser-deps.sh` installs Chromium and the npm packages
 //! first. Screenshots land in `target/browser-screenshots/`.
 //!
@@ -11,6 +12,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use pedro_tests::app::{service_token, JWT_SECRET};
 use pedro_tests::demo::Demo;
 use serde_json::{json, Value};
 
@@ -37,7 +39,7 @@ impl Drop for Serve {
 }
 
 async fn get(http: &reqwest::Client, url: String) -> Value {
-    let response = http.get(&url).send().await.unwrap();
+    let response = http.get(&url).bearer_auth(service_token()).send().await.unwrap();
     assert!(response.status().is_success(), "{url}: {}", response.status());
     response.json().await.unwrap()
 }
@@ -62,18 +64,23 @@ async fn the_console_works_in_a_real_browser() {
     let _ = std::fs::remove_dir_all(&data_dir);
     std::fs::create_dir_all(&data_dir).unwrap();
     let port = free_port();
+    // The browser test serves a fake Supabase Auth here; pedro verifies the tokens it mints.
+    let auth_port = free_port();
     let mut command = Command::new(env!("CARGO_BIN_EXE_pedro"));
     command
-        .args(["serve", "--insecure-no-auth", "--port", &port.to_string()])
+        .args(["serve", "--port", &port.to_string()])
         .env_remove("DATABASE_URL")
-        .env_remove("SUPABASE_JWT_SECRET")
         .env_remove("SUPABASE_JWKS_URL")
+        .env_remove("SUPABASE_JWT_ISSUER")
         .env_remove("PUBLIC_BASE_URL")
         .env_remove("CONSOLE_DIR")
+        .env("SUPABASE_JWT_SECRET", JWT_SECRET)
+        .env("SUPABASE_URL", format!("http://127.0.0.1:{auth_port}"))
+        .env("SUPABASE_ANON_KEY", "test-anon-key")
         .env("PEDRO_DATA_DIR", &data_dir)
         .env("RUST_LOG", "info")
         .stdout(std::fs::File::create(data_dir.join("pedro.log")).unwrap())
-        .stderr(Stdio::null());
+        .stderr(std::fs::File::create(data_dir.join("pedro.err")).unwrap());
     for (name, value) in demo.env() {
         command.env(name, value);
     }
@@ -87,9 +94,19 @@ async fn the_console_works_in_a_real_browser() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // The practice pedro created for VOIPMS_DID: the fake Supabase puts it in its users' tokens.
+    let said = std::fs::read_to_string(data_dir.join("pedro.err")).unwrap();
+    let practice_id = said
+        .split("created practice ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("pedro did not say which practice it created: {said}"))
+        .to_string();
+
     // Calls: synced (also at start-up), the recorded one transcribed and summarised.
     let synced = http
         .post(format!("{base}/api/voip/sync"))
+        .bearer_auth(service_token())
         .json(&json!({}))
         .send()
         .await
@@ -141,6 +158,10 @@ async fn the_console_works_in_a_real_browser() {
         .arg(root.join("tests/browser/console.test.mjs"))
         .arg(&base)
         .env("CHROMIUM", &chromium)
+        .env("PEDRO_JWT_SECRET", JWT_SECRET)
+        .env("PEDRO_PRACTICE_ID", &practice_id)
+        .env("FAKE_SUPABASE_PORT", auth_port.to_string())
+        .env("FAKE_SUPABASE_ANON_KEY", "test-anon-key")
         .env("SCREENSHOT_DIR", root.join("target/browser-screenshots"))
         .current_dir(&root)
         .spawn()

@@ -9,7 +9,9 @@
 // screenshots in target/browser-screenshots/ (or $SCREENSHOT_DIR).
 
 import { createRequire } from 'node:module';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -32,10 +34,90 @@ function check(condition, message) {
   if (!condition) throw new Error(`${step}: ${message}`);
 }
 
+// Sign-in: a fake Supabase Auth minting tokens pedro accepts (HS256 with its secret).
+const secret = process.env.PEDRO_JWT_SECRET;
+const signInRequired = Boolean(secret);
+const practiceId = process.env.PEDRO_PRACTICE_ID;
+const anonKey = process.env.FAKE_SUPABASE_ANON_KEY || 'test-anon-key';
+const PASSWORD = 'correct horse battery staple';
+const USERS = { 'admin@example.com': 'admin', 'staff@example.com': 'staff', 'gone@example.com': 'admin' };
+const authSeen = { password: 0, refresh: 0, logout: 0 };
+
+function jwt(claims) {
+  const part = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const body = `${part({ alg: 'HS256', typ: 'JWT' })}.${part(claims)}`;
+  return `${body}.${crypto.createHmac('sha256', secret).update(body).digest('base64url')}`;
+}
+
+function accessToken(email, lifetime) {
+  const now = Math.floor(Date.now() / 1000);
+  return jwt({
+    aud: 'authenticated', role: 'authenticated', sub: crypto.randomUUID(), email, iat: now, exp: now + lifetime,
+    app_metadata: { provider: 'email', practice_id: practiceId, practice_role: USERS[email] },
+  });
+}
+
+const serviceToken = signInRequired ? jwt({ role: 'service_role', exp: Math.floor(Date.now() / 1000) + 7200 }) : null;
+
+function fakeSupabase(port) {
+  const refreshTokens = new Map();
+  const server = http.createServer(async (req, res) => {
+    // The console is another origin: Supabase answers CORS, so the fake does too.
+    res.setHeader('access-control-allow-origin', '*');
+    res.setHeader('access-control-allow-headers', 'apikey, authorization, content-type');
+    res.setHeader('access-control-allow-methods', 'POST, OPTIONS');
+    if (req.method === 'OPTIONS') return res.writeHead(204).end();
+    const url = new URL(req.url, 'http://x');
+    const send = (status, body) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    if (req.headers.apikey !== anonKey) return send(401, { message: 'Invalid API key' });
+    let body = '';
+    for await (const chunk of req) body += chunk;
+    const input = body ? JSON.parse(body) : {};
+    const issue = (email) => {
+      // The admin's token lives 65 s, so the console refreshes it during the test.
+      const lifetime = email === 'admin@example.com' ? 65 : 3600;
+      const refresh = crypto.randomUUID();
+      refreshTokens.set(refresh, email);
+      // "gone" gets a token pedro refuses (expired), as when a session is revoked.
+      const token = email === 'gone@example.com' ? accessToken(email, -120) : accessToken(email, lifetime);
+      return send(200, { access_token: token, token_type: 'bearer', expires_in: lifetime, refresh_token: refresh, user: { email } });
+    };
+    if (url.pathname === '/auth/v1/token' && url.searchParams.get('grant_type') === 'password') {
+      authSeen.password += 1;
+      if (!USERS[input.email] || input.password !== PASSWORD) {
+        return send(400, { error: 'invalid_grant', error_description: 'Invalid login credentials' });
+      }
+      return issue(input.email);
+    }
+    if (url.pathname === '/auth/v1/token' && url.searchParams.get('grant_type') === 'refresh_token') {
+      authSeen.refresh += 1;
+      const email = refreshTokens.get(input.refresh_token);
+      refreshTokens.delete(input.refresh_token);
+      return email ? issue(email) : send(400, { error: 'invalid_grant', error_description: 'Invalid Refresh Token' });
+    }
+    if (url.pathname === '/auth/v1/logout') {
+      authSeen.logout += 1;
+      return res.writeHead(204).end();
+    }
+    return send(404, { message: 'not found' });
+  });
+  return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve(server)));
+}
+
+async function signIn(page, email, password = PASSWORD) {
+  await page.locator('#email').fill(email);
+  await page.locator('#password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
 async function api(pathname, options = {}) {
   const response = await fetch(base + pathname, {
     ...options,
-    headers: { 'content-type': 'application/json', ...(options.headers || {}) },
+    headers: {
+      'content-type': 'application/json',
+      ...(serviceToken ? { authorization: `Bearer ${serviceToken}` } : {}),
+      ...(options.headers || {}),
+    },
   });
   const body = await response.json().catch(() => null);
   if (!response.ok) throw new Error(`${pathname}: HTTP ${response.status} ${JSON.stringify(body)}`);
@@ -130,11 +212,38 @@ const FORMAT = {
 async function desktop(browser) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
+  page.setDefaultTimeout(15_000);
   watch(page, 'desktop');
 
+  await page.goto(`${base}/`);
+  if (signInRequired) {
+    step = 'sign-in';
+    log('sign-in: wrong password, staff, sign out, a refused token, admin');
+    await page.locator('#email').waitFor();
+    check(await page.locator('#nav').isHidden(), 'no navigation before signing in');
+    await look(page, 'sign-in-desktop', 1280);
+    await signIn(page, 'staff@example.com', 'wrong');
+    await page.locator('.sign-in [role="alert"]', { hasText: 'Invalid login credentials' }).waitFor();
+    // The refused password's 400 was the point; the browser logs it as an error.
+    problems.splice(0, problems.length, ...problems.filter((p) => !p.includes('/auth/v1/token')));
+    await signIn(page, 'staff@example.com');
+    await page.locator('a.thread').first().waitFor();
+    check(await page.locator('a[data-view="settings"]').isHidden(), 'staff do not see settings');
+    check(await page.locator('a[data-view="analytics"]').isHidden(), 'staff do not see analytics');
+    await go(page, '#/settings');
+    await page.locator('h1', { hasText: 'Not available' }).waitFor();
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.locator('#email').waitFor();
+    check(await page.evaluate(() => sessionStorage.length === 0), 'signing out forgets the session');
+    // A token the API refuses (401) sends the user back to sign in.
+    await go(page, '#/inbox');
+    await signIn(page, 'gone@example.com');
+    await page.locator('.sign-in .notice', { hasText: 'Your session ended' }).waitFor();
+    problems.splice(0, problems.length, ...problems.filter((p) => !p.includes('401')));
+    await signIn(page, 'admin@example.com');
+  }
   step = 'inbox';
   log('inbox');
-  await page.goto(`${base}/`);
   const flagged = page.locator('.thread-list ul.threads').first();
   await flagged.locator('a.thread').first().waitFor();
   const emergency = page.locator('a.thread', { hasText: '(438) 555-0101' });
@@ -307,10 +416,16 @@ async function desktop(browser) {
 async function phone(browser) {
   const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
   const page = await context.newPage();
+  page.setDefaultTimeout(15_000);
   watch(page, 'phone');
   step = 'phone';
   log('phone width: every view');
   await page.goto(`${base}/`);
+  if (signInRequired) {
+    await page.locator('#email').waitFor();
+    await look(page, 'sign-in-phone', 390);
+    await signIn(page, 'admin@example.com');
+  }
   await page.locator('a.thread').first().waitFor();
   await look(page, 'inbox-phone', 390);
   await page.locator('a.thread', { hasText: '(438) 555-0102' }).click();
@@ -336,6 +451,7 @@ async function phone(browser) {
   await context.close();
 }
 
+const auth = signInRequired ? await fakeSupabase(Number(process.env.FAKE_SUPABASE_PORT)) : null;
 const browser = await chromium.launch({
   executablePath,
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -346,10 +462,16 @@ let failed = null;
 try {
   await desktop(browser);
   await phone(browser);
+  if (signInRequired) {
+    step = 'refresh';
+    check(authSeen.refresh >= 1, `the console refreshed its token before it expired (${JSON.stringify(authSeen)})`);
+    check(authSeen.logout >= 1, 'signing out ended the session at Supabase');
+  }
 } catch (error) {
   failed = error;
 } finally {
   await browser.close();
+  auth?.close();
 }
 if (failed) console.error(`FAILED: ${failed.stack || failed}`);
 if (problems.length) console.error(`Browser problems:\n${problems.join('\n')}`);
