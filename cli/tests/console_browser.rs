@@ -25,7 +25,10 @@ fn free_port() -> u16 {
 }
 
 fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// Stops `pedro serve` when the test ends, also when it fails.
@@ -89,7 +92,10 @@ async fn the_console_works_in_a_real_browser() {
     let http = reqwest::Client::new();
     let started = Instant::now();
     while http.get(format!("{base}/health")).send().await.is_err() {
-        assert!(started.elapsed() < Duration::from_secs(60), "pedro serve did not come up");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "pedro serve did not come up"
+        );
         assert!(serve.0.try_wait().unwrap().is_none(), "pedro serve exited early");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -114,7 +120,11 @@ async fn the_console_works_in_a_real_browser() {
     assert!(synced.status().is_success());
     let today = chrono::Utc::now().date_naive();
     let (from, to) = (today - chrono::Days::new(1), today + chrono::Days::new(1));
-    let history = get(&http, format!("{base}/api/voip/calls/history?dateFrom={from}&dateTo={to}")).await;
+    let history = get(
+        &http,
+        format!("{base}/api/voip/calls/history?dateFrom={from}&dateTo={to}"),
+    )
+    .await;
     let recorded = history["calls"]
         .as_array()
         .unwrap()
@@ -167,7 +177,10 @@ async fn the_console_works_in_a_real_browser() {
         .spawn()
         .expect("run node (20 or later)");
     let status = tokio::task::spawn_blocking(move || node.wait()).await.unwrap().unwrap();
-    eprintln!("console_browser: the browser test took {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "console_browser: the browser test took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     assert!(status.success(), "tests/browser/console.test.mjs failed ({status})");
 
     drop(serve);

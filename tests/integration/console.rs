@@ -71,7 +71,10 @@ async fn the_console_is_served_with_its_types_and_policy() {
     assert!(!csp.contains("unsafe"), "{csp}");
     let html = page.text().await.unwrap();
     // Every script is a file (the CSP would refuse an inline one anyway).
-    assert_eq!(html.matches("<script").count(), html.matches("<script type=\"module\" src=").count());
+    assert_eq!(
+        html.matches("<script").count(),
+        html.matches("<script type=\"module\" src=").count()
+    );
     assert!(html.contains("src=\"console/js/app.js\""), "{html}");
     assert!(!html.contains("style="), "no inline style");
 
@@ -109,7 +112,11 @@ async fn the_console_is_served_with_its_types_and_policy() {
         assert_eq!(response.status(), 200, "{path}");
         assert_eq!(response.headers()[header::CONTENT_TYPE], content_type, "{path}");
     }
-    let licence = fetch("/console/vendor/uplot/LICENSE".into()).await.text().await.unwrap();
+    let licence = fetch("/console/vendor/uplot/LICENSE".into())
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(licence.contains("MIT License"), "{licence}");
 
     // Unchanged files revalidate to 304.

@@ -176,7 +176,10 @@ async fn serve(console: &Console, path: &str, request: &HeaderMap) -> Response {
     let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
     let etag = format!(
         "\"{}\"",
-        digest.as_ref()[..12].iter().map(|b| format!("{b:02x}")).collect::<String>()
+        digest.as_ref()[..12]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
     );
     // The names carry no version, so browsers revalidate every time (a 304 when unchanged) and a
     // new release is picked up at once.
@@ -231,8 +234,14 @@ mod tests {
 
     #[test]
     fn origins_drop_paths() {
-        assert_eq!(origin("http://127.0.0.1:3000/files").as_deref(), Some("http://127.0.0.1:3000"));
-        assert_eq!(origin("https://abc.supabase.co/").as_deref(), Some("https://abc.supabase.co"));
+        assert_eq!(
+            origin("http://127.0.0.1:3000/files").as_deref(),
+            Some("http://127.0.0.1:3000")
+        );
+        assert_eq!(
+            origin("https://abc.supabase.co/").as_deref(),
+            Some("https://abc.supabase.co")
+        );
         assert_eq!(origin("not a url"), None);
     }
 }
