@@ -33,6 +33,7 @@ mod reply_queue;
 mod roles;
 mod search;
 mod send;
+mod settings;
 mod sms_gateway;
 mod task_queue;
 mod template;
