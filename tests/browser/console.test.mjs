@@ -299,7 +299,8 @@ async function desktop(browser) {
     body: JSON.stringify({ from: '+14385550106', message: 'Is parking free near the office?', id: 'browser-live-1' }),
   });
   await page.locator('a.thread', { hasText: '(438) 555-0106' }).waitFor({ timeout: 15_000 });
-  check((await page.locator('#announcer').textContent()).includes('New text'), 'announced in the live region');
+  await eventually('the new text announced in the live region', async () =>
+    (await page.locator('#announcer').textContent()).includes('New text from (438) 555-0106'));
 
   step = 'calls';
   log('calls: the history, the missed call reached again');
@@ -400,6 +401,7 @@ async function desktop(browser) {
 
   step = 'keyboard';
   log('keyboard: skip link, then the navigation');
+  await page.goto('about:blank'); // a fresh load, not a hash change
   await page.goto(`${base}/#/inbox`);
   await page.locator('a.thread').first().waitFor();
   await page.keyboard.press('Tab');

@@ -17,6 +17,8 @@ const nav = document.getElementById('nav');
 const signOutButton = document.getElementById('sign-out');
 let cleanup = null;
 let signInReason = '';
+// On the first view the focus stays at the top of the page (the skip link comes first).
+let firstView = true;
 
 function parseHash() {
   const hash = location.hash.replace(/^#\/?/, '');
@@ -63,6 +65,7 @@ function route() {
   if (!auth.signedIn()) {
     inbox.stopFeed();
     renderSignIn();
+    firstView = false;
     return;
   }
   nav.hidden = false;
@@ -80,15 +83,16 @@ function route() {
     replace(main, viewHeading('Not available'), notice('Only practice admins can see this page.', 'warn'));
   } else {
     try {
-      cleanup = VIEWS[view].render(main, { id, params }) || null;
+      cleanup = VIEWS[view].render(main, { id, params, moveFocus: !firstView }) || null;
     } catch (error) {
       replace(main, viewHeading('Something went wrong'), notice(error.message, 'error'));
     }
   }
   // Keyboard and screen-reader users land on the new view's heading.
-  if (!main.contains(document.activeElement) || document.activeElement === main) {
+  if (!firstView && (!main.contains(document.activeElement) || document.activeElement === main)) {
     main.querySelector('.view-heading')?.focus({ preventScroll: true });
   }
+  firstView = false;
 }
 
 function updateUnreadBadge(feed) {

@@ -194,7 +194,7 @@ function recordingSection(recording, index) {
   return section;
 }
 
-async function renderCall(main, id) {
+async function renderCall(main, id, moveFocus) {
   document.title = 'Call · Pedro';
   replace(main, h('a', { href: '#/calls', class: 'back' }, '← All calls'), viewHeading('Call'), notice('Loading…'));
   try {
@@ -213,13 +213,13 @@ async function renderCall(main, id) {
       heading,
       facts,
       recordings.length ? recordings.map(recordingSection) : h('p', { class: 'muted' }, 'This call has no recording.'));
-    heading.focus();
+    if (moveFocus) heading.focus();
   } catch (error) {
     replace(main, h('a', { href: '#/calls', class: 'back' }, '← All calls'), viewHeading('Call'), notice(error.message, 'error'));
   }
 }
 
-export function render(main, { id, params }) {
-  if (id) renderCall(main, id);
+export function render(main, { id, params, moveFocus }) {
+  if (id) renderCall(main, id, moveFocus);
   else renderList(main, { ...params });
 }

@@ -232,7 +232,7 @@ async function renderThread(pane, id, state) {
   }
 }
 
-export function render(main, { id }) {
+export function render(main, { id, moveFocus }) {
   document.title = 'Inbox · Pedro';
   const list = h('nav', { class: 'thread-list', 'aria-label': 'Threads' });
   const pane = h('section', { class: 'thread-pane', 'aria-labelledby': id ? 'thread-title' : 'inbox-title' });
@@ -261,7 +261,9 @@ export function render(main, { id }) {
     if (alive) timer = setTimeout(poll, POLL_MS);
   };
   if (id) {
-    poll().then(() => document.getElementById('thread-title')?.focus());
+    poll().then(() => {
+      if (moveFocus) document.getElementById('thread-title')?.focus();
+    });
   }
   return () => {
     alive = false;

@@ -166,35 +166,43 @@ const LIST_FIELDS = [
 ];
 
 function ruleForm(rule) {
-  const enabled = h('input', { type: 'checkbox', id: nextId('rule-on'), checked: rule.enabled });
-  const priority = h('input', { type: 'number', step: 1, value: rule.priority });
-  const reply = h('textarea', { rows: 3 }, rule.replyText || '');
-  const lists = LIST_FIELDS.map(([key, label]) => [key, h('textarea', { rows: 2 }, (rule[key] || []).join(', '))]);
+  // Consent rules (STOP, START, HELP) answer keywords fixed by the carriers' rules: only their
+  // reply text can change, and they stay on.
+  const consent = rule.kind === 'consent';
+  const enabled = h('input', { type: 'checkbox', id: nextId('rule-on'), checked: rule.enabled, disabled: consent });
+  const priority = h('input', { type: 'number', step: 1, min: 0, max: 1000, value: rule.priority ?? 0 });
+  const reply = h('textarea', { rows: 3, maxlength: 640 }, rule.replyText || '');
+  const lists = consent ? [] : LIST_FIELDS.map(([key, label]) => [key, label, h('textarea', { rows: 2 }, (rule[key] || []).join(', '))]);
   const status = h('div', { class: 'form-status' });
   const save = h('button', { type: 'submit', class: 'secondary' }, `Save “${category(rule.category)}”`);
   const placeholders = rule.placeholders?.length ? `Placeholders: ${rule.placeholders.map((p) => `{${p}}`).join(', ')}.` : null;
-  const summary = h('summary', {}, h('span', { class: 'rule-name' }, category(rule.category)),
-    h('span', { class: `badge ${rule.enabled ? 'badge-ok' : 'badge-muted'}` }, rule.enabled ? 'on' : 'off'),
-    rule.kind === 'consent' ? h('span', { class: 'badge badge-muted' }, 'consent') : null);
+  const badge = h('span', { class: `badge ${rule.enabled ? 'badge-ok' : 'badge-muted'}` }, rule.enabled ? 'on' : 'off');
+  const summary = h('summary', {}, h('span', { class: 'rule-name' }, category(rule.category)), badge,
+    consent ? h('span', { class: 'badge badge-muted' }, 'consent') : null);
   const form = h('form', { class: 'rule', novalidate: true, 'aria-label': `Rule ${category(rule.category)}` },
-    h('div', { class: 'check', dataset: { field: 'enabled' } }, enabled, h('label', { for: enabled.id }, 'Answer automatically')),
+    h('div', { class: 'check', dataset: { field: 'enabled' } }, enabled,
+      h('label', { for: enabled.id }, consent ? 'Always answered (required for consent keywords)' : 'Answer automatically')),
     field('Reply text', reply, 'replyText', placeholders),
-    field('Priority', priority, 'priority', 'Higher wins when a text matches several rules.'),
-    lists.map(([key, input]) => field(LIST_FIELDS.find(([k]) => k === key)[1], input, key, key === 'keywords' ? 'Separated by commas.' : null)),
+    consent ? null : field('Priority', priority, 'priority', 'Higher wins when a text matches several rules; an emergency always wins.'),
+    lists.map(([key, label, input]) => field(label, input, key, 'Separated by commas.')),
     h('div', { class: 'form-actions' }, save),
     status);
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     clearErrors(form);
     replace(status);
-    const body = { enabled: enabled.checked, priority: Number(priority.value), replyText: reply.value };
-    for (const [key, input] of lists) body[key] = input.value.split(',').map((s) => s.trim()).filter(Boolean);
+    const body = { replyText: reply.value };
+    if (!consent) {
+      body.enabled = enabled.checked;
+      body.priority = Number(priority.value);
+      for (const [key, , input] of lists) body[key] = input.value.split(',').map((s) => s.trim()).filter(Boolean);
+    }
     save.disabled = true;
     try {
       const saved = await api(`/api/voip/settings/rules/${encodeURIComponent(rule.category)}`, { method: 'PUT', body });
-      const on = saved?.enabled ?? body.enabled;
-      replace(summary.querySelector('.badge'), on ? 'on' : 'off');
-      summary.querySelector('.badge').className = `badge ${on ? 'badge-ok' : 'badge-muted'}`;
+      const on = saved?.enabled ?? rule.enabled;
+      replace(badge, on ? 'on' : 'off');
+      badge.className = `badge ${on ? 'badge-ok' : 'badge-muted'}`;
       replace(status, notice('Rule saved.'));
       announce(`Rule ${category(rule.category)} saved.`);
     } catch (error) {
