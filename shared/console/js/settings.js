@@ -172,10 +172,10 @@ function ruleForm(rule) {
   const enabled = h('input', { type: 'checkbox', id: nextId('rule-on'), checked: rule.enabled, disabled: consent });
   const priority = h('input', { type: 'number', step: 1, min: 0, max: 1000, value: rule.priority ?? 0 });
   const reply = h('textarea', { rows: 3, maxlength: 640 }, rule.replyText || '');
-  const lists = consent ? [] : LIST_FIELDS.map(([key, label]) => [key, label, h('textarea', { rows: 2 }, (rule[key] || []).join(', '))]);
+  const lists = consent ? [] : LIST_FIELDS.map(([key, label]) => [key, label, h('textarea', { rows: 4 }, (rule[key] || []).join(', '))]);
   const status = h('div', { class: 'form-status' });
   const save = h('button', { type: 'submit', class: 'secondary' }, `Save “${category(rule.category)}”`);
-  const placeholders = rule.placeholders?.length ? `Placeholders: ${rule.placeholders.map((p) => `{${p}}`).join(', ')}.` : null;
+  const placeholders = rule.placeholders?.length ? `Placeholders: ${rule.placeholders.map((p) => (p.startsWith('{') ? p : `{${p}}`)).join(', ')}.` : null;
   const badge = h('span', { class: `badge ${rule.enabled ? 'badge-ok' : 'badge-muted'}` }, rule.enabled ? 'on' : 'off');
   const summary = h('summary', {}, h('span', { class: 'rule-name' }, category(rule.category)), badge,
     consent ? h('span', { class: 'badge badge-muted' }, 'consent') : null);
