@@ -40,7 +40,8 @@ export function startFeed() {
   stopFeed();
   const tick = async () => {
     try {
-      await refreshFeed();
+      // A tab in the background does not poll; it catches up when shown again.
+      if (!document.hidden) await refreshFeed();
     } catch {
       // A failed poll is retried on the next tick; a 401 has already signed the user out.
     }
@@ -254,7 +255,7 @@ export function render(main, { id, moveFocus }) {
   const poll = async () => {
     if (!alive || !id) return;
     try {
-      await renderThread(pane, id, state);
+      if (!document.hidden || !state.built) await renderThread(pane, id, state);
     } catch (error) {
       if (!state.built) replace(pane, notice(error.message, 'error'));
     }
