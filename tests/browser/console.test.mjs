@@ -341,6 +341,13 @@ async function desktop(browser) {
   await transcriptHit.locator('a').click();
   await page.locator('audio.player').waitFor();
   check(/#\/calls\/[0-9a-f-]{36}$/.test(page.url()), `the hit opens its call: ${page.url()}`);
+  // A text made of markup: the escaped snippet is shown as the patient wrote it, as text.
+  await go(page, '#/search?q=goodbye&type=messages');
+  const markup = page.locator('li.hit .snippet').first();
+  await markup.waitFor();
+  const shown = await markup.textContent();
+  check(shown.includes('<img src=x onerror=alert(1)>') && shown.includes('<b>hello</b> & goodbye'), `the snippet as text: ${shown}`);
+  check((await page.locator('li.hit .snippet *:not(mark)').count()) === 0, 'no element made from a snippet');
   await go(page, '#/search?q=bleeding&type=messages');
   const textHit = page.locator('li.hit', { hasText: 'Text' }).first();
   await textHit.waitFor();

@@ -115,7 +115,7 @@ async function start() {
     replace(main, viewHeading('The console cannot start'), notice(error.message, 'error'));
     return;
   }
-  auth.init(config);
+  await auth.init(config);
   auth.onChange((signedIn, reason) => {
     if (!signedIn) signInReason = reason || '';
     else inbox.startFeed();

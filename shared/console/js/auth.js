@@ -8,7 +8,7 @@ let session = null;
 let refreshTimer = null;
 const listeners = new Set();
 
-export function init(cfg) {
+export async function init(cfg) {
   config = cfg;
   if (config.auth !== 'supabase') return;
   try {
@@ -16,9 +16,13 @@ export function init(cfg) {
   } catch {
     session = null;
   }
-  if (session && session.expiresAt < Date.now()) {
-    // Expired while the tab slept: the refresh token may still be good.
-    refresh().catch(() => signOut());
+  if (session && session.expiresAt < Date.now() + 30_000) {
+    // Expired (or about to) while the tab slept: the refresh token may still be good. Settled
+    // before the first view asks the API anything.
+    await refresh().catch(() => {
+      session = null;
+      sessionStorage.removeItem(KEY);
+    });
   } else if (session) {
     schedule();
   }

@@ -88,9 +88,17 @@ fn content_security_policy(ctx: &AppContext) -> String {
         (Some(_), Some(endpoint)) => media.extend(origin(endpoint)),
         (Some(bucket), None) => {
             // Presigned links are virtual-hosted: `https://<bucket>.s3.<region>.amazonaws.com/…`.
-            match std::env::var("AWS_REGION").or_else(|_| std::env::var("AWS_DEFAULT_REGION")) {
-                Ok(region) => media.push(format!("https://{bucket}.s3.{region}.amazonaws.com")),
-                Err(_) => media.push("https://*.amazonaws.com".into()),
+            let region = std::env::var("AWS_REGION").or_else(|_| std::env::var("AWS_DEFAULT_REGION"));
+            let host_safe = |s: &str| {
+                !s.is_empty()
+                    && s.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+            };
+            match region {
+                Ok(region) if host_safe(bucket) && host_safe(&region) => {
+                    media.push(format!("https://{bucket}.s3.{region}.amazonaws.com"))
+                }
+                _ => media.push("https://*.amazonaws.com".into()),
             }
         }
         (None, _) => media.extend(origin(&settings.recordings.public_base_url)),
