@@ -274,6 +274,19 @@ async function desktop(browser) {
   check((await page.locator('#reply-count').textContent()).includes('2 SMS parts (GSM-7, 153 per part)'), 'GSM-7 over 160 is two parts');
   await box.fill('Ça va? 😀');
   check((await page.locator('#reply-count').textContent()).includes('1 SMS part (UCS-2, 70 per part)'), 'an emoji makes it UCS-2');
+  // The counting rules at their edges, from the module the page uses.
+  const counts = await page.evaluate(async () => {
+    const { countSms } = await import('/console/js/sms.js');
+    return Object.fromEntries(Object.entries({
+      gsm160: 'a'.repeat(160), gsm161: 'a'.repeat(161), gsm306: 'a'.repeat(306), gsm307: 'a'.repeat(307),
+      ext80: '€'.repeat(80), ext81: '€'.repeat(81), ucs70: 'é€ж'.repeat(23) + 'ж', ucs71: 'ж'.repeat(71),
+      ucs134: 'ж'.repeat(134), ucs135: 'ж'.repeat(135), emoji35: '😀'.repeat(35), emoji36: '😀'.repeat(36),
+    }).map(([k, text]) => { const c = countSms(text); return [k, `${c.encoding}/${c.parts}`]; }));
+  });
+  check(JSON.stringify(counts) === JSON.stringify({
+    gsm160: 'GSM-7/1', gsm161: 'GSM-7/2', gsm306: 'GSM-7/2', gsm307: 'GSM-7/3', ext80: 'GSM-7/1', ext81: 'GSM-7/2',
+    ucs70: 'UCS-2/1', ucs71: 'UCS-2/2', ucs134: 'UCS-2/2', ucs135: 'UCS-2/3', emoji35: 'UCS-2/1', emoji36: 'UCS-2/2',
+  }), `SMS parts: ${JSON.stringify(counts)}`);
   const reply = `Please come in right away, we will see you at ${new Date().getMinutes()} past.`;
   await box.fill(reply);
   await page.getByRole('button', { name: 'Send' }).click();
