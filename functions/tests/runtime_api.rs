@@ -95,7 +95,7 @@ async fn every_function_binary_answers_its_sample_event_through_the_runtime_api(
         media: None,
     });
     app.seed_fixture_call(pedro_tests::mp3::silence(2.0)).await;
-    let functions: [(&str, &str, u64); 16] = [
+    let functions: [(&str, &str, u64); 20] = [
         ("sms-webhook", env!("CARGO_BIN_EXE_sms-webhook"), 200),
         ("sms-send", env!("CARGO_BIN_EXE_sms-send"), 201),
         ("sms-conversations", env!("CARGO_BIN_EXE_sms-conversations"), 200),
@@ -118,6 +118,14 @@ async fn every_function_binary_answers_its_sample_event_through_the_runtime_api(
         ("call-delete", env!("CARGO_BIN_EXE_call-delete"), 200),
         ("search", env!("CARGO_BIN_EXE_search"), 200),
         ("analytics", env!("CARGO_BIN_EXE_analytics"), 200),
+        ("settings", env!("CARGO_BIN_EXE_settings"), 200),
+        ("settings-update", env!("CARGO_BIN_EXE_settings-update"), 200),
+        ("auto-reply-rules", env!("CARGO_BIN_EXE_auto-reply-rules"), 200),
+        (
+            "auto-reply-rule-update",
+            env!("CARGO_BIN_EXE_auto-reply-rule-update"),
+            200,
+        ),
         ("sync-calls", env!("CARGO_BIN_EXE_sync-calls"), 2),
         // Scheduled jobs answer their report; the daily job's retention pass has nothing to do here.
         ("daily-analytics", env!("CARGO_BIN_EXE_daily-analytics"), 1),

@@ -304,3 +304,26 @@ async fn transcription_worker_sqs_event() {
         "no provider is configured: never a made-up transcript"
     );
 }
+
+#[tokio::test]
+async fn settings_events() {
+    let app = spawn_app().start().await;
+    let (status, body) = invoke(&app, "settings").await;
+    assert_eq!((status, &body["name"]), (200, &json!("Maple Dental")), "{body}");
+    let (status, body) = invoke(&app, "settings-update").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["officeHours"]["sat"], json!([["09:00", "12:00"]]));
+    assert_eq!(body["holidays"], json!(["2026-12-25", "2026-12-26"]));
+    let (status, body) = invoke(&app, "auto-reply-rules").await;
+    assert_eq!(
+        (status, body["rules"].as_array().map(Vec::len)),
+        (200, Some(8)),
+        "{body}"
+    );
+    let (status, body) = invoke(&app, "auto-reply-rule-update").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["replyText"],
+        "{practice_name} is open {office_hours}. Call {practice_phone} to book."
+    );
+}

@@ -33,6 +33,7 @@ mod roles;
 mod round_trips;
 mod search;
 mod send;
+mod settings;
 mod sms_gateway;
 mod task_queue;
 mod template;

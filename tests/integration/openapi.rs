@@ -1584,3 +1584,67 @@ async fn analytics_answer_as_documented() {
         get(&app, ANALYTICS, &range(query)).await.expect(400, Some(code));
     }
 }
+
+#[tokio::test]
+async fn settings_and_rules_answer_as_documented() {
+    const SETTINGS: &str = "/api/voip/settings";
+    const RULES: &str = "/api/voip/settings/rules";
+    const RULE: &str = "/api/voip/settings/rules/{category}";
+    let app = spawn_app().start().await;
+    let put = |path: String, body: Value| app.http.put(app.url(&path)).json(&body).send();
+    get(&app, SETTINGS, SETTINGS).await.expect(200, None);
+    check(
+        "PUT",
+        SETTINGS,
+        put(
+            SETTINGS.into(),
+            json!({"officeHours": {"sat": [["09:00", "12:00"]]}, "afterHoursNote": null, "phone": null}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await
+    .expect(200, None);
+    get(&app, SETTINGS, SETTINGS).await.expect(200, None);
+    for body in [
+        json!({"officeHours": {"mon": [["17:00", "08:00"]]}}),
+        json!({}),
+        json!({"practiceId": Uuid::new_v4()}),
+    ] {
+        let answer = check("PUT", SETTINGS, put(SETTINGS.into(), body).await.unwrap()).await;
+        answer.expect(400, Some("invalid_settings"));
+    }
+    let rules = get(&app, RULES, RULES).await;
+    assert_eq!(rules.expect(200, None).body["rules"].as_array().unwrap().len(), 8);
+    let rule = |category: &str| RULE.replace("{category}", category);
+    for (category, body) in [
+        (
+            "office_hours",
+            json!({"priority": 12, "keywords": ["hours"], "replyText": "Open {office_hours}."}),
+        ),
+        (
+            "help",
+            json!({"replyText": "{practice_name}: call {practice_phone}. Reply STOP to opt out."}),
+        ),
+    ] {
+        check("PUT", RULE, put(rule(category), body).await.unwrap())
+            .await
+            .expect(200, None);
+    }
+    check(
+        "PUT",
+        RULE,
+        put(rule("office_hours"), json!({"replyText": "{phone}"}))
+            .await
+            .unwrap(),
+    )
+    .await
+    .expect(400, Some("invalid_rule"));
+    check(
+        "PUT",
+        RULE,
+        put(rule("weather"), json!({"enabled": true})).await.unwrap(),
+    )
+    .await
+    .expect(404, Some("not_found"));
+}

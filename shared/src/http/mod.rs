@@ -3,6 +3,7 @@
 
 mod analytics;
 mod authorize;
+mod auto_reply_rules;
 pub mod blob_files;
 mod calls;
 mod configure;
@@ -15,6 +16,7 @@ mod recording_link;
 mod request_log;
 mod search;
 mod send;
+mod settings;
 pub mod twilio_webhook;
 mod voip_sync;
 pub mod webhook;
@@ -24,7 +26,7 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post, MethodRouter};
+use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
 
 pub use self::authorize::Access;
@@ -141,6 +143,36 @@ pub const ENDPOINTS: &[Endpoint] = &[
         methods: &["GET"],
         access: Access::Admin,
         route: || get(analytics::analytics),
+    },
+    // Two functions share the settings path: reading is for staff, changing for admins.
+    // `all_routes` merges their method routers (axum's `route` does for a path it has seen).
+    Endpoint {
+        function: "settings",
+        path: "/api/voip/settings",
+        methods: &["GET"],
+        access: Access::Staff,
+        route: || get(settings::get),
+    },
+    Endpoint {
+        function: "settings-update",
+        path: "/api/voip/settings",
+        methods: &["PUT"],
+        access: Access::Admin,
+        route: || put(settings::update),
+    },
+    Endpoint {
+        function: "auto-reply-rules",
+        path: "/api/voip/settings/rules",
+        methods: &["GET"],
+        access: Access::Staff,
+        route: || get(auto_reply_rules::list),
+    },
+    Endpoint {
+        function: "auto-reply-rule-update",
+        path: "/api/voip/settings/rules/{category}",
+        methods: &["PUT"],
+        access: Access::Admin,
+        route: || put(auto_reply_rules::update),
     },
 ];
 

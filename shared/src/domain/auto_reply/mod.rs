@@ -1,6 +1,7 @@
 //! What an automatic reply is about, and its text.
 
 pub mod classifier;
+pub mod edit;
 
 use chrono::{DateTime, Utc};
 
@@ -52,7 +53,7 @@ pub enum RenderError {
 }
 
 /// Placeholders a reply text may use.
-const PLACEHOLDERS: [&str; 5] = [
+pub const PLACEHOLDERS: [&str; 5] = [
     "practice_name",
     "practice_phone",
     "office_hours",
