@@ -31,6 +31,7 @@ mod openapi;
 mod rate_limits;
 mod reply_queue;
 mod roles;
+mod round_trips;
 mod search;
 mod send;
 mod settings;

@@ -254,6 +254,17 @@ fn the_recordings_bucket_is_private_and_only_its_users_reach_it() {
         set(&["s3:GetObject", "s3:ListBucket"])
     );
     assert_eq!(s3_actions("search"), set(&[]));
+    // The settings functions only touch the database: no AWS permission beyond logging.
+    for name in [
+        "settings",
+        "settings-update",
+        "auto-reply-rules",
+        "auto-reply-rule-update",
+    ] {
+        let (_, resource) = deployed.iter().find(|(n, _)| n == name).unwrap();
+        assert!(resource["Properties"]["Policies"].is_null(), "{name}");
+        assert!(resource["Properties"]["VpcConfig"].is_null(), "{name}");
+    }
 }
 
 #[test]
@@ -385,4 +396,21 @@ fn the_twilio_webhook_is_told_the_public_url_twilio_signs() {
         output.contains(&format!(".execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}{path}")),
         "{output}"
     );
+}
+
+/// A browser may call every method an endpoint has (the console calls PUT for settings).
+#[test]
+fn cors_allows_every_method_of_the_endpoints() {
+    let template = template();
+    let allowed: BTreeSet<String> = template["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"]["AllowMethods"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap().to_uppercase())
+        .collect();
+    for endpoint in ENDPOINTS {
+        for method in endpoint.methods {
+            assert!(allowed.contains(*method), "{method} {}", endpoint.path);
+        }
+    }
 }

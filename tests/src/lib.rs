@@ -9,5 +9,6 @@ pub mod events;
 pub mod fakes;
 pub mod moto;
 pub mod mp3;
+pub mod round_trips;
 
 pub use app::{spawn_app, TestApp, TestAppBuilder};

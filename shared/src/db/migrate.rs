@@ -30,6 +30,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (9, "calls", include_str!("../../migrations/0009_calls.sql")),
     (10, "transcripts", include_str!("../../migrations/0010_transcripts.sql")),
     (11, "analytics", include_str!("../../migrations/0011_analytics.sql")),
+    (
+        12,
+        "rule_exclusions_grant",
+        include_str!("../../migrations/0012_rule_exclusions_grant.sql"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -129,7 +129,7 @@ pub async fn execute(conn: &impl Conn, sql: &str, params: &[&dyn SqlParam]) -> R
     Ok(conn.execute_typed_raw(sql, &typed(params)).await?)
 }
 
-/// Opens a transaction acting as `caller`: `SET LOCAL ROLE` to Supabase's `authenticated` or
+/// Opens a transaction acting as `caller`: the role set to Supabase's `authenticated` or
 /// `service_role`, and the verified claims in `request.jwt.claims`, so row-level security applies
 /// exactly as it does for Supabase's own client API. Transaction-local, so nothing leaks to the
 /// next user of the connection (and it works behind the transaction pooler). Every piece of
@@ -161,11 +161,11 @@ pub async fn begin_as<'c>(
         crate::auth::Role::Service => "service_role",
         crate::auth::Role::Staff | crate::auth::Role::Admin => "authenticated",
     };
-    tx.batch_execute(&format!("SET LOCAL ROLE {role}")).await?;
+    // One statement, as PostgREST does it: `set_config('role', …, true)` is `SET LOCAL ROLE`.
     execute(
         &*tx,
-        "SELECT set_config('request.jwt.claims', $1, true)",
-        &[&caller.claims.to_string()],
+        "SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true)",
+        &[&role, &caller.claims.to_string()],
     )
     .await?;
     Ok(tx)

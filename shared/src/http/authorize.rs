@@ -14,7 +14,7 @@ use super::extract::ActingPractice;
 use crate::app::AppContext;
 use crate::auth::{AuthError, Caller, Role};
 use crate::db;
-use crate::store::practices;
+use crate::store::practices::{self, PracticeKey};
 
 /// Who may call an endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,21 +93,20 @@ async fn acting_practice(ctx: &AppContext, access: Access, headers: &HeaderMap) 
     };
     let mut client = ctx.conn().await?;
     let tx = db::begin_as(&mut client, &caller).await?;
-    let practice = match practice_id {
-        Some(id) => practices::get(&*tx, id).await?,
-        None => match &ctx.settings.default_did {
-            Some(did) => practices::for_did(&*tx, did.as_e164()).await?,
-            None => {
-                return Err(ApiError::bad_request(
-                    "invalid_practice",
-                    "name the practice with `X-Practice-Id`",
-                ))
-            }
-        },
-    }
-    // Row-level security hides other practices too: not found and not yours look the same.
-    .ok_or_else(|| forbidden("no such practice for this caller"))?;
-    let did = practices::texting_did(&*tx, practice.id).await?.ok_or_else(|| {
+    let key = match (practice_id, &ctx.settings.default_did) {
+        (Some(id), _) => PracticeKey::Id(id),
+        (None, Some(did)) => PracticeKey::Did(did.as_e164()),
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "invalid_practice",
+                "name the practice with `X-Practice-Id`",
+            ))
+        }
+    };
+    let (practice, did) = practices::with_texting_did(&*tx, key)
+        .await?
+        .ok_or_else(|| forbidden("no such practice for this caller"))?;
+    let did = did.ok_or_else(|| {
         ApiError::new(
             StatusCode::CONFLICT,
             "practice_without_did",

@@ -23,17 +23,38 @@ pub async fn enforce(ctx: &AppContext, bucket: &str, window: Duration, limit: u3
     tx.commit().await?;
     match wait {
         None => Ok(()),
-        Some(wait) => {
-            let seconds = wait.num_seconds().max(1) as u64;
-            let mut error = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!("too many {what}; try again in {seconds} s"),
-            );
-            error.retry_after = Some(seconds);
-            Err(error)
-        }
+        Some(wait) => Err(too_many(wait, what)),
     }
+}
+
+/// [`enforce`] for several limits at once, counted in one statement: 429 for the first that a hit
+/// goes over (every bucket counts the hit).
+pub async fn enforce_each(ctx: &AppContext, limits_: &[(&str, Duration, u32, &str)]) -> Result<(), ApiError> {
+    let mut client = ctx.conn().await?;
+    let tx = db::begin_as(&mut client, &Caller::service()).await?;
+    let buckets: Vec<(&str, Duration, u32)> = limits_.iter().map(|(b, w, l, _)| (*b, *w, *l)).collect();
+    let waits = limits::hit_each(&*tx, &buckets, ctx.clock.now()).await?;
+    tx.commit().await?;
+    match waits
+        .iter()
+        .zip(limits_)
+        .find_map(|(wait, (_, _, _, what))| wait.map(|w| (w, *what)))
+    {
+        None => Ok(()),
+        Some((wait, what)) => Err(too_many(wait, what)),
+    }
+}
+
+/// 429 with `Retry-After`.
+pub fn too_many(wait: Duration, what: &str) -> ApiError {
+    let seconds = wait.num_seconds().max(1) as u64;
+    let mut error = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!("too many {what}; try again in {seconds} s"),
+    );
+    error.retry_after = Some(seconds);
+    error
 }
 
 /// The address a request came from: the source IP API Gateway or the function URL saw (not a

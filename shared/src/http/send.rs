@@ -121,21 +121,24 @@ pub async fn send(
         .map_err(|e| ApiError::bad_request("invalid_phone_number", format!("the thread's contact: {e}")))?;
     let limits = &ctx.settings.limits;
     let practice = acting.practice.id;
-    limits::enforce(
-        &ctx,
-        &format!("send:{practice}"),
-        Duration::minutes(1),
-        limits.send_per_minute,
-        "texts this minute",
-    )
-    .await?;
+    let per_practice = format!("send:{practice}");
     let per_number = format!("send-to:{practice}:{}", to.as_e164());
-    limits::enforce(
+    limits::enforce_each(
         &ctx,
-        &per_number,
-        Duration::days(1),
-        limits.send_per_number_per_day,
-        "texts to this number today",
+        &[
+            (
+                &per_practice,
+                Duration::minutes(1),
+                limits.send_per_minute,
+                "texts this minute",
+            ),
+            (
+                &per_number,
+                Duration::days(1),
+                limits.send_per_number_per_day,
+                "texts to this number today",
+            ),
+        ],
     )
     .await?;
     match send_text(&ctx, &acting.caller, acting.practice.id, &did, &to, message.trim()).await {

@@ -14,10 +14,12 @@ use serde::Deserialize;
 use super::error::ApiError;
 use super::extract::JsonBody;
 use super::limits::SourceAddress;
-use super::webhook_auth::authenticate_delivery;
+use super::webhook_auth::{admit, authenticate_delivery, check_network, refuse};
 use crate::app::AppContext;
 use crate::sms::gateway::Provider;
-use crate::sms::inbound::{receive, InboundError, InboundText};
+use crate::sms::inbound::{
+    is_valid_provider_id, receive_admitted, InboundError, InboundOutcome, InboundText, Received,
+};
 use crate::store::messages::Origin;
 
 /// Query pairs as VoIP.ms sends them: `&` or `;` between pairs, `+` and percent-encoding decoded.
@@ -62,17 +64,27 @@ pub async fn callback(
     let to = param(&pairs, "to")
         .map(str::to_string)
         .or_else(|| default_to(&ctx).ok());
-    authenticate_delivery(&ctx, &source, to.as_deref(), param(&pairs, "secret")).await?;
-    let to = match to {
-        Some(to) => to,
-        None => default_to(&ctx)?,
+    let secret = param(&pairs, "secret");
+    let fields = (
+        to,
+        param(&pairs, "from"),
+        param(&pairs, "message"),
+        param(&pairs, "id").filter(|id| is_valid_provider_id(id)),
+    );
+    let (Some(to), Some(from), Some(message), Some(id)) = fields else {
+        // Incomplete: whoever sent it learns what is missing only with the secret.
+        authenticate_delivery(&ctx, &source, fields.0.as_deref(), secret).await?;
+        if fields.0.is_none() {
+            default_to(&ctx)?; // the error that says `to` is required
+        }
+        return Err(incomplete(fields.1, fields.2, param(&pairs, "id")));
     };
     let text = InboundText {
         to,
-        from: required(param(&pairs, "from"), "from")?.to_string(),
-        message: required(param(&pairs, "message"), "message")?.to_string(),
+        from: from.to_string(),
+        message: message.to_string(),
         provider: Provider::VoipMs,
-        provider_id: required(param(&pairs, "id"), "id")?.to_string(),
+        provider_id: id.to_string(),
         provider_date: param(&pairs, "date").map(str::to_string),
         sent_at: None,
         media: param(&pairs, "media")
@@ -82,8 +94,38 @@ pub async fn callback(
         received_at: ctx.clock.now(),
         origin: Origin::Webhook,
     };
-    receive(&ctx, text).await.map_err(inbound_error)?;
+    deliver(&ctx, &source, secret, text).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "ok").into_response())
+}
+
+/// The error for a delivery that lacks a field, in the order the fields were always checked.
+fn incomplete(from: Option<&str>, message: Option<&str>, id: Option<&str>) -> ApiError {
+    if let Err(error) = required(from, "from")
+        .and(required(message, "message"))
+        .and(required(id, "id"))
+    {
+        return error;
+    }
+    inbound_error(InboundError::BadProviderId)
+}
+
+/// Stores a complete delivery, its secret checked in the same transaction.
+async fn deliver(
+    ctx: &AppContext,
+    source: &SourceAddress,
+    secret: Option<&str>,
+    text: InboundText,
+) -> Result<InboundOutcome, ApiError> {
+    check_network(ctx, source)?;
+    let received = receive_admitted(ctx, text, async |tx, context| {
+        admit(ctx, source, tx, context, secret).await
+    })
+    .await
+    .map_err(inbound_error)?;
+    match received {
+        Received::Done(outcome) => Ok(outcome),
+        Received::Refused(refusal) => Err(refuse(ctx, source, refusal).await),
+    }
 }
 
 #[derive(Deserialize)]
@@ -106,30 +148,47 @@ pub async fn json(
     // The body names the practice (`to`), but its errors wait for the secret: a caller without it
     // learns nothing, not even what a valid body looks like.
     let parsed = JsonBody::<JsonInbound>::from_request(request, &()).await;
-    let to = match &parsed {
-        Ok(JsonBody(body)) => body.to.clone().or_else(|| default_to(&ctx).ok()),
-        Err(_) => None,
-    };
     let pairs = parse_callback_query(query.as_deref().unwrap_or_default());
-    authenticate_delivery(&ctx, &source, to.as_deref(), param(&pairs, "secret")).await?;
-    let JsonBody(body) = parsed?;
-    let to = match to {
-        Some(to) => to,
-        None => default_to(&ctx)?,
+    let secret = param(&pairs, "secret");
+    let complete = match parsed {
+        Ok(JsonBody(body)) => {
+            let to = body.to.clone().or_else(|| default_to(&ctx).ok());
+            let id_ok = body.id.as_deref().is_some_and(is_valid_provider_id);
+            match (to, body.from.is_some() && body.message.is_some() && id_ok) {
+                (Some(to), true) => Ok((to, body)),
+                (to, _) => Err((to, Ok(body))),
+            }
+        }
+        Err(error) => Err((None, Err(error))),
+    };
+    let (to, body) = match complete {
+        Ok(complete) => complete,
+        Err((to, body)) => {
+            authenticate_delivery(&ctx, &source, to.as_deref(), secret).await?;
+            let JsonBody(body) = body.map(JsonBody)?;
+            if to.is_none() {
+                default_to(&ctx)?; // the error that says `to` is required
+            }
+            return Err(incomplete(
+                body.from.as_deref(),
+                body.message.as_deref(),
+                body.id.as_deref(),
+            ));
+        }
     };
     let text = InboundText {
         to,
-        from: required(body.from.as_deref(), "from")?.to_string(),
-        message: required(body.message.as_deref(), "message")?.to_string(),
+        from: body.from.unwrap_or_default(),
+        message: body.message.unwrap_or_default(),
         provider: Provider::VoipMs,
-        provider_id: required(body.id.as_deref(), "id")?.to_string(),
+        provider_id: body.id.unwrap_or_default(),
         provider_date: body.date,
         sent_at: None,
         media: body.media.unwrap_or_default(),
         received_at: ctx.clock.now(),
         origin: Origin::Webhook,
     };
-    let outcome = receive(&ctx, text).await.map_err(inbound_error)?;
+    let outcome = deliver(&ctx, &source, secret, text).await?;
     Ok(Json(outcome))
 }
 

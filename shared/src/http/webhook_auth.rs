@@ -17,6 +17,9 @@ use crate::app::AppContext;
 use crate::auth::Caller;
 use crate::db::{self, DbError};
 use crate::domain::phone::Did;
+use crate::sms::inbound::Gate;
+use crate::store::inbound::InboundContext;
+use crate::store::limits as store_limits;
 use crate::store::webhook_secrets;
 use crate::webhook_secret::{constant_time_eq, hash, position_of};
 
@@ -55,17 +58,13 @@ pub async fn authenticate_delivery(
         Verdict::Refused(reason) => {
             tracing::info!(source = %source.0, reason, "webhook delivery refused");
             count_unverified(ctx, source).await?;
-            Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "bad_secret",
-                "missing or wrong `secret` query parameter",
-            ))
+            Err(unauthorized())
         }
     }
 }
 
 /// Only the allowed networks, when `WEBHOOK_ALLOWED_NETWORKS` is set.
-fn check_network(ctx: &AppContext, source: &SourceAddress) -> Result<(), ApiError> {
+pub fn check_network(ctx: &AppContext, source: &SourceAddress) -> Result<(), ApiError> {
     let Some(networks) = &ctx.settings.webhook_allowed_networks else {
         return Ok(());
     };
@@ -88,20 +87,21 @@ fn check_network(ctx: &AppContext, source: &SourceAddress) -> Result<(), ApiErro
 async fn count_unverified(ctx: &AppContext, source: &SourceAddress) -> Result<(), ApiError> {
     limits::enforce(
         ctx,
-        &format!("webhook-unverified:{}", source.0),
+        &unverified_bucket(source),
         chrono::Duration::minutes(1),
         ctx.settings.limits.webhook_per_minute,
-        "webhook requests without a valid secret",
+        UNVERIFIED,
     )
     .await
 }
 
+const UNVERIFIED: &str = "webhook requests without a valid secret";
+
+fn unverified_bucket(source: &SourceAddress) -> String {
+    format!("webhook-unverified:{}", source.0)
+}
+
 async fn verdict(ctx: &AppContext, to: Option<&str>, secret: Option<&str>) -> Result<Verdict, DbError> {
-    let given = secret.filter(|s| !s.is_empty()).map(hash);
-    let deployment = match (&given, &ctx.settings.webhook_secret) {
-        (Some(given), Some(expected)) => constant_time_eq(given, &hash(expected.expose())),
-        _ => false,
-    };
     let now = ctx.clock.now();
     let mut client = ctx.conn().await?;
     // The hashes belong to no caller: only the service role may read them.
@@ -111,11 +111,30 @@ async fn verdict(ctx: &AppContext, to: Option<&str>, secret: Option<&str>) -> Re
         Some(did) => webhook_secrets::for_did(&*tx, did.as_e164(), now).await?,
         None => None,
     };
-    let verdict = match (&owner, &given) {
+    let owner = owner.as_ref().map(|o| (o.practice_id, o.hashes.as_slice()));
+    let verdict = verdict_with(ctx, &*tx, owner, secret).await?;
+    tx.commit().await?;
+    Ok(verdict)
+}
+
+/// The verdict for a delivery to a DID owned by `owner` (its practice and valid secret hashes;
+/// None when no practice owns it), reading more only in the rare cases that need it.
+async fn verdict_with(
+    ctx: &AppContext,
+    conn: &impl db::Conn,
+    owner: Option<(Uuid, &[Vec<u8>])>,
+    secret: Option<&str>,
+) -> Result<Verdict, DbError> {
+    let given = secret.filter(|s| !s.is_empty()).map(hash);
+    let deployment = match (&given, &ctx.settings.webhook_secret) {
+        (Some(given), Some(expected)) => constant_time_eq(given, &hash(expected.expose())),
+        _ => false,
+    };
+    Ok(match (owner, &given) {
         // The practice has its own secrets: only those open its DIDs.
-        (Some(owner), _) if !owner.hashes.is_empty() => match &given {
-            Some(given) if position_of(given, owner.hashes.iter().map(Vec::as_slice)).is_some() => {
-                Verdict::Signed(WebhookCaller::Practice(owner.practice_id))
+        (Some((practice_id, hashes)), _) if !hashes.is_empty() => match &given {
+            Some(given) if position_of(given, hashes.iter().map(Vec::as_slice)).is_some() => {
+                Verdict::Signed(WebhookCaller::Practice(practice_id))
             }
             Some(_) => Verdict::Refused("not this practice's secret"),
             None => Verdict::Refused("no secret"),
@@ -123,17 +142,79 @@ async fn verdict(ctx: &AppContext, to: Option<&str>, secret: Option<&str>) -> Re
         _ if deployment => Verdict::Signed(WebhookCaller::Deployment),
         // A DID no practice owns: any practice's secret vouches for the caller being VoIP.ms.
         (None, Some(given)) => {
-            let all = webhook_secrets::active(&*tx, None, now).await?;
+            let all = webhook_secrets::active(conn, None, ctx.clock.now()).await?;
             match position_of(given, all.iter().map(|a| a.hash.as_slice())) {
                 Some(index) => Verdict::Signed(WebhookCaller::Practice(all[index].practice_id)),
-                None => open_or_refused(ctx, &*tx, "wrong secret").await?,
+                None => open_or_refused(ctx, conn, "wrong secret").await?,
             }
         }
-        (_, Some(_)) => open_or_refused(ctx, &*tx, "wrong secret").await?,
-        (_, None) => open_or_refused(ctx, &*tx, "no secret").await?,
+        (_, Some(_)) => open_or_refused(ctx, conn, "wrong secret").await?,
+        (_, None) => open_or_refused(ctx, conn, "no secret").await?,
+    })
+}
+
+/// Why [`admit`] turned a delivery away.
+pub enum Refusal {
+    /// No valid secret: answer with [`refuse`], which counts it against the source.
+    BadSecret(&'static str),
+    /// Nothing is configured to check against (development) and the source is over its limit.
+    Limited(ApiError),
+}
+
+/// The same rules as [`authenticate_delivery`], decided inside the transaction that stores the
+/// text (`sms::inbound::receive_admitted`), from the secrets its context query already read: a
+/// signed delivery costs no statement of its own.
+pub async fn admit(
+    ctx: &AppContext,
+    source: &SourceAddress,
+    conn: &impl db::Conn,
+    context: Option<&InboundContext>,
+    secret: Option<&str>,
+) -> Result<Gate<Refusal>, DbError> {
+    let owner = context.map(|c| (c.practice.id, c.secret_hashes.as_slice()));
+    match verdict_with(ctx, conn, owner, secret).await? {
+        Verdict::Signed(_) => Ok(Gate::Admit),
+        // Counted in the same transaction: kept when the text is, and a refused hit is rolled
+        // back with it, which leaves the count at the limit and the source still refused.
+        Verdict::Open => match count_in(ctx, conn, source).await? {
+            None => Ok(Gate::Admit),
+            Some(limited) => Ok(Gate::Refuse(Refusal::Limited(limited))),
+        },
+        Verdict::Refused(reason) => Ok(Gate::Refuse(Refusal::BadSecret(reason))),
+    }
+}
+
+/// The answer to a refused delivery, after counting it against its source.
+pub async fn refuse(ctx: &AppContext, source: &SourceAddress, refusal: Refusal) -> ApiError {
+    let reason = match refusal {
+        Refusal::Limited(error) => return error,
+        Refusal::BadSecret(reason) => reason,
     };
-    tx.commit().await?;
-    Ok(verdict)
+    tracing::info!(source = %source.0, reason, "webhook delivery refused");
+    if let Err(error) = count_unverified(ctx, source).await {
+        return error;
+    }
+    unauthorized()
+}
+
+fn unauthorized() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "bad_secret",
+        "missing or wrong `secret` query parameter",
+    )
+}
+
+async fn count_in(ctx: &AppContext, conn: &impl db::Conn, source: &SourceAddress) -> Result<Option<ApiError>, DbError> {
+    let wait = store_limits::hit(
+        conn,
+        &unverified_bucket(source),
+        chrono::Duration::minutes(1),
+        ctx.settings.limits.webhook_per_minute,
+        ctx.clock.now(),
+    )
+    .await?;
+    Ok(wait.map(|wait| limits::too_many(wait, UNVERIFIED)))
 }
 
 /// Open only when nothing at all is configured to check against, and never on Lambda.

@@ -118,6 +118,12 @@ pub struct QueueError(pub String);
 #[async_trait]
 pub trait TaskQueue: Send + Sync {
     async fn enqueue(&self, task: &Task) -> Result<(), QueueError>;
+
+    /// The queue as a table in the application's database, when it is one: then a task can be
+    /// queued in the same transaction as the record it is about (stored and queued, or neither).
+    fn database_queue(&self) -> Option<&postgres::PgQueue> {
+        None
+    }
 }
 
 /// Exponential backoff for the `attempt`-th failure: 10 s, 20 s, 40 s … capped at 15 minutes.

@@ -55,6 +55,24 @@ pub enum Executed {
 }
 
 impl PgQueue {
+    /// Queues `task` through `conn`, typically the transaction that stored what the task is about.
+    /// Call [`PgQueue::wake`] once it has committed.
+    pub async fn enqueue_in(&self, conn: &impl db::Conn, task: &Task) -> Result<(), db::DbError> {
+        let body: Value = serde_json::to_value(task).expect("a task always serializes");
+        db::execute(
+            conn,
+            "INSERT INTO job_queue (task, run_at) VALUES ($1, $2)",
+            &[&body, &self.clock.now()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Wakes an idle in-process worker: a task is waiting.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
     pub fn new(pool: Pool, clock: Arc<dyn Clock>, settings: PgQueueSettings) -> Self {
         Self {
             pool,
@@ -192,16 +210,15 @@ impl PgQueue {
 #[async_trait]
 impl TaskQueue for PgQueue {
     async fn enqueue(&self, task: &Task) -> Result<(), QueueError> {
-        let body: Value = serde_json::to_value(task).map_err(|e| QueueError(e.to_string()))?;
         let client = self.pool.get().await.map_err(|e| QueueError(e.to_string()))?;
-        db::execute(
-            &**client,
-            "INSERT INTO job_queue (task, run_at) VALUES ($1, $2)",
-            &[&body, &self.clock.now()],
-        )
-        .await
-        .map_err(|e| QueueError(e.log_summary()))?;
-        self.wake.notify_one();
+        self.enqueue_in(&**client, task)
+            .await
+            .map_err(|e| QueueError(e.log_summary()))?;
+        self.wake();
         Ok(())
+    }
+
+    fn database_queue(&self) -> Option<&PgQueue> {
+        Some(self)
     }
 }

@@ -18,9 +18,11 @@ use crate::domain::compliance::{compliance_keyword, ComplianceKeyword};
 use crate::domain::phone::{Did, PhoneNumber, Sender};
 use crate::domain::practice::Practice;
 use crate::domain::review::Flag;
+use crate::queue::Task;
 use crate::sms::gateway::Provider;
-use crate::store::messages::{self, NewInbound, NewOutbound, Origin};
-use crate::store::{conversations, practices, replies, unrouted};
+use crate::store::inbound::{self, InboundContext};
+use crate::store::messages::{self, Origin};
+use crate::store::{replies, unrouted};
 
 /// Longest inbound text stored whole; carriers deliver far less (1600 at most).
 pub const MAX_INBOUND_CHARS: usize = 10_000;
@@ -100,6 +102,12 @@ pub fn parse_carrier_date(value: &str, zone: chrono_tz::Tz) -> Option<DateTime<U
     None
 }
 
+/// A carrier's message id we can key a text by: 1–100 characters, no NUL.
+pub fn is_valid_provider_id(id: &str) -> bool {
+    let id = id.trim();
+    !id.is_empty() && id.chars().count() <= MAX_PROVIDER_ID_CHARS && !id.contains('\0')
+}
+
 /// Replaces NUL (which Postgres text cannot hold) with a visible replacement character.
 fn without_nul(value: &str) -> (String, bool) {
     if value.contains('\0') {
@@ -162,9 +170,36 @@ fn clean(ctx: &AppContext, text: &InboundText) -> Cleaned {
     }
 }
 
+/// Stores and decides a text whose delivery needs no credential (the 15-minute check, Twilio's
+/// signed webhook).
 pub async fn receive(ctx: &AppContext, text: InboundText) -> Result<InboundOutcome, InboundError> {
+    match receive_admitted(ctx, text, async |_, _| Ok(Gate::<std::convert::Infallible>::Admit)).await? {
+        Received::Done(outcome) => Ok(outcome),
+        Received::Refused(never) => match never {},
+    }
+}
+
+/// Whether a delivery may be stored, decided by the caller from the practice's context.
+pub enum Gate<R> {
+    Admit,
+    Refuse(R),
+}
+
+pub enum Received<R> {
+    Done(InboundOutcome),
+    /// The gate refused: nothing was written.
+    Refused(R),
+}
+
+/// Stores and decides a text in one transaction, after `admit` has accepted its delivery in that
+/// same transaction: it gets the context read for the text's DID (None when no practice owns it),
+/// so checking the delivery's credential costs no statement of its own.
+pub async fn receive_admitted<R, F>(ctx: &AppContext, text: InboundText, admit: F) -> Result<Received<R>, InboundError>
+where
+    F: AsyncFnOnce(&tokio_postgres::Transaction<'_>, Option<&InboundContext>) -> Result<Gate<R>, DbError>,
+{
     let provider_id = text.provider_id.trim();
-    if provider_id.is_empty() || provider_id.chars().count() > MAX_PROVIDER_ID_CHARS || provider_id.contains('\0') {
+    if !is_valid_provider_id(provider_id) {
         return Err(InboundError::BadProviderId);
     }
     let cleaned = clean(ctx, &text);
@@ -176,14 +211,22 @@ pub async fn receive(ctx: &AppContext, text: InboundText) -> Result<InboundOutco
     } else {
         provider_id
     };
-    let service = Caller::service();
-    let mut client = ctx.conn().await?;
-    let tx = db::begin_as(&mut client, &service).await?;
-    let practice = match Did::parse(&text.to) {
-        Ok(did) => practices::for_did(&*tx, did.as_e164()).await?.map(|p| (p, did)),
-        Err(_) => None,
+    let contact = match &cleaned.sender {
+        Ok(sender) => sender.as_str().to_string(),
+        Err(raw) => raw.clone(),
     };
-    let Some((practice, did)) = practice else {
+    let mut client = ctx.conn().await?;
+    let tx = db::begin_as(&mut client, &Caller::service()).await?;
+    let did = Did::parse(&text.to).ok();
+    let context = match &did {
+        Some(did) => inbound::context(&*tx, did.as_e164(), &contact, ctx.clock.now()).await?,
+        None => None,
+    };
+    if let Gate::Refuse(refusal) = admit(&tx, context.as_ref()).await? {
+        tx.rollback().await?;
+        return Ok(Received::Refused(refusal));
+    }
+    let (Some(context), Some(did)) = (context, did) else {
         let reason = "no practice owns the number it was sent to";
         let new = unrouted::UnroutedText {
             received_at: text.received_at,
@@ -202,36 +245,36 @@ pub async fn receive(ctx: &AppContext, text: InboundText) -> Result<InboundOutco
             stored,
             "text to a number no practice owns; kept for an operator"
         );
-        return Ok(InboundOutcome {
+        return Ok(Received::Done(InboundOutcome {
             status: "unrouted",
             conversation_id: None,
             message_id: None,
             duplicate: !stored,
             auto_response: None,
             needs_review: true,
-        });
+        }));
     };
-    let contact = match &cleaned.sender {
-        Ok(sender) => sender.as_str().to_string(),
-        Err(raw) => raw.clone(),
-    };
-    let conversation_id = conversations::ensure(&*tx, practice.id, did.as_e164(), &contact, cleaned.own_time).await?;
-    let new = NewInbound {
-        practice_id: practice.id,
-        conversation_id,
-        body: &cleaned.body,
-        media_urls: cleaned.media.clone(),
-        occurred_at: cleaned.own_time,
-        arrived_at: text.received_at,
-        origin: text.origin,
-        provider: text.provider.as_str(),
-        provider_message_id: provider_id,
-        provider_date: cleaned.provider_date.as_deref(),
-        category: None,
-        flag: None,
-    };
-    let Some(message_id) = messages::insert_inbound(&*tx, &new).await? else {
-        // Stored (and decided) by an earlier delivery: nothing to do.
+    let practice = &context.practice;
+    let stored = inbound::store(
+        &*tx,
+        &inbound::NewText {
+            practice_id: practice.id,
+            did: did.as_e164(),
+            contact: &contact,
+            body: &cleaned.body,
+            media_urls: &cleaned.media,
+            occurred_at: cleaned.own_time,
+            arrived_at: text.received_at,
+            origin: text.origin.as_str(),
+            provider: text.provider.as_str(),
+            provider_message_id: provider_id,
+            provider_date: cleaned.provider_date.as_deref(),
+        },
+    )
+    .await?;
+    let conversation_id = stored.conversation_id;
+    let Some(message_id) = stored.message_id else {
+        // Stored (and decided) by an earlier delivery: nothing to do, and the thread's count undone.
         tx.rollback().await?;
         // The same connection: taking a second while holding this one could starve the pool
         // when many duplicates race.
@@ -239,18 +282,17 @@ pub async fn receive(ctx: &AppContext, text: InboundText) -> Result<InboundOutco
             .await?
             .ok_or_else(|| DbError::NoRow("duplicate inbound text vanished".into()))?;
         tracing::info!(message_id = %stored.id, origin = text.origin.as_str(), "duplicate delivery ignored");
-        return Ok(InboundOutcome {
+        return Ok(Received::Done(InboundOutcome {
             status: "stored",
             conversation_id: Some(stored.conversation_id),
             message_id: Some(stored.id),
             duplicate: true,
             auto_response: None,
             needs_review: stored.needs_review,
-        });
+        }));
     };
-    conversations::record_message(&*tx, conversation_id, cleaned.own_time, &cleaned.body, true).await?;
     let decision = match &cleaned.sender {
-        Ok(Sender::Number(number)) => decide(ctx, &*tx, &practice, number, &cleaned).await?,
+        Ok(Sender::Number(number)) => decide(ctx, &*tx, &context, number, &cleaned).await?,
         Ok(Sender::ShortCode(_)) => {
             Decision::flag(Flag::attention("sent from a short code; never answered automatically"))
         }
@@ -263,26 +305,24 @@ pub async fn receive(ctx: &AppContext, text: InboundText) -> Result<InboundOutco
         .clone()
         .map(|note| note.max(decision.flag.clone()))
         .or(decision.flag.clone());
-    let reply_id = match &decision.reply {
-        Some(body) => {
-            let reply = NewOutbound {
-                practice_id: practice.id,
-                conversation_id,
-                body,
-                occurred_at: decision.decided_at,
-                origin: Origin::AutoReply,
-                category: decision.category,
-                reply_to_id: Some(message_id),
-            };
-            let id = messages::insert_outbound(&*tx, &reply).await?;
-            conversations::record_message(&*tx, conversation_id, decision.decided_at, body, false).await?;
-            Some(id)
-        }
-        None => None,
-    };
-    messages::annotate_inbound(&*tx, message_id, decision.category, flag.as_ref()).await?;
-    if let Some(flag) = &flag {
-        conversations::flag_for_review(&*tx, conversation_id, flag).await?;
+    let reply = decision.reply.as_deref().map(|body| inbound::Reply {
+        body,
+        at: decision.decided_at,
+    });
+    let reply_id = inbound::settle(
+        &*tx,
+        practice.id,
+        conversation_id,
+        message_id,
+        decision.category,
+        flag.as_ref(),
+        reply.as_ref(),
+    )
+    .await?;
+    // A queue in this database takes the reply in this transaction: stored and queued, or neither.
+    let same_transaction_queue = ctx.queue.database_queue().filter(|_| reply_id.is_some());
+    if let (Some(queue), Some(reply_id)) = (same_transaction_queue, reply_id) {
+        queue.enqueue_in(&*tx, &Task::SendText { message_id: reply_id }).await?;
     }
     tx.commit().await?;
     drop(client);
@@ -291,10 +331,12 @@ pub async fn receive(ctx: &AppContext, text: InboundText) -> Result<InboundOutco
         Err(_) => "unusual".to_string(),
     };
     tracing::info!(message_id = %message_id, from = %from, origin = text.origin.as_str(), queued = reply_id.is_some(), "text received");
-    if let Some(reply_id) = reply_id {
-        super::delivery::queue(ctx.queue.as_ref(), reply_id).await;
+    match (reply_id, same_transaction_queue) {
+        (Some(_), Some(queue)) => queue.wake(),
+        (Some(reply_id), None) => super::delivery::queue(ctx.queue.as_ref(), reply_id).await,
+        (None, _) => {}
     }
-    Ok(InboundOutcome {
+    Ok(Received::Done(InboundOutcome {
         status: if reply_id.is_some() { "queued" } else { "stored" },
         conversation_id: Some(conversation_id),
         message_id: Some(message_id),
@@ -305,7 +347,7 @@ pub async fn receive(ctx: &AppContext, text: InboundText) -> Result<InboundOutco
             reason: decision.not_sent,
         }),
         needs_review: flag.is_some(),
-    })
+    }))
 }
 
 /// What was decided about a new text.
@@ -336,16 +378,17 @@ impl Decision {
 async fn decide(
     ctx: &AppContext,
     tx: &impl db::Conn,
-    practice: &Practice,
+    context: &InboundContext,
     number: &PhoneNumber,
     text: &Cleaned,
 ) -> Result<Decision, DbError> {
+    let practice = &context.practice;
     let now = ctx.clock.now();
     let mut decision = Decision {
         decided_at: now,
         ..Decision::default()
     };
-    if practices::is_own_did(tx, number.as_e164()).await? {
+    if context.sender_is_own_did {
         decision.raise(Flag::attention(
             "sent from one of our own numbers; never answered automatically",
         ));
@@ -354,7 +397,7 @@ async fn decide(
     let max_age = Duration::from_std(ctx.settings.auto_reply_max_age).unwrap_or(Duration::minutes(60));
     let age = now - text.own_time;
     let too_old = age > max_age;
-    let rules = replies::load_rules(tx, practice.id).await?;
+    let rules = &context.rules;
     let keyword = compliance_keyword(&text.body);
     // Consent follows the texts' own times, whatever order they arrive in.
     let consent_reply = match keyword {
@@ -387,11 +430,12 @@ async fn decide(
         } else if too_old {
             decision.not_sent = Some("too old for an automatic reply".into());
         } else {
-            queue_reply(&mut decision, kind, &rules, practice, now);
+            queue_reply(&mut decision, kind, rules, practice, now);
         }
         return Ok(decision);
     }
-    let opted_out = replies::is_opted_out(tx, practice.id, number.as_e164()).await?;
+    // Read with the context at the transaction's start; opt-outs are never changed in between.
+    let opted_out = context.sender_opted_out;
     let kind = match keyword {
         Some(ComplianceKeyword::Help) => Some(ReplyKind::Help),
         _ => classify(&rules.topics, &text.body).map(ReplyKind::Topic),
@@ -428,7 +472,7 @@ async fn decide(
         ));
         return Ok(decision);
     }
-    queue_reply(&mut decision, kind, &rules, practice, now);
+    queue_reply(&mut decision, kind, rules, practice, now);
     if decision.reply.is_none() {
         // Nothing will be sent (a fact is missing): the quiet period must not hold back the answer
         // once the practice fills it in.

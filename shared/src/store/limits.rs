@@ -14,7 +14,7 @@ pub async fn hit(
     now: DateTime<Utc>,
 ) -> Result<Option<Duration>, DbError> {
     let size = window.num_seconds().max(1);
-    let start = DateTime::from_timestamp(now.timestamp() - now.timestamp().rem_euclid(size), 0).unwrap_or(now);
+    let start = window_start(window, now);
     let row = db::query_one(
         conn,
         "INSERT INTO rate_limit_hits AS h (bucket, window_start, hits) VALUES ($1, $2, 1) \
@@ -24,6 +24,44 @@ pub async fn hit(
     .await?;
     let hits: i32 = row.get(0);
     Ok((hits as i64 > i64::from(limit)).then(|| start + Duration::seconds(size) - now))
+}
+
+/// Counts one hit on each of several buckets in one statement; for each, how long to wait when
+/// the hit goes over its limit. The buckets must differ.
+pub async fn hit_each(
+    conn: &impl Conn,
+    buckets: &[(&str, Duration, u32)],
+    now: DateTime<Utc>,
+) -> Result<Vec<Option<Duration>>, DbError> {
+    let names: Vec<String> = buckets.iter().map(|(bucket, _, _)| bucket.to_string()).collect();
+    let starts: Vec<DateTime<Utc>> = buckets
+        .iter()
+        .map(|(_, window, _)| window_start(*window, now))
+        .collect();
+    let rows = db::query(
+        conn,
+        "INSERT INTO rate_limit_hits AS h (bucket, window_start, hits) \
+         SELECT bucket, window_start, 1 FROM unnest($1::text[], $2::timestamptz[]) AS b (bucket, window_start) \
+         ON CONFLICT (bucket, window_start) DO UPDATE SET hits = h.hits + 1 RETURNING bucket, hits",
+        &[&names, &starts],
+    )
+    .await?;
+    Ok(buckets
+        .iter()
+        .zip(&starts)
+        .map(|((bucket, window, limit), start)| {
+            let hits: i32 = rows
+                .iter()
+                .find(|row| row.get::<_, &str>(0) == *bucket)
+                .map_or(0, |row| row.get(1));
+            (hits as i64 > i64::from(*limit)).then(|| *start + Duration::seconds(window.num_seconds().max(1)) - now)
+        })
+        .collect())
+}
+
+fn window_start(window: Duration, now: DateTime<Utc>) -> DateTime<Utc> {
+    let size = window.num_seconds().max(1);
+    DateTime::from_timestamp(now.timestamp() - now.timestamp().rem_euclid(size), 0).unwrap_or(now)
 }
 
 /// Drops counters of windows long past.

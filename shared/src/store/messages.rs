@@ -33,55 +33,6 @@ impl Origin {
     }
 }
 
-pub struct NewInbound<'a> {
-    pub practice_id: Uuid,
-    pub conversation_id: Uuid,
-    pub body: &'a str,
-    pub media_urls: Vec<String>,
-    /// The text's own time (the carrier's date when it gave one).
-    pub occurred_at: DateTime<Utc>,
-    /// When it reached us.
-    pub arrived_at: DateTime<Utc>,
-    pub origin: Origin,
-    pub provider: &'a str,
-    pub provider_message_id: &'a str,
-    pub provider_date: Option<&'a str>,
-    /// What the auto-responder made of it, decided in the same transaction.
-    pub category: Option<&'a str>,
-    pub flag: Option<&'a Flag>,
-}
-
-/// Stores an inbound message once per carrier id. `None` when it is already stored (a duplicate
-/// delivery, also one racing this one: the unique index decides).
-pub async fn insert_inbound(conn: &impl Conn, m: &NewInbound<'_>) -> Result<Option<Uuid>, DbError> {
-    let row = db::query_opt(
-        conn,
-        "INSERT INTO sms_messages (practice_id, conversation_id, direction, body, media_urls, occurred_at, arrived_at, \
-             origin, provider, provider_message_id, provider_date, status, auto_response_category, needs_review, \
-             review_reason, review_severity, answered_at) \
-         VALUES ($1, $2, 'inbound', $3, $4, $5, $6, $7, $8, $9, $10, 'received', $11, $12 IS NOT NULL, $12, $13, $6) \
-         ON CONFLICT (practice_id, provider, provider_message_id) WHERE direction = 'inbound' DO NOTHING \
-         RETURNING id",
-        &[
-            &m.practice_id,
-            &m.conversation_id,
-            &m.body,
-            &m.media_urls,
-            &m.occurred_at,
-            &m.arrived_at,
-            &m.origin.as_str(),
-            &m.provider,
-            &m.provider_message_id,
-            &m.provider_date,
-            &m.category,
-            &m.flag.map(|f| f.reason.as_str()),
-            &m.flag.map_or(0, |f| f.severity.as_i16() as i32),
-        ],
-    )
-    .await?;
-    Ok(row.map(|r| r.get(0)))
-}
-
 /// The stored copy of an inbound message.
 pub struct StoredInbound {
     pub id: Uuid,
@@ -109,29 +60,6 @@ pub async fn find_inbound(
         needs_review: r.get(2),
         category: r.get(3),
     }))
-}
-
-/// Records what the auto-responder made of an inbound message (decided in the transaction that
-/// stored it).
-pub async fn annotate_inbound(
-    conn: &impl Conn,
-    id: Uuid,
-    category: Option<&str>,
-    flag: Option<&Flag>,
-) -> Result<(), DbError> {
-    db::execute(
-        conn,
-        "UPDATE sms_messages SET auto_response_category = $2, needs_review = $3 IS NOT NULL, review_reason = $3, \
-             review_severity = $4 WHERE id = $1",
-        &[
-            &id,
-            &category,
-            &flag.map(|f| f.reason.as_str()),
-            &flag.map_or(0, |f| f.severity.as_i16() as i32),
-        ],
-    )
-    .await?;
-    Ok(())
 }
 
 pub struct NewOutbound<'a> {

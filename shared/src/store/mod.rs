@@ -3,6 +3,7 @@
 pub mod analytics;
 pub mod calls;
 pub mod conversations;
+pub mod inbound;
 pub mod jobs;
 pub mod limits;
 pub mod messages;

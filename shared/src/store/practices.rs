@@ -10,10 +10,10 @@ use crate::domain::office_hours::OfficeHours;
 use crate::domain::phone::Did;
 use crate::domain::practice::Practice;
 
-const COLUMNS: &str = "p.id, p.name, p.phone, p.address, p.timezone, p.office_hours, p.holidays, \
+pub(crate) const COLUMNS: &str = "p.id, p.name, p.phone, p.address, p.timezone, p.office_hours, p.holidays, \
                        p.auto_reply_quiet_hours, p.after_hours_note";
 
-fn from_row(row: &Row) -> Practice {
+pub(crate) fn from_row(row: &Row) -> Practice {
     let timezone: String = row.get("timezone");
     let hours: serde_json::Value = row.get("office_hours");
     let id: Uuid = row.get("id");
@@ -83,6 +83,42 @@ pub async fn get(conn: &impl Conn, id: Uuid) -> Result<Option<Practice>, DbError
     Ok(db::query_opt(conn, &sql, &[&id]).await?.as_ref().map(from_row))
 }
 
+/// Which practice a request acts for.
+pub enum PracticeKey<'a> {
+    Id(Uuid),
+    /// The practice that owns this DID (E.164).
+    Did(&'a str),
+}
+
+/// The practice and the DID it texts from (its first, as [`texting_did`]), in one statement: every
+/// staff request reads both before its own work.
+pub async fn with_texting_did(
+    conn: &impl Conn,
+    key: PracticeKey<'_>,
+) -> Result<Option<(Practice, Option<Did>)>, DbError> {
+    let texting =
+        "(SELECT t.did FROM practice_dids t WHERE t.practice_id = p.id ORDER BY t.created_at, t.did LIMIT 1) \
+                   AS texting_did";
+    let row = match key {
+        PracticeKey::Id(id) => {
+            let sql = format!("SELECT {COLUMNS}, {texting} FROM practices p WHERE p.id = $1");
+            db::query_opt(conn, &sql, &[&id]).await?
+        }
+        PracticeKey::Did(did) => {
+            let sql = format!(
+                "SELECT {COLUMNS}, {texting} FROM practices p JOIN practice_dids d ON d.practice_id = p.id WHERE d.did = $1"
+            );
+            db::query_opt(conn, &sql, &[&did]).await?
+        }
+    };
+    Ok(row.map(|row| {
+        let did = row
+            .get::<_, Option<String>>("texting_did")
+            .and_then(|d| Did::parse(&d).ok());
+        (from_row(&row), did)
+    }))
+}
+
 /// The DID a practice texts from: its first.
 pub async fn texting_did(conn: &impl Conn, practice_id: Uuid) -> Result<Option<Did>, DbError> {
     let row = db::query_opt(
@@ -105,14 +141,6 @@ pub async fn all_with_dids(conn: &impl Conn) -> Result<Vec<(Practice, Vec<String
         .iter()
         .map(|row| (from_row(row), row.get::<_, Vec<String>>("dids")))
         .collect())
-}
-
-pub async fn is_own_did(conn: &impl Conn, number: &str) -> Result<bool, DbError> {
-    Ok(
-        db::query_opt(conn, "SELECT 1 FROM practice_dids WHERE did = $1", &[&number])
-            .await?
-            .is_some(),
-    )
 }
 
 /// Each practice's own VoIP.ms account for recordings, where one is set.

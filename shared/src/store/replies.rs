@@ -23,26 +23,55 @@ pub async fn load_rules(conn: &impl Conn, practice_id: Uuid) -> Result<RuleSet, 
         &[&practice_id],
     )
     .await?;
-    let mut set = RuleSet::default();
-    for row in rows {
-        let name: String = row.get("category");
-        let Some(kind) = ReplyKind::parse(&name) else {
-            continue;
-        };
-        set.templates.insert(kind, row.get("reply_template"));
-        if let ReplyKind::Topic(category) = kind {
-            set.topics.push(Rule {
-                category,
-                priority: row.get("priority"),
-                keywords: row.get("keywords"),
-                weak_keywords: row.get("weak_keywords"),
-                context_keywords: row.get("context_keywords"),
-                negations: row.get("negations"),
-                exclusions: row.get("exclusions"),
-            });
+    Ok(RuleSet::from_rows(rows.iter().map(|row| RuleRow {
+        category: row.get("category"),
+        priority: row.get("priority"),
+        keywords: row.get("keywords"),
+        weak_keywords: row.get("weak_keywords"),
+        context_keywords: row.get("context_keywords"),
+        negations: row.get("negations"),
+        exclusions: row.get("exclusions"),
+        reply_template: row.get("reply_template"),
+    })))
+}
+
+/// One enabled rule as stored: read from its columns, or from the JSON the inbound context query
+/// aggregates them into (`store::inbound`).
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct RuleRow {
+    pub category: String,
+    pub priority: i32,
+    pub keywords: Vec<String>,
+    pub weak_keywords: Vec<String>,
+    pub context_keywords: Vec<String>,
+    pub negations: Vec<String>,
+    pub exclusions: Vec<String>,
+    pub reply_template: String,
+}
+
+impl RuleSet {
+    /// From rows in priority order (highest first); unknown categories are skipped.
+    pub(crate) fn from_rows(rows: impl IntoIterator<Item = RuleRow>) -> Self {
+        let mut set = Self::default();
+        for row in rows {
+            let Some(kind) = ReplyKind::parse(&row.category) else {
+                continue;
+            };
+            set.templates.insert(kind, row.reply_template);
+            if let ReplyKind::Topic(category) = kind {
+                set.topics.push(Rule {
+                    category,
+                    priority: row.priority,
+                    keywords: row.keywords,
+                    weak_keywords: row.weak_keywords,
+                    context_keywords: row.context_keywords,
+                    negations: row.negations,
+                    exclusions: row.exclusions,
+                });
+            }
         }
+        set
     }
-    Ok(set)
 }
 
 pub async fn is_opted_out(conn: &impl Conn, practice_id: Uuid, contact: &str) -> Result<bool, DbError> {
