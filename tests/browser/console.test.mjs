@@ -416,7 +416,18 @@ async function desktop(browser) {
   check(JSON.stringify(saved.officeHours.sat) === JSON.stringify([['09:00', '12:00']]), `saved: ${JSON.stringify(saved.officeHours)}`);
   const after = await textIn('+14385550108', 'What are your hours?', 'browser-hours-2');
   check(before !== after && after.includes('Sat 9:00 AM–12:00 PM'), `the reply changed: ${before} → ${after}`);
-  await page.locator('details.rule-card summary').first().click();
+  // A rule's reply text, changed as the admin (the database's own rules apply to that role).
+  const location = page.locator('details.rule-card[data-category="location"]');
+  await location.locator('summary').click();
+  const newText = 'We are at {address}. Parking is behind the building.';
+  await location.getByLabel('Reply text').fill(newText);
+  await location.getByRole('button', { name: /^Save/ }).click();
+  await location.locator('.form-status', { hasText: 'Rule saved.' }).waitFor();
+  const { rules } = await api('/api/voip/settings/rules');
+  check(rules.find((r) => r.category === 'location').replyText === newText, 'the rule saved through the API');
+  const stop = page.locator('details.rule-card[data-category="optout"]');
+  await stop.locator('summary').click();
+  check((await stop.locator('textarea').count()) === 1, 'a consent rule shows only its reply text');
   await shot(page, 'settings-rule-desktop');
 
   step = 'keyboard';
