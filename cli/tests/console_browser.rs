@@ -181,7 +181,11 @@ async fn the_console_works_in_a_real_browser() {
         "console_browser: the browser test took {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    assert!(status.success(), "tests/browser/console.test.mjs failed ({status})");
+    assert!(
+        status.success(),
+        "tests/browser/console.test.mjs failed ({status}); pedro's log is in {}",
+        data_dir.display()
+    );
 
     drop(serve);
     let _ = std::fs::remove_dir_all(&data_dir);

@@ -112,7 +112,7 @@ function messageItem(m, answered) {
   let who;
   if (inbound) who = 'Patient';
   else if (m.origin === 'auto_reply') who = 'Automatic reply';
-  else if (m.autoResponseCategory === 'missed_call') who = 'Missed-call text';
+  else if (m.origin === 'missed_call') who = 'Missed-call text (automatic)';
   else who = 'Sent by staff';
   const notes = [];
   if (inbound && m.autoResponseCategory) notes.push(`About: ${fmt.category(m.autoResponseCategory)}`);
