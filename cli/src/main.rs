@@ -126,6 +126,9 @@ async fn migrate_and_seed(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `pedro serve`'s database connections when `DATABASE_POOL_SIZE` is unset.
+const SERVE_POOL_SIZE: usize = 16;
+
 async fn serve(mut settings: Settings, port: u16, insecure_no_auth: bool) -> anyhow::Result<()> {
     if !insecure_no_auth && settings.jwt_secret.is_none() && settings.jwks_url.is_none() {
         anyhow::bail!(
@@ -145,6 +148,11 @@ async fn serve(mut settings: Settings, port: u16, insecure_no_auth: bool) -> any
         migrate::create_database_if_missing(&settings.database()?).await?;
     }
     migrate_and_seed(&settings).await?;
+    // One process answers every request here, where a Lambda instance answers one at a time: a
+    // pool of a Lambda's size would queue requests for a connection (the webhook benchmark).
+    if std::env::var_os("DATABASE_POOL_SIZE").is_none() {
+        settings.pool.max_size = SERVE_POOL_SIZE;
+    }
     // Download links point at this process: its own port unless PUBLIC_BASE_URL says otherwise.
     if std::env::var_os("PUBLIC_BASE_URL").is_none() {
         settings.recordings.public_base_url = format!("http://127.0.0.1:{port}");

@@ -38,7 +38,7 @@ pub async fn analytics(
     // Today (and anything later) is never read from a rollup: it is not over.
     let today = ctx.clock.now().with_timezone(&zone).date_naive();
     let mut client = ctx.conn().await?;
-    let tx = db::begin_as(&mut client, &acting.caller).await?;
+    let tx = db::begin_as(&mut client, &acting.practice_filtered_reader()).await?;
     let mut days = store::rollups(&*tx, acting.practice.id, zone, from, to, today).await?;
     let live: Vec<_> = from
         .iter_days()

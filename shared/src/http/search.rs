@@ -88,7 +88,7 @@ pub async fn search(
         }
     };
     let mut client = ctx.conn().await?;
-    let tx = db::begin_as(&mut client, &acting.caller).await?;
+    let tx = db::begin_as(&mut client, &acting.practice_filtered_reader()).await?;
     if search::query_terms(&*tx, &q).await? == 0 {
         return Err(bad(
             "query_has_no_words",

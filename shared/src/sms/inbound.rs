@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::app::AppContext;
 use crate::auth::Caller;
 use crate::db::{self, DbError};
-use crate::domain::auto_reply::{classify, render_reply, Category, ReplyKind};
+use crate::domain::auto_reply::{render_reply, Category, ReplyKind};
 use crate::domain::compliance::{compliance_keyword, ComplianceKeyword};
 use crate::domain::phone::{Did, PhoneNumber, Sender};
 use crate::domain::practice::Practice;
@@ -438,7 +438,7 @@ async fn decide(
     let opted_out = context.sender_opted_out;
     let kind = match keyword {
         Some(ComplianceKeyword::Help) => Some(ReplyKind::Help),
-        _ => classify(&rules.topics, &text.body).map(ReplyKind::Topic),
+        _ => rules.classifier.classify(&text.body).map(ReplyKind::Topic),
     };
     decision.category = kind.map(|k| k.as_str());
     if kind == Some(ReplyKind::Topic(Category::Emergency)) {

@@ -6,12 +6,14 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use crate::db::{self, Conn, DbError};
-use crate::domain::auto_reply::{ReplyKind, Rule};
+use crate::domain::auto_reply::{Classifier, ReplyKind, Rule};
 
 /// A practice's enabled rules: the topic rules for the classifier and every kind's reply text.
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
     pub topics: Vec<Rule>,
+    /// `topics`, prepared for classifying.
+    pub classifier: Classifier,
     pub templates: HashMap<ReplyKind, String>,
 }
 
@@ -70,6 +72,7 @@ impl RuleSet {
                 });
             }
         }
+        set.classifier = Classifier::new(&set.topics);
         set
     }
 }

@@ -74,23 +74,29 @@ pub struct Rule {
 /// Reduce a lower-cased token to a simple singular form. Applied identically
 /// to message tokens and keyword tokens, so it only needs to be consistent.
 fn singular(tok: &str) -> String {
-    let n = tok.chars().count();
-    if n <= 3 || !tok.ends_with('s') {
-        return tok.to_string();
+    let mut token = tok.to_string();
+    singularize(&mut token);
+    token
+}
+
+/// [`singular`] in place.
+fn singularize(token: &mut String) {
+    let n = token.chars().count();
+    if n <= 3 || !token.ends_with('s') {
+        return;
     }
-    if tok.ends_with("sses") {
+    if token.ends_with("sses") {
         // addresses -> address, glasses -> glass
-        return tok[..tok.len() - 2].to_string();
-    }
-    if tok.ends_with("ss") || tok.ends_with("us") || tok.ends_with("is") {
+        token.truncate(token.len() - 2);
+    } else if token.ends_with("ss") || token.ends_with("us") || token.ends_with("is") {
         // address, status, this
-        return tok.to_string();
-    }
-    if n > 4 && tok.ends_with("ies") {
+    } else if n > 4 && token.ends_with("ies") {
         // emergencies -> emergency
-        return format!("{}y", &tok[..tok.len() - 3]);
+        token.truncate(token.len() - 3);
+        token.push('y');
+    } else {
+        token.truncate(token.len() - 1);
     }
-    tok[..tok.len() - 1].to_string()
 }
 
 fn is_apostrophe(c: char) -> bool {
@@ -182,6 +188,10 @@ fn masked_tokens(rules: &[Rule], unmasked: &[Option<String>]) -> Vec<Option<Stri
 /// matching rule, or `None` when no rule matches.
 /// An emergency outranks every other category whatever the priorities say: a mis-edited priority
 /// must never turn an emergency into an appointment reply.
+///
+/// Prepares the rules for every call; [`Classifier`] prepares them once (the rules of a practice
+/// are read once per text, but one classifier answers many texts in the benchmark and the corpus
+/// tests). Both give the same answers: a test compares them on every labelled text.
 pub fn classify(rules: &[Rule], text: &str) -> Option<Category> {
     let unmasked: Vec<Option<String>> = tokenize(text).into_iter().map(Some).collect();
     let tokens = masked_tokens(rules, &unmasked);
@@ -203,9 +213,188 @@ pub fn classify(rules: &[Rule], text: &str) -> Option<Category> {
     best.map(|r| r.category)
 }
 
+/// A token of the text that no rule mentions, or one a negation masked: equal to no phrase token.
+const UNKNOWN: u32 = u32::MAX;
+const MASKED: u32 = u32::MAX - 1;
+
+/// Which of a rule's phrase lists a phrase belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum List {
+    Keyword,
+    Weak,
+    Context,
+    Exclusion,
+}
+
+/// The rules, tokenized once: every phrase as token ids, indexed by its first token, so a text is
+/// tokenized once and each of its positions looks up only the phrases that can start there.
+/// Same answers as [`classify`].
+#[derive(Debug, Clone, Default)]
+pub struct Classifier {
+    vocabulary: std::collections::HashMap<String, u32>,
+    /// (rule, list, phrase) for every non-empty phrase.
+    phrases: Vec<(usize, List, Vec<u32>)>,
+    /// Phrase indices by first token id.
+    starting_with: Vec<Vec<usize>>,
+    /// Every rule's negations, longest first (the order [`masked_tokens`] masks them in).
+    negations: Vec<Vec<u32>>,
+    rules: Vec<(Category, i32)>,
+}
+
+impl Classifier {
+    pub fn new(rules: &[Rule]) -> Self {
+        let mut classifier = Self::default();
+        for (index, rule) in rules.iter().enumerate() {
+            classifier.rules.push((rule.category, rule.priority));
+            let lists = [
+                (List::Keyword, &rule.keywords),
+                (List::Weak, &rule.weak_keywords),
+                (List::Context, &rule.context_keywords),
+                (List::Exclusion, &rule.exclusions),
+            ];
+            for (list, phrases) in lists {
+                for phrase in phrases {
+                    let ids = classifier.intern(phrase);
+                    if !ids.is_empty() {
+                        classifier.phrases.push((index, list, ids));
+                    }
+                }
+            }
+        }
+        let mut negations: Vec<Vec<u32>> = rules
+            .iter()
+            .flat_map(|r| r.negations.iter())
+            .map(|n| classifier.intern(n))
+            .filter(|n| !n.is_empty())
+            .collect();
+        // A stable sort, as in `masked_tokens`: equal lengths keep the rules' order.
+        negations.sort_by_key(|n| std::cmp::Reverse(n.len()));
+        classifier.negations = negations;
+        classifier.starting_with = vec![Vec::new(); classifier.vocabulary.len()];
+        for (i, (_, _, ids)) in classifier.phrases.iter().enumerate() {
+            classifier.starting_with[ids[0] as usize].push(i);
+        }
+        classifier
+    }
+
+    fn intern(&mut self, phrase: &str) -> Vec<u32> {
+        tokenize(phrase)
+            .into_iter()
+            .map(|token| {
+                let next = self.vocabulary.len() as u32;
+                *self.vocabulary.entry(token).or_insert(next)
+            })
+            .collect()
+    }
+
+    /// The text's tokens as ids ([`UNKNOWN`] for words no rule has): [`tokenize`] without a
+    /// string per token.
+    fn token_ids(&self, text: &str) -> Vec<u32> {
+        let mut ids = Vec::new();
+        let mut token = String::new();
+        let finish = |token: &mut String, ids: &mut Vec<u32>| {
+            singularize(token);
+            ids.push(self.vocabulary.get(token.as_str()).copied().unwrap_or(UNKNOWN));
+            token.clear();
+        };
+        for c in text.chars() {
+            if is_apostrophe(c) {
+                continue;
+            }
+            if c.is_ascii_alphanumeric() {
+                token.push(c.to_ascii_lowercase());
+            } else if c.is_alphanumeric() {
+                token.extend(c.to_lowercase());
+            } else if !token.is_empty() {
+                finish(&mut token, &mut ids);
+            }
+        }
+        if !token.is_empty() {
+            finish(&mut token, &mut ids);
+        }
+        ids
+    }
+
+    pub fn classify(&self, text: &str) -> Option<Category> {
+        let unmasked = self.token_ids(text);
+        let mut tokens = unmasked.clone();
+        for negation in &self.negations {
+            for (start, end) in occurrences(&tokens, negation) {
+                tokens[start..end].fill(MASKED);
+            }
+        }
+        // Per rule: a keyword, an exclusion, and the spans of its weak and context words.
+        let mut keyword = vec![false; self.rules.len()];
+        let mut excluded = vec![false; self.rules.len()];
+        let mut weak: Vec<(usize, usize, usize)> = Vec::new();
+        let mut context: Vec<(usize, usize, usize)> = Vec::new();
+        for (stream, exclusions) in [(&tokens, false), (&unmasked, true)] {
+            for (at, token) in stream.iter().enumerate() {
+                let Some(candidates) = self.starting_with.get(*token as usize) else {
+                    continue;
+                };
+                for &p in candidates {
+                    let (rule, list, ids) = &self.phrases[p];
+                    if (*list == List::Exclusion) != exclusions || !stream[at..].starts_with(ids) {
+                        continue;
+                    }
+                    let span = (*rule, at, at + ids.len());
+                    match list {
+                        List::Exclusion => excluded[*rule] = true,
+                        List::Keyword => keyword[*rule] = true,
+                        List::Weak => weak.push(span),
+                        List::Context => context.push(span),
+                    }
+                }
+            }
+        }
+        let matches = |rule: usize| {
+            !excluded[rule]
+                && (keyword[rule]
+                    || weak.iter().filter(|w| w.0 == rule).any(|&(_, ws, we)| {
+                        context
+                            .iter()
+                            .filter(|c| c.0 == rule)
+                            .any(|&(_, cs, ce)| ce <= ws || cs >= we)
+                    }))
+        };
+        if (0..self.rules.len()).any(|r| self.rules[r].0 == Category::Emergency && matches(r)) {
+            return Some(Category::Emergency);
+        }
+        let mut best: Option<usize> = None;
+        for (r, (_, priority)) in self.rules.iter().enumerate() {
+            if best.is_some_and(|b| self.rules[b].1 >= *priority) {
+                continue;
+            }
+            if matches(r) {
+                best = Some(r);
+            }
+        }
+        best.map(|r| self.rules[r].0)
+    }
+}
+
+/// Where `phrase` occurs in `tokens`, as `find_phrase` finds it.
+fn occurrences(tokens: &[u32], phrase: &[u32]) -> Vec<(usize, usize)> {
+    if phrase.is_empty() || phrase.len() > tokens.len() {
+        return Vec::new();
+    }
+    (0..=tokens.len() - phrase.len())
+        .filter(|&start| tokens[start..].starts_with(phrase))
+        .map(|start| (start, start + phrase.len()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every test asks both the reference and the prepared classifier, and they must agree.
+    fn classify(rules: &[Rule], text: &str) -> Option<Category> {
+        let reference = super::classify(rules, text);
+        assert_eq!(Classifier::new(rules).classify(text), reference, "{text}");
+        reference
+    }
 
     fn rule(cat: Category, prio: i32, kw: &[&str]) -> Rule {
         Rule {

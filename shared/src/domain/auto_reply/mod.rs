@@ -5,7 +5,7 @@ pub mod edit;
 
 use chrono::{DateTime, Utc};
 
-pub use classifier::{classify, Category, Rule};
+pub use classifier::{classify, Category, Classifier, Rule};
 
 use super::phone::PhoneNumber;
 use super::practice::Practice;
