@@ -20,9 +20,9 @@ use crate::table::{mb, ms, percentile, ratio, Row};
 use crate::webhook::{peak_rss, Running};
 use crate::Ctx;
 
+/// call-delete last: it deletes the call the other calls' samples name.
 pub const FUNCTIONS: [&str; 19] = [
     "analytics",
-    "call-delete",
     "call-history",
     "call-recording-link",
     "call-recordings",
@@ -40,6 +40,7 @@ pub const FUNCTIONS: [&str; 19] = [
     "transcription-worker",
     "twilio-webhook",
     "voip-sync",
+    "call-delete",
 ];
 const HELLO: &str = "hello-lambda";
 
