@@ -20,27 +20,29 @@ use crate::table::{mb, ms, percentile, ratio, Row};
 use crate::webhook::{peak_rss, Running};
 use crate::Ctx;
 
-/// call-delete last: it deletes the call the other calls' samples name.
+/// In the order functions/tests/runtime_api.rs runs them, which their samples rely on: the webhook
+/// before configure-webhook (which gives the practice a secret of its own, so the sample's
+/// deployment-wide secret no longer opens it), the recording's link before call-delete.
 pub const FUNCTIONS: [&str; 19] = [
-    "analytics",
-    "call-history",
-    "call-recording-link",
-    "call-recordings",
-    "check-sms",
-    "configure-webhook",
-    "daily-analytics",
-    "queue-worker",
-    "search",
+    "sms-webhook",
+    "sms-send",
+    "sms-conversations",
     "sms-conversation-messages",
     "sms-conversation-review",
-    "sms-conversations",
-    "sms-send",
-    "sms-webhook",
-    "sync-calls",
-    "transcription-worker",
-    "twilio-webhook",
+    "configure-webhook",
+    "check-sms",
     "voip-sync",
+    "call-history",
+    "call-recordings",
+    "call-recording-link",
     "call-delete",
+    "search",
+    "analytics",
+    "sync-calls",
+    "daily-analytics",
+    "twilio-webhook",
+    "queue-worker",
+    "transcription-worker",
 ];
 const HELLO: &str = "hello-lambda";
 
