@@ -4,7 +4,6 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use anyhow::Context;
-use pedro_voip::domain::auto_reply::classify;
 
 use crate::table::Row;
 use crate::{pg, Ctx};
@@ -33,7 +32,10 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
     // The rules as every new practice gets them (seeded by the migrations' trigger).
     let practice = crate::create_practice(ctx, "5145550500", "Classifier bench").await?;
     let client = pg::connect(&ctx.db_url).await?;
-    let rules = pedro_voip::store::replies::load_rules(&client, practice).await?.topics;
+    // Prepared once, as the webhook has them prepared with the practice's context.
+    let classifier = pedro_voip::store::replies::load_rules(&client, practice)
+        .await?
+        .classifier;
     let corpus = corpus()?;
     let n = ctx.n(1_000_000, 1_000);
     let texts: Vec<&str> = corpus.iter().map(String::as_str).cycle().take(n).collect();
@@ -44,7 +46,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
         let (mut done, mut answered) = (0usize, 0usize);
         for chunk in texts.chunks(1_000) {
             for text in chunk {
-                if black_box(classify(&rules, black_box(text))).is_some() {
+                if black_box(classifier.classify(black_box(text))).is_some() {
                     answered += 1;
                 }
             }

@@ -154,7 +154,6 @@ async fn run(ctx: &Ctx, which: &[Bench]) -> Vec<Row> {
         let result = match bench {
             Bench::AutoReply => auto_reply::run(ctx).await,
             Bench::Webhook => webhook::run(ctx).await,
-            // ----- ROUND TRIPS: the lead's counting proxy fills this in (see round_trips.rs). -----
             Bench::RoundTrips => round_trips::round_trips(ctx).await,
             Bench::Sync => sync::run(ctx).await,
             Bench::Search => search::run(ctx).await,

@@ -25,7 +25,8 @@ fn a_tiny_run_prints_every_row_and_no_failure() {
     assert!(!stdout.contains("failed:"), "{stdout}\n{stderr}");
     for row in [
         "| auto-responder: classify",
-        "| round trips per operation | see round-trip test |",
+        "| round trips: inbound text, answered | 8 statements",
+        "| round trips: analytics, 30 days |",
         "| call sync, 100 CDR rows: first run |",
         "| call sync: the same again |",
         "| search, 1000 texts + 100 transcripts, 20 queries: p95 |",
