@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use chrono_tz::Tz;
+use pedro_voip::auth::Caller;
 use pedro_voip::db;
 use pedro_voip::store::analytics as store;
 use uuid::Uuid;
@@ -129,7 +130,8 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
         for round in 0..=repeats {
             let mut client = app.conn().await?;
             let started = Instant::now();
-            let tx = db::begin_as(&mut client, &caller).await?;
+            // As the endpoint reads: its reader, the practice filtered by id.
+            let tx = db::begin_as(&mut client, &Caller::practice_filtered_reader()).await?;
             let mut figures = store::rollups(&*tx, practice, ZONE, range[0], today, today).await?;
             let live: Vec<NaiveDate> = range.iter().copied().filter(|d| !figures.contains_key(d)).collect();
             figures.extend(store::live_days(&*tx, practice, ZONE, &live).await?);

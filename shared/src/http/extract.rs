@@ -66,13 +66,10 @@ pub struct ActingPractice {
 }
 
 impl ActingPractice {
-    /// Who runs a read-only query that filters by this practice itself (`practice_id = $1`, the
-    /// id [`super::authorize::authorize`] found under the caller's row-level security): the service
-    /// role. Under the caller's policies the planner may not use a full-text index (`@@` is not
-    /// leakproof, so it must wait for the policy) and every row read re-parses the token's claims;
-    /// search and analytics were 8× and 2–9× slower for it on a million rows (`scripts/bench.sh`).
+    /// See [`Caller::practice_filtered_reader`]: only for statements that filter by
+    /// `self.practice.id` themselves.
     pub fn practice_filtered_reader(&self) -> Caller {
-        Caller::service()
+        Caller::practice_filtered_reader()
     }
 }
 
