@@ -231,13 +231,15 @@ enum List {
 /// Same answers as [`classify`].
 #[derive(Debug, Clone, Default)]
 pub struct Classifier {
-    vocabulary: std::collections::HashMap<String, u32>,
+    vocabulary: std::collections::HashMap<String, u32, BuildFnv>,
     /// (rule, list, phrase) for every non-empty phrase.
     phrases: Vec<(usize, List, Vec<u32>)>,
     /// Phrase indices by first token id.
     starting_with: Vec<Vec<usize>>,
     /// Every rule's negations, longest first (the order [`masked_tokens`] masks them in).
     negations: Vec<Vec<u32>>,
+    /// Negation indices by first token id.
+    negations_starting_with: Vec<Vec<usize>>,
     rules: Vec<(Category, i32)>,
 }
 
@@ -269,6 +271,10 @@ impl Classifier {
             .collect();
         // A stable sort, as in `masked_tokens`: equal lengths keep the rules' order.
         negations.sort_by_key(|n| std::cmp::Reverse(n.len()));
+        classifier.negations_starting_with = vec![Vec::new(); classifier.vocabulary.len()];
+        for (i, negation) in negations.iter().enumerate() {
+            classifier.negations_starting_with[negation[0] as usize].push(i);
+        }
         classifier.negations = negations;
         classifier.starting_with = vec![Vec::new(); classifier.vocabulary.len()];
         for (i, (_, _, ids)) in classifier.phrases.iter().enumerate() {
@@ -318,8 +324,18 @@ impl Classifier {
     pub fn classify(&self, text: &str) -> Option<Category> {
         let unmasked = self.token_ids(text);
         let mut tokens = unmasked.clone();
-        for negation in &self.negations {
-            for (start, end) in occurrences(&tokens, negation) {
+        // Only the negations that start with one of the text's words can occur in it; they are
+        // masked in their global order (longest first), as `masked_tokens` does.
+        let mut candidates: Vec<usize> = unmasked
+            .iter()
+            .filter_map(|token| self.negations_starting_with.get(*token as usize))
+            .flatten()
+            .copied()
+            .collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        for n in candidates {
+            for (start, end) in occurrences(&tokens, &self.negations[n]) {
                 tokens[start..end].fill(MASKED);
             }
         }
@@ -371,6 +387,33 @@ impl Classifier {
             }
         }
         best.map(|r| self.rules[r].0)
+    }
+}
+
+/// FNV-1a, faster than SipHash on short words. SipHash guards a table against keys chosen to
+/// collide; here the keys are the rules' own words and a text only looks words up.
+#[derive(Debug, Clone, Copy, Default)]
+struct BuildFnv;
+
+impl std::hash::BuildHasher for BuildFnv {
+    type Hasher = Fnv;
+
+    fn build_hasher(&self) -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        }
     }
 }
 
