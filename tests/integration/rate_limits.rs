@@ -54,6 +54,33 @@ async fn sends_to_one_number_per_day() {
     );
 }
 
+/// A send refused because the practice is over its minute does not use up the patient's day: a
+/// client retrying through a busy minute must not lock one patient out until tomorrow.
+#[tokio::test]
+async fn a_send_refused_for_the_minute_does_not_count_against_the_day() {
+    let app = spawn_app()
+        .env("RATE_SEND_PER_MINUTE", "1")
+        .env("RATE_SEND_PER_NUMBER_PER_DAY", "2")
+        .start()
+        .await;
+    assert_eq!(app.send(PATIENT, "first").await.0, 201);
+    for _ in 0..3 {
+        let (status, body) = app.send(PATIENT, "retrying").await;
+        assert_eq!(status, 429, "{body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains("this minute"),
+            "{body}"
+        );
+    }
+    let day: i32 = app
+        .value("SELECT hits FROM rate_limit_hits WHERE bucket LIKE 'send-to:%'")
+        .await;
+    assert_eq!(day, 1, "only the send that went out counts against the patient's day");
+    // The next minute: the patient's second text of the day goes out.
+    app.clock.advance(Duration::minutes(1));
+    assert_eq!(app.send(PATIENT, "second").await.0, 201);
+}
+
 /// A development server with no secret anywhere takes unsigned deliveries, and counts them all.
 #[tokio::test]
 async fn unsigned_webhook_requests_per_source_are_limited_before_anything_is_stored() {

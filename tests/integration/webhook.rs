@@ -494,3 +494,72 @@ async fn only_allowed_source_networks_reach_the_webhook_when_a_list_is_set() {
         .await;
     assert_eq!(response.text().await.unwrap(), "ok");
 }
+
+/// A STOP that commits while a question from the same patient waits for their thread (the two
+/// deliveries raced): the question gets no automatic reply, its quiet period is given back, and it
+/// is flagged as any text from an opted-out contact is.
+#[tokio::test]
+async fn a_stop_committed_while_a_question_waits_for_the_thread_holds_back_the_reply() {
+    let app = spawn_app().start().await;
+    app.text_in(PATIENT, "hello there", "race-0").await;
+    let mut stop_client = app.sql().await;
+    let watcher = app.sql().await;
+    let stop = stop_client.transaction().await.unwrap();
+    // What the STOP's transaction holds: the thread's row (its own text went into it).
+    stop.execute(
+        "SELECT 1 FROM sms_conversations WHERE contact = $1 FOR UPDATE",
+        &[&PATIENT_E164],
+    )
+    .await
+    .unwrap();
+    let practice = app.practice_id;
+    let commit_stop = async move {
+        // Once the question's transaction has read its context and waits for the thread's row…
+        for _ in 0..500 {
+            let waiting: i64 = watcher
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                     AND wait_event_type = 'Lock'",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if waiting > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        // …the STOP commits its opt-out.
+        stop.execute(
+            "INSERT INTO sms_opt_outs (practice_id, contact, opted_out_at) VALUES ($1, $2, now())",
+            &[&practice, &PATIENT_E164],
+        )
+        .await
+        .unwrap();
+        stop.commit().await.unwrap();
+    };
+    let ((status, answer), ()) = tokio::join!(
+        app.text_in_queued(PATIENT, "What are your hours?", "race-1"),
+        commit_stop
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["autoResponse"]["queued"], false, "{answer}");
+    assert_eq!(answer["autoResponse"]["reason"], "contact has opted out", "{answer}");
+    assert_eq!(answer["needsReview"], true, "{answer}");
+    assert_eq!(
+        app.count("SELECT count(*) FROM sms_messages WHERE origin = 'auto_reply'")
+            .await,
+        0,
+        "no reply stored"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM auto_reply_claims").await,
+        0,
+        "the quiet period is given back"
+    );
+    let reason: String = app
+        .value("SELECT review_reason FROM sms_messages WHERE provider_message_id = 'race-1'")
+        .await;
+    assert!(reason.contains("opted out"), "{reason}");
+}

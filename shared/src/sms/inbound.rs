@@ -291,7 +291,7 @@ where
             needs_review: stored.needs_review,
         }));
     };
-    let decision = match &cleaned.sender {
+    let mut decision = match &cleaned.sender {
         Ok(Sender::Number(number)) => decide(ctx, &*tx, &context, number, &cleaned).await?,
         Ok(Sender::ShortCode(_)) => {
             Decision::flag(Flag::attention("sent from a short code; never answered automatically"))
@@ -300,14 +300,16 @@ where
             "the sender is not a phone number (it is stored as the carrier gave it); never answered automatically",
         )),
     };
-    let flag = cleaned
+    let mut flag = cleaned
         .note
         .clone()
         .map(|note| note.max(decision.flag.clone()))
         .or(decision.flag.clone());
+    let consent_reply = matches!(decision.category, Some("optout" | "optin"));
     let reply = decision.reply.as_deref().map(|body| inbound::Reply {
         body,
         at: decision.decided_at,
+        unless_opted_out: (!consent_reply).then_some(contact.as_str()),
     });
     let reply_id = inbound::settle(
         &*tx,
@@ -319,6 +321,26 @@ where
         reply.as_ref(),
     )
     .await?;
+    if reply.is_some() && reply_id.is_none() {
+        // A STOP committed while this text waited for its thread: no reply, the quiet period given
+        // back, and the text flagged as any text from an opted-out contact is.
+        let opted_out = Flag::attention("contact has opted out of texts; answer by phone if needed");
+        flag = Some(opted_out.max(flag));
+        decision.not_sent = Some("contact has opted out".into());
+        inbound::settle(
+            &*tx,
+            practice.id,
+            conversation_id,
+            message_id,
+            decision.category,
+            flag.as_ref(),
+            None,
+        )
+        .await?;
+        if let Some(kind) = decision.category.and_then(ReplyKind::parse) {
+            replies::release_auto_reply(&*tx, practice.id, &contact, kind, decision.decided_at).await?;
+        }
+    }
     // A queue in this database takes the reply in this transaction: stored and queued, or neither.
     let same_transaction_queue = ctx.queue.database_queue().filter(|_| reply_id.is_some());
     if let (Some(queue), Some(reply_id)) = (same_transaction_queue, reply_id) {
@@ -434,7 +456,8 @@ async fn decide(
         }
         return Ok(decision);
     }
-    // Read with the context at the transaction's start; opt-outs are never changed in between.
+    // Read with the context at the transaction's start. A STOP in this thread committed while this
+    // text waited for the thread's row is caught when the reply is written (`Reply::unless_opted_out`).
     let opted_out = context.sender_opted_out;
     let kind = match keyword {
         Some(ComplianceKeyword::Help) => Some(ReplyKind::Help),

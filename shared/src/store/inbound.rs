@@ -146,11 +146,16 @@ pub async fn store(conn: &impl Conn, text: &NewText<'_>) -> Result<Stored, DbErr
 pub struct Reply<'a> {
     pub body: &'a str,
     pub at: DateTime<Utc>,
+    /// Not stored when this contact has opted out by the time the reply is written: a STOP in the
+    /// same thread, committed while this text waited for the thread's row, is seen here (None for
+    /// the consent confirmations themselves).
+    pub unless_opted_out: Option<&'a str>,
 }
 
 /// Records what was decided about inbound `message_id` in one statement: its category and flag, the
-/// automatic reply stored as `queued` (returned), and the thread's preview and flag. A flag never
-/// replaces a more serious open one on the thread.
+/// automatic reply stored as `queued` (returned; None also when the contact opted out meanwhile, see
+/// [`Reply::unless_opted_out`]), and the thread's preview and flag. A flag never replaces a more
+/// serious open one on the thread.
 pub async fn settle(
     conn: &impl Conn,
     practice_id: Uuid,
@@ -170,19 +175,22 @@ pub async fn settle(
              INSERT INTO sms_messages (practice_id, conversation_id, direction, body, occurred_at, origin, status, \
                  auto_response_category, reply_to_id) \
              SELECT $1, $2, 'outbound', $7, $8, 'auto_reply', 'queued', $4, $3 WHERE $7::text IS NOT NULL \
+               AND ($10::text IS NULL OR NOT EXISTS \
+                   (SELECT 1 FROM sms_opt_outs o WHERE o.practice_id = $1 AND o.contact = $10)) \
              RETURNING id), \
          thread AS ( \
              UPDATE sms_conversations SET \
-                 last_message_preview = CASE WHEN $7::text IS NOT NULL \
+                 last_message_preview = CASE WHEN r.replied \
                      AND ($8 >= last_message_at OR last_message_preview IS NULL) THEN $9 ELSE last_message_preview END, \
-                 last_message_at = CASE WHEN $7::text IS NOT NULL THEN GREATEST(last_message_at, $8) \
+                 last_message_at = CASE WHEN r.replied THEN GREATEST(last_message_at, $8) \
                      ELSE last_message_at END, \
                  needs_review = needs_review OR $5::text IS NOT NULL, \
                  review_reason = CASE WHEN $5::text IS NULL OR (needs_review AND review_severity > $6) \
                      THEN review_reason ELSE $5 END, \
                  review_severity = CASE WHEN $5::text IS NULL OR (needs_review AND review_severity > $6) \
                      THEN review_severity ELSE $6 END \
-             WHERE id = $2 AND ($7::text IS NOT NULL OR $5::text IS NOT NULL)) \
+             FROM (SELECT EXISTS (SELECT 1 FROM reply) AS replied) r \
+             WHERE id = $2 AND (r.replied OR $5::text IS NOT NULL)) \
          SELECT (SELECT id FROM reply)",
         &[
             &practice_id,
@@ -194,6 +202,7 @@ pub async fn settle(
             &reply.map(|r| r.body),
             &reply.map(|r| r.at),
             &reply.map(|r| preview(r.body)),
+            &reply.and_then(|r| r.unless_opted_out),
         ],
     )
     .await?;

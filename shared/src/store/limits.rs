@@ -27,7 +27,9 @@ pub async fn hit(
 }
 
 /// Counts one hit on each of several buckets in one statement; for each, how long to wait when
-/// the hit goes over its limit. The buckets must differ.
+/// the hit goes over its limit. As if checked one by one: the buckets after the first that refuses
+/// get their hit back (a request refused for one limit does not use up another). The buckets must
+/// differ.
 pub async fn hit_each(
     conn: &impl Conn,
     buckets: &[(&str, Duration, u32)],
@@ -46,7 +48,7 @@ pub async fn hit_each(
         &[&names, &starts],
     )
     .await?;
-    Ok(buckets
+    let mut waits: Vec<Option<Duration>> = buckets
         .iter()
         .zip(&starts)
         .map(|((bucket, window, limit), start)| {
@@ -56,7 +58,22 @@ pub async fn hit_each(
                 .map_or(0, |row| row.get(1));
             (hits as i64 > i64::from(*limit)).then(|| *start + Duration::seconds(window.num_seconds().max(1)) - now)
         })
-        .collect())
+        .collect();
+    if let Some(first) = waits.iter().position(Option::is_some) {
+        let (later_names, later_starts) = (names[first + 1..].to_vec(), starts[first + 1..].to_vec());
+        if !later_names.is_empty() {
+            db::execute(
+                conn,
+                "UPDATE rate_limit_hits h SET hits = h.hits - 1 \
+                 FROM unnest($1::text[], $2::timestamptz[]) AS b (bucket, window_start) \
+                 WHERE h.bucket = b.bucket AND h.window_start = b.window_start",
+                &[&later_names, &later_starts],
+            )
+            .await?;
+        }
+        waits.truncate(first + 1);
+    }
+    Ok(waits)
 }
 
 fn window_start(window: Duration, now: DateTime<Utc>) -> DateTime<Utc> {
