@@ -343,7 +343,11 @@ impl Classifier {
         let mut keyword = vec![false; self.rules.len()];
         let mut excluded = vec![false; self.rules.len()];
         let mut weak: Vec<(usize, usize, usize)> = Vec::new();
-        let mut context: Vec<(usize, usize, usize)> = Vec::new();
+        // Per rule, the earliest end and the latest start of its context words: a weak word has a
+        // context word beside it exactly when one ends before it starts or starts after it ends,
+        // so these two suffice (linear in the hits, however many a crafted text has).
+        let mut context_first_end = vec![usize::MAX; self.rules.len()];
+        let mut context_last_start: Vec<Option<usize>> = vec![None; self.rules.len()];
         for (stream, exclusions) in [(&tokens, false), (&unmasked, true)] {
             for (at, token) in stream.iter().enumerate() {
                 let Some(candidates) = self.starting_with.get(*token as usize) else {
@@ -359,7 +363,10 @@ impl Classifier {
                         List::Exclusion => excluded[*rule] = true,
                         List::Keyword => keyword[*rule] = true,
                         List::Weak => weak.push(span),
-                        List::Context => context.push(span),
+                        List::Context => {
+                            context_first_end[*rule] = context_first_end[*rule].min(span.2);
+                            context_last_start[*rule] = context_last_start[*rule].max(Some(span.1));
+                        }
                     }
                 }
             }
@@ -368,10 +375,7 @@ impl Classifier {
             !excluded[rule]
                 && (keyword[rule]
                     || weak.iter().filter(|w| w.0 == rule).any(|&(_, ws, we)| {
-                        context
-                            .iter()
-                            .filter(|c| c.0 == rule)
-                            .any(|&(_, cs, ce)| ce <= ws || cs >= we)
+                        context_first_end[rule] <= ws || context_last_start[rule].is_some_and(|cs| cs >= we)
                     }))
         };
         if (0..self.rules.len()).any(|r| self.rules[r].0 == Category::Emergency && matches(r)) {
@@ -526,6 +530,28 @@ mod tests {
         assert_eq!(classify(&r, "tooth got KNOCKED-OUT"), Some(Category::Emergency));
         assert_eq!(classify(&r, "knocked it out"), None);
         assert_eq!(classify(&r, "out knocked"), None);
+    }
+
+    #[test]
+    fn many_weak_and_context_words_give_the_reference_answer() {
+        let mut r = rule(Category::Insurance, 10, &[]);
+        r.weak_keywords = s(&["chip"]);
+        r.context_keywords = s(&["cover", "chip card"]);
+        let mut other = rule(Category::Location, 5, &[]);
+        other.weak_keywords = s(&["far"]);
+        other.context_keywords = s(&["park"]);
+        let rules = [r, other];
+        assert_eq!(
+            classify(&rules, &"chip far park ".repeat(400)),
+            Some(Category::Location)
+        );
+        assert_eq!(
+            classify(&rules, &format!("{}cover", "chip ".repeat(400))),
+            Some(Category::Insurance)
+        );
+        // "chip card" overlaps the weak word it contains: it is not context beside it.
+        assert_eq!(classify(&rules[..1], "chip card"), None);
+        assert_eq!(classify(&rules[..1], "chip card chip"), Some(Category::Insurance));
     }
 
     #[test]
