@@ -16,28 +16,21 @@ use crate::store::limits;
 
 /// Counts a hit on `bucket`; 429 with `Retry-After` when it goes over `limit` per `window`.
 pub async fn enforce(ctx: &AppContext, bucket: &str, window: Duration, limit: u32, what: &str) -> Result<(), ApiError> {
-    let mut client = ctx.conn().await?;
-    // The counters belong to no caller: the service role keeps them.
-    let tx = db::begin_as(&mut client, &Caller::service()).await?;
-    let wait = limits::hit(&*tx, bucket, window, limit, ctx.clock.now()).await?;
-    tx.commit().await?;
-    match wait {
-        None => Ok(()),
-        Some(wait) => Err(too_many(wait, what)),
-    }
+    enforce_each(ctx, &[(bucket, window, limit, what)]).await
 }
 
 /// [`enforce`] for several limits at once, counted in one statement: 429 for the first that a hit
 /// goes over (every bucket counts the hit).
-pub async fn enforce_each(ctx: &AppContext, limits_: &[(&str, Duration, u32, &str)]) -> Result<(), ApiError> {
+pub async fn enforce_each(ctx: &AppContext, checks: &[(&str, Duration, u32, &str)]) -> Result<(), ApiError> {
     let mut client = ctx.conn().await?;
+    // The counters belong to no caller: the service role keeps them.
     let tx = db::begin_as(&mut client, &Caller::service()).await?;
-    let buckets: Vec<(&str, Duration, u32)> = limits_.iter().map(|(b, w, l, _)| (*b, *w, *l)).collect();
+    let buckets: Vec<(&str, Duration, u32)> = checks.iter().map(|(b, w, l, _)| (*b, *w, *l)).collect();
     let waits = limits::hit_each(&*tx, &buckets, ctx.clock.now()).await?;
     tx.commit().await?;
     match waits
         .iter()
-        .zip(limits_)
+        .zip(checks)
         .find_map(|(wait, (_, _, _, what))| wait.map(|w| (w, *what)))
     {
         None => Ok(()),

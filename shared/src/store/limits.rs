@@ -13,17 +13,7 @@ pub async fn hit(
     limit: u32,
     now: DateTime<Utc>,
 ) -> Result<Option<Duration>, DbError> {
-    let size = window.num_seconds().max(1);
-    let start = window_start(window, now);
-    let row = db::query_one(
-        conn,
-        "INSERT INTO rate_limit_hits AS h (bucket, window_start, hits) VALUES ($1, $2, 1) \
-         ON CONFLICT (bucket, window_start) DO UPDATE SET hits = h.hits + 1 RETURNING hits",
-        &[&bucket, &start],
-    )
-    .await?;
-    let hits: i32 = row.get(0);
-    Ok((hits as i64 > i64::from(limit)).then(|| start + Duration::seconds(size) - now))
+    Ok(hit_each(conn, &[(bucket, window, limit)], now).await?.remove(0))
 }
 
 /// Counts one hit on each of several buckets in one statement; for each, how long to wait when
