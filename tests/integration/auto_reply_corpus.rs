@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use pedro_tests::spawn_app;
-use pedro_voip::domain::auto_reply::{classify, Category, Classifier, Rule};
+use pedro_voip::domain::auto_reply::{Category, Classifier, Rule};
 use pedro_voip::store::replies;
 
 /// How a rule set did on one labelled set. A reply is correct when its category is the label;
@@ -79,9 +79,7 @@ fn score(rules: &[Rule], corpus: &str) -> Score {
         *score.per_label.entry(label.to_string()).or_default() += 1;
         let want = (label != "none")
             .then(|| Category::parse(label).unwrap_or_else(|| panic!("line {}: label {label}", line + 1)));
-        let got = classify(rules, text);
-        // The prepared classifier the webhook uses gives the same answer as the reference.
-        assert_eq!(prepared.classify(text), got, "line {}: {text}", line + 1);
+        let got = prepared.classify(text);
         score.sent += usize::from(got.is_some());
         score.labelled += usize::from(want.is_some());
         score.correct += usize::from(got.is_some() && got == want);

@@ -62,15 +62,21 @@ async fn get(app: &TestApp, path: &str) -> (u16, Value) {
 /// send, list threads, read one, a call-history page, a search, 30 days of analytics. Each answer
 /// is kept with its status as `{"status": …, "body": …}`.
 pub async fn measure_operations(app: &TestApp) -> Vec<Measured> {
-    let mut measured = Vec::new();
-    let mut record = |operation, ((status, body), traffic): ((u16, Value), Traffic)| {
+    fn record(
+        measured: &mut Vec<Measured>,
+        operation: &'static str,
+        ((status, body), traffic): ((u16, Value), Traffic),
+    ) {
         measured.push(Measured {
             operation,
             traffic,
             answer: json!({"status": status, "body": body}),
-        })
-    };
+        });
+    }
+    let mut m = Vec::new();
+    let person = "+14385550142";
     record(
+        &mut m,
         "inbound text, answered",
         measure(
             app,
@@ -78,8 +84,8 @@ pub async fn measure_operations(app: &TestApp) -> Vec<Measured> {
         )
         .await,
     );
-    let person = "+14385550142";
     record(
+        &mut m,
         "inbound text for a person",
         measure(
             app,
@@ -88,6 +94,7 @@ pub async fn measure_operations(app: &TestApp) -> Vec<Measured> {
         .await,
     );
     record(
+        &mut m,
         "inbound text, redelivered",
         measure(
             app,
@@ -97,44 +104,36 @@ pub async fn measure_operations(app: &TestApp) -> Vec<Measured> {
     );
     app.drain_queue().await;
     record(
+        &mut m,
         "staff send",
         measure(app, app.send(PATIENT, "See you tomorrow at 9!")).await,
     );
     record(
+        &mut m,
         "thread list",
         measure(app, get(app, "/api/voip/sms/conversations")).await,
     );
-    let thread = measured[0].answer["body"]["conversationId"]
+    let thread = m[0].answer["body"]["conversationId"]
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let mut record = |operation, ((status, body), traffic): ((u16, Value), Traffic)| {
-        measured.push(Measured {
-            operation,
-            traffic,
-            answer: json!({"status": status, "body": body}),
-        })
-    };
-    record(
-        "thread messages",
-        measure(app, get(app, &format!("/api/voip/sms/conversations/{thread}/messages"))).await,
-    );
-    record(
-        "call history page",
-        measure(
-            app,
-            get(app, "/api/voip/calls/history?dateFrom=2026-11-01&dateTo=2026-11-30"),
-        )
-        .await,
-    );
-    record("search", measure(app, get(app, "/api/voip/search?q=tooth")).await);
-    record(
-        "analytics, 30 days",
-        measure(
-            app,
-            get(app, "/api/voip/analytics?startDate=2026-11-01&endDate=2026-11-30"),
-        )
-        .await,
-    );
-    measured
+    let reads = [
+        (
+            "thread messages",
+            format!("/api/voip/sms/conversations/{thread}/messages"),
+        ),
+        (
+            "call history page",
+            "/api/voip/calls/history?dateFrom=2026-11-01&dateTo=2026-11-30".into(),
+        ),
+        ("search", "/api/voip/search?q=tooth".into()),
+        (
+            "analytics, 30 days",
+            "/api/voip/analytics?startDate=2026-11-01&endDate=2026-11-30".into(),
+        ),
+    ];
+    for (operation, path) in reads {
+        record(&mut m, operation, measure(app, get(app, &path)).await);
+    }
+    m
 }
