@@ -149,3 +149,46 @@ async fn queries_that_cannot_be_searched_get_a_clear_400() {
         assert_eq!(body["error"]["code"], code, "{query}: {body}");
     }
 }
+
+/// The plan of a full-text match, as `caller` reads, with sequential scans priced out: whether the
+/// planner can serve `@@` from the index at all, not what it prefers on a handful of rows. (The
+/// practice filter is left out: on a few rows its own index would win.)
+async fn match_plan(app: &TestApp, caller: &pedro_voip::auth::Caller) -> String {
+    let mut client = app.ctx.conn().await.unwrap();
+    let tx = pedro_voip::db::begin_as(&mut client, caller).await.unwrap();
+    tx.batch_execute("SET LOCAL enable_seqscan = off").await.unwrap();
+    let rows = tx
+        .query(
+            "EXPLAIN SELECT m.id FROM sms_messages m WHERE m.search @@ websearch_to_tsquery('english', 'tooth')",
+            &[],
+        )
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Why search reads as `Caller::practice_filtered_reader` and not as the member: under the
+/// member's row-level security the full-text index cannot serve the match at all (`@@` is not
+/// leakproof, so it may not run before the policy) and a million texts are read one by one.
+#[tokio::test]
+async fn the_endpoint_reader_can_use_the_full_text_index_where_the_member_cannot() {
+    let app = spawn_app().sandbox().start().await;
+    app.text_in("+14385550101", "My tooth is broken", "ix1").await;
+    let reader = match_plan(&app, &pedro_voip::auth::Caller::practice_filtered_reader()).await;
+    assert!(reader.contains("sms_messages_search"), "the reader's plan:\n{reader}");
+    let member = pedro_voip::auth::caller_from_claims(serde_json::json!({
+        "aud": "authenticated",
+        "role": "authenticated",
+        "sub": uuid::Uuid::new_v4().to_string(),
+        "app_metadata": {"practice_id": app.practice_id.to_string(), "practice_role": "staff"},
+    }))
+    .unwrap();
+    let as_member = match_plan(&app, &member).await;
+    assert!(
+        !as_member.contains("sms_messages_search"),
+        "the member's plan:\n{as_member}"
+    );
+}
