@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use pedro_tests::app::{member_token, DID, JWT_SECRET, PATIENT};
+use pedro_tests::app::{member_token, DID, PATIENT};
 use pedro_tests::events;
 use pedro_tests::fakes::lambda_runtime::{Outcome, RuntimeApi};
 use pedro_tests::fakes::voipms::InboundSms;
@@ -46,14 +46,11 @@ pub const FUNCTIONS: [&str; 19] = [
 ];
 const HELLO: &str = "hello-lambda";
 
-/// The fixture values `events/` carries (as in functions/tests/runtime_api.rs): test-only.
-const SAMPLE_WEBHOOK_SECRET: &str = "sample-webhook-secret-0123456789";
-const SAMPLE_WEBHOOK_URL: &str =
-    "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.ca-central-1.on.aws/api/voip/sms/webhook";
+/// The Twilio webhook URL `events/twilio-webhook.json` is signed for.
 const SAMPLE_TWILIO_URL: &str = "https://a1b2c3d4e5.execute-api.ca-central-1.amazonaws.com/api/twilio/sms/webhook";
 
 /// `binary` as Lambda starts it, configured like the deployed function against `app`'s database
-/// and fakes (the same configuration functions/tests/runtime_api.rs gives them).
+/// and fakes (`TestApp::function_env`, as functions/tests/runtime_api.rs configures them).
 fn process(
     binary: &Path,
     function: &str,
@@ -61,29 +58,12 @@ fn process(
     app: &TestApp,
     log: &std::fs::File,
 ) -> anyhow::Result<Command> {
-    let mut command = Command::new(binary);
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_LAMBDA_RUNTIME_API", &runtime.address)
-        .env("AWS_LAMBDA_FUNCTION_NAME", function)
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{function}"))
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/25/[$LATEST]0123456789abcdef")
-        .env("AWS_REGION", "ca-central-1")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log.try_clone()?);
+    let mut command = runtime.command(binary, function);
+    command.stdin(Stdio::null()).stderr(log.try_clone()?);
     if function == HELLO {
         return Ok(command);
     }
-    command
-        .env("DATABASE_URL", &app.db.url)
-        .env("DATABASE_POOL_SIZE", "2")
-        .env("VOIPMS_DID", DID)
-        .env("SUPABASE_JWT_SECRET", JWT_SECRET);
+    command.envs(app.function_env());
     if function == "twilio-webhook" {
         command
             .env("TWILIO_ACCOUNT_SID", pedro_tests::app::TWILIO_SID)
@@ -91,16 +71,6 @@ fn process(
             .env("TWILIO_FROM_NUMBER", pedro_tests::app::TWILIO_FROM)
             .env("TWILIO_API_URL", app.twilio.base_url())
             .env("TWILIO_WEBHOOK_URL", SAMPLE_TWILIO_URL);
-    } else {
-        command
-            .env("VOIPMS_USERNAME", pedro_tests::app::VOIPMS_USER)
-            .env("VOIPMS_PASSWORD", pedro_tests::app::VOIPMS_PASSWORD)
-            .env("VOIPMS_API_URL", app.voipms.api_url())
-            .env("WEBHOOK_SECRET", SAMPLE_WEBHOOK_SECRET)
-            .env("PUBLIC_WEBHOOK_URL", SAMPLE_WEBHOOK_URL)
-            .env("RECORDINGS_DIR", &app.recordings_dir)
-            .env("RECORDING_LINK_SECRET", "test-only-recording-link-secret-0123456789")
-            .env("VOIPMS_ACCOUNT", pedro_tests::app::VOIPMS_ACCOUNT);
     }
     Ok(command)
 }

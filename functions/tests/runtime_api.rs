@@ -1,7 +1,7 @@
 //! Each function binary, started as a real process against an emulator of the Lambda Runtime API,
 //! answers its sample event from `events/`. Prints each one's start-up time to first answer.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use pedro_tests::app::{member_token, DID, JWT_SECRET, PATIENT};
@@ -10,12 +10,6 @@ use pedro_tests::fakes::lambda_runtime::{Outcome, RuntimeApi};
 use pedro_tests::fakes::voipms::InboundSms;
 use pedro_tests::{spawn_app, TestApp};
 use serde_json::{json, Value};
-
-/// The deployment-wide webhook secret `events/sms-webhook.json` carries.
-const SAMPLE_WEBHOOK_SECRET: &str = "sample-webhook-secret-0123456789";
-/// The function URL `events/configure-webhook.json` names.
-const SAMPLE_WEBHOOK_URL: &str =
-    "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.ca-central-1.on.aws/api/voip/sms/webhook";
 
 struct Running(Child);
 
@@ -26,39 +20,11 @@ impl Drop for Running {
     }
 }
 
-/// `binary` as Lambda starts it: a clean environment with the runtime's variables only.
-fn lambda_process(binary: &str, function: &str, runtime: &RuntimeApi) -> Command {
-    let mut command = Command::new(binary);
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_LAMBDA_RUNTIME_API", &runtime.address)
-        .env("AWS_LAMBDA_FUNCTION_NAME", function)
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{function}"))
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/25/[$LATEST]0123456789abcdef")
-        .env("AWS_REGION", "ca-central-1")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null());
-    command
-}
-
 /// Starts `binary` configured like the deployed function, against `app`'s database and fakes.
 fn start(binary: &str, function: &str, runtime: &RuntimeApi, app: &TestApp) -> Running {
-    let child = lambda_process(binary, function, runtime)
-        .env("DATABASE_URL", &app.db.url)
-        .env("DATABASE_POOL_SIZE", "2")
-        .env("VOIPMS_USERNAME", pedro_tests::app::VOIPMS_USER)
-        .env("VOIPMS_PASSWORD", pedro_tests::app::VOIPMS_PASSWORD)
-        .env("VOIPMS_API_URL", app.voipms.api_url())
-        .env("VOIPMS_DID", DID)
-        .env("SUPABASE_JWT_SECRET", JWT_SECRET)
-        .env("WEBHOOK_SECRET", SAMPLE_WEBHOOK_SECRET)
-        .env("PUBLIC_WEBHOOK_URL", SAMPLE_WEBHOOK_URL)
-        .env("RECORDINGS_DIR", &app.recordings_dir)
-        .env("RECORDING_LINK_SECRET", "test-only-recording-link-secret-0123456789")
-        .env("VOIPMS_ACCOUNT", pedro_tests::app::VOIPMS_ACCOUNT)
+    let child = runtime
+        .command(binary, function)
+        .envs(app.function_env())
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap_or_else(|e| panic!("start {binary}: {e}"));
@@ -164,7 +130,8 @@ async fn every_function_binary_answers_its_sample_event_through_the_runtime_api(
 #[tokio::test]
 async fn a_function_without_its_configuration_reports_an_init_error() {
     let runtime = RuntimeApi::start().await;
-    let mut child = lambda_process(env!("CARGO_BIN_EXE_sms-send"), "sms-send", &runtime)
+    let mut child = runtime
+        .command(env!("CARGO_BIN_EXE_sms-send"), "sms-send")
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -182,7 +149,8 @@ async fn a_function_without_its_configuration_reports_an_init_error() {
 async fn a_protected_function_never_runs_open() {
     let app = spawn_app().start().await;
     let runtime = RuntimeApi::start().await;
-    let out = lambda_process(env!("CARGO_BIN_EXE_sms-conversations"), "sms-conversations", &runtime)
+    let out = runtime
+        .command(env!("CARGO_BIN_EXE_sms-conversations"), "sms-conversations")
         .env("DATABASE_URL", &app.db.url)
         .output()
         .unwrap();
@@ -197,7 +165,8 @@ async fn a_protected_function_never_runs_open() {
 async fn the_webhook_never_runs_without_a_secret() {
     let app = spawn_app().start().await;
     let runtime = RuntimeApi::start().await;
-    let out = lambda_process(env!("CARGO_BIN_EXE_sms-webhook"), "sms-webhook", &runtime)
+    let out = runtime
+        .command(env!("CARGO_BIN_EXE_sms-webhook"), "sms-webhook")
         .env("DATABASE_URL", &app.db.url)
         .output()
         .unwrap();
@@ -214,7 +183,8 @@ async fn the_twilio_webhook_binary_answers_its_signed_sample_event() {
     let app = spawn_app().start().await;
     let runtime = RuntimeApi::start().await;
     let _process = Running(
-        lambda_process(env!("CARGO_BIN_EXE_twilio-webhook"), "twilio-webhook", &runtime)
+        runtime
+            .command(env!("CARGO_BIN_EXE_twilio-webhook"), "twilio-webhook")
             .env("DATABASE_URL", &app.db.url)
             .env("VOIPMS_DID", DID)
             .env("SUPABASE_JWT_SECRET", JWT_SECRET)

@@ -256,7 +256,35 @@ pub fn client_with_token(token: &str) -> reqwest::Client {
     reqwest::Client::builder().default_headers(headers).build().unwrap()
 }
 
+/// The deployment-wide webhook secret `events/sms-webhook.json` carries.
+pub const SAMPLE_WEBHOOK_SECRET: &str = "sample-webhook-secret-0123456789";
+/// The function URL `events/configure-webhook.json` names.
+pub const SAMPLE_WEBHOOK_URL: &str =
+    "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.ca-central-1.on.aws/api/voip/sms/webhook";
+
 impl TestApp {
+    /// A Lambda function's configuration against this app's database and fakes, as the deployed
+    /// functions are configured (the `events/` samples' secret and URL).
+    pub fn function_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("DATABASE_URL", self.db.url.clone()),
+            ("DATABASE_POOL_SIZE", "2".into()),
+            ("VOIPMS_USERNAME", VOIPMS_USER.into()),
+            ("VOIPMS_PASSWORD", VOIPMS_PASSWORD.into()),
+            ("VOIPMS_API_URL", self.voipms.api_url()),
+            ("VOIPMS_DID", DID.into()),
+            ("SUPABASE_JWT_SECRET", JWT_SECRET.into()),
+            ("WEBHOOK_SECRET", SAMPLE_WEBHOOK_SECRET.into()),
+            ("PUBLIC_WEBHOOK_URL", SAMPLE_WEBHOOK_URL.into()),
+            ("RECORDINGS_DIR", self.recordings_dir.to_string_lossy().into_owned()),
+            (
+                "RECORDING_LINK_SECRET",
+                "test-only-recording-link-secret-0123456789".into(),
+            ),
+            ("VOIPMS_ACCOUNT", VOIPMS_ACCOUNT.into()),
+        ]
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

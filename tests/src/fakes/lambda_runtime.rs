@@ -45,6 +45,25 @@ pub struct RuntimeApi {
 }
 
 impl RuntimeApi {
+    /// `binary` as Lambda starts it against this emulator: a clean environment with the runtime's
+    /// variables only (add the function's own configuration, e.g. `TestApp::function_env`).
+    pub fn command(&self, binary: impl AsRef<std::ffi::OsStr>, function: &str) -> std::process::Command {
+        let mut command = std::process::Command::new(binary);
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_RUNTIME_API", &self.address)
+            .env("AWS_LAMBDA_FUNCTION_NAME", function)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{function}"))
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/25/[$LATEST]0123456789abcdef")
+            .env("AWS_REGION", "ca-central-1")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null());
+        command
+    }
+
     pub async fn start() -> Self {
         let shared = Shared::default();
         let router = Router::new()
