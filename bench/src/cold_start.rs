@@ -9,10 +9,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use pedro_tests::app::{member_token, DID, PATIENT};
+use pedro_tests::app::member_token;
 use pedro_tests::events;
 use pedro_tests::fakes::lambda_runtime::{Outcome, RuntimeApi};
-use pedro_tests::fakes::voipms::InboundSms;
 use pedro_tests::{spawn_app, TestApp};
 use serde_json::{json, Value};
 
@@ -139,16 +138,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
     let repeats = if ctx.scale < 0.1 { 2 } else { 5 };
     // The functions' database and fakes, seeded as the runtime test seeds them.
     let app = spawn_app().start().await;
-    app.seed_fixture_conversation().await;
-    app.voipms.add_received_sms(InboundSms {
-        id: "bench-missed-1".into(),
-        date: chrono::Utc::now().naive_utc() - chrono::Duration::minutes(5),
-        did: DID.into(),
-        contact: PATIENT.into(),
-        message: "hello?".into(),
-        media: None,
-    });
-    app.seed_fixture_call(pedro_tests::mp3::silence(2.0)).await;
+    app.seed_for_function_samples().await;
     let log = std::fs::File::create(ctx.out.join("functions.log"))?;
     let token = member_token(app.practice_id, "admin");
     let mut measured = Vec::new();

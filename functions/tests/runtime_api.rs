@@ -4,10 +4,9 @@
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use pedro_tests::app::{member_token, DID, JWT_SECRET, PATIENT};
+use pedro_tests::app::{member_token, DID, JWT_SECRET};
 use pedro_tests::events;
 use pedro_tests::fakes::lambda_runtime::{Outcome, RuntimeApi};
-use pedro_tests::fakes::voipms::InboundSms;
 use pedro_tests::{spawn_app, TestApp};
 use serde_json::{json, Value};
 
@@ -51,16 +50,7 @@ async fn invoke(binary: &str, function: &str, app: &TestApp) -> (Value, Duration
 #[tokio::test]
 async fn every_function_binary_answers_its_sample_event_through_the_runtime_api() {
     let app = spawn_app().start().await;
-    app.seed_fixture_conversation().await;
-    app.voipms.add_received_sms(InboundSms {
-        id: "runtime-missed-1".into(),
-        date: chrono::Utc::now().naive_utc() - chrono::Duration::minutes(5),
-        did: DID.into(),
-        contact: PATIENT.into(),
-        message: "hello?".into(),
-        media: None,
-    });
-    app.seed_fixture_call(pedro_tests::mp3::silence(2.0)).await;
+    app.seed_for_function_samples().await;
     let functions: [(&str, &str, u64); 20] = [
         ("sms-webhook", env!("CARGO_BIN_EXE_sms-webhook"), 200),
         ("sms-send", env!("CARGO_BIN_EXE_sms-send"), 201),

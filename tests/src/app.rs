@@ -285,6 +285,21 @@ impl TestApp {
         ]
     }
 
+    /// What the `events/` samples refer to: the fixture conversation and call, and a text the
+    /// webhook missed for `check-sms` to find.
+    pub async fn seed_for_function_samples(&self) {
+        self.seed_fixture_conversation().await;
+        self.voipms.add_received_sms(crate::fakes::voipms::InboundSms {
+            id: "sample-missed-1".into(),
+            date: Utc::now().naive_utc() - chrono::Duration::minutes(5),
+            did: DID.into(),
+            contact: PATIENT.into(),
+            message: "hello?".into(),
+            media: None,
+        });
+        self.seed_fixture_call(crate::mp3::silence(2.0)).await;
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
