@@ -9,18 +9,9 @@ use tokio_postgres::{AsyncMessage, Client, NoTls};
 
 /// `url` with its database replaced by `name`.
 pub fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
-    let config: tokio_postgres::Config = url.parse().context("DATABASE_URL is not a Postgres URL")?;
-    let host = match config.get_hosts().first() {
-        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
-        _ => "127.0.0.1".into(),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    let user = config.get_user().unwrap_or("postgres");
-    let password = config
-        .get_password()
-        .map(|p| format!(":{}", String::from_utf8_lossy(p)))
-        .unwrap_or_default();
-    Ok(format!("postgres://{user}{password}@{host}:{port}/{name}"))
+    url.parse::<tokio_postgres::Config>()
+        .context("DATABASE_URL is not a Postgres URL")?;
+    Ok(pedro_tests::database::with_database(url, name))
 }
 
 /// Host, port, user, password and database of `url`, for `pgbench`.

@@ -19,7 +19,8 @@ struct Server {
 
 static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
 
-fn with_database(url: &str, name: &str) -> String {
+/// `url` with its database replaced by `name` (the password kept, percent-encoded).
+pub fn with_database(url: &str, name: &str) -> String {
     let mut config: tokio_postgres::Config = url.parse().expect("valid DATABASE_URL");
     config.dbname(name);
     let host = match config.get_hosts().first() {
